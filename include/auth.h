@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Credentials: API keys (random, stored as SHA-256) and tracking tokens
+ * (HMAC-SHA256 over DC, customer and expiry). Uses OpenSSL; decides who may
+ * read what, but leaves status codes to routes.c.
+ */
+#ifndef WAYPOINTD_AUTH_H
+#define WAYPOINTD_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* "wpk_" + 43 base64url characters (256 random bits) + NUL. */
+#define AUTH_KEY_LEN 47
+#define AUTH_KEY_PREFIX "wpk_"
+#define AUTH_TOKEN_PREFIX "wpt_"
+/* Big enough for a token carrying two 255-byte ids. */
+#define AUTH_TOKEN_MAX 1024
+#define AUTH_TTL_DEFAULT 86400
+#define AUTH_TTL_MAX 2592000
+
+/* Make a new API key into out (at least AUTH_KEY_LEN + 1 bytes). 0 or -EIO. */
+int auth_key_generate(char *out, size_t cap);
+/* SHA-256 of the key's text. */
+void auth_key_hash(const char *key, size_t len, uint8_t out[STORE_KEY_HASH_LEN]);
+
+/* Sign a tracking token for one customer, valid until expires_ms (epoch ms).
+ * Returns 0, -ENAMETOOLONG if ids are too long, -ENOSPC if cap is too small. */
+int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
+                      int64_t expires_ms, char *out, size_t cap);
+
+struct auth_token {
+    char dc_id[256];
+    char customer_id[256];
+    int64_t expires_ms;
+};
+/* Verify a token's signature and expiry at now_ms. 0 and *out, -EINVAL for a
+ * malformed or forged token, -EKEYEXPIRED for an expired one. */
+int auth_token_verify(const uint8_t secret[STORE_SECRET_LEN], const char *token, size_t len, int64_t now_ms,
+                      struct auth_token *out);
+
+enum auth_kind { AUTH_NONE = 0, AUTH_KEY, AUTH_TOKEN };
+
+struct auth_cred {
+    enum auth_kind kind;
+    struct store_key key;     /* AUTH_KEY */
+    struct auth_token token;  /* AUTH_TOKEN */
+};
+
+/* Resolve a bearer credential (a key or a token). 0 and *out, or -EACCES when
+ * it is missing, unknown, revoked, forged or expired; -EIO on a database error. */
+int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const char *bearer, int64_t now_ms,
+                 struct auth_cred *out);
+
+/* May cred read DC dc_id at all? 1 yes, 0 no (403), negative on error.
+ * A DC that does not exist is a no, whoever asks. */
+int auth_may_read_dc(struct store *s, const struct auth_cred *cred, const char *dc_id);
+/* May cred read this customer's waypoints (REST or live)? 1 or 0. */
+int auth_may_read_customer(const struct auth_cred *cred, const char *dc_id, const char *customer_id);
+
+/* Current time in epoch milliseconds. */
+int64_t auth_now_ms(void);
+
+#endif

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The Customers API as a pure function: (method, path, credential, body) ->
+ * status and body. Knows nothing of libwebsockets; the only place where
+ * errno values become HTTP statuses and error envelopes.
+ */
+#ifndef WAYPOINTD_ROUTES_H
+#define WAYPOINTD_ROUTES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Largest request body accepted (the tracking-token body is tiny). */
+#define ROUTES_BODY_MAX 4096
+
+struct routes_ctx {
+    struct store *store;          /* this thread's connection */
+    const uint8_t *secret;        /* STORE_SECRET_LEN bytes */
+    int64_t now_ms;
+};
+
+struct routes_request {
+    const char *method;        /* "GET", "POST", ... */
+    const char *path;          /* decoded, without the query string */
+    const char *authorization; /* the Authorization header, or NULL */
+    const char *body;
+    size_t body_len;
+};
+
+struct routes_response {
+    int status;        /* HTTP status */
+    const char *allow; /* the Allow header for a 405, else NULL */
+    char *body;        /* malloc'd JSON; NULL for a static file */
+    size_t body_len;
+    char file[1024];   /* static file relative to the www root, when body is NULL */
+};
+
+/* Answer one request. Always fills resp (500 with an envelope if even that
+ * fails); returns 0, or -ENOMEM when no body could be made at all. Release
+ * with routes_response_clear. */
+int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req, struct routes_response *resp);
+void routes_response_clear(struct routes_response *resp);
+
+/* Fill resp with an error envelope (used by the HTTP layer, e.g. for 404 files). */
+int routes_error(struct routes_response *resp, int status, int code, const char *message);
+
+#endif

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The libwebsockets HTTP protocol for HTTP/1.1 connections and HTTP/2
+ * streams alike: collects method, path, Authorization and body, asks
+ * routes.c for the answer and writes it from the writeable callback, or
+ * hands a static file to lws. Runs on the service thread that owns the wsi.
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <libwebsockets.h>
+
+#include "auth.h"
+#include "path.h"
+#include "routes.h"
+
+/* Body bytes per lws_write: under one TLS record and one HTTP/2 frame. */
+#define HTTP_CHUNK 4096
+#define HTTP_AUTH_MAX (AUTH_TOKEN_MAX + 64)
+
+struct pss_http {
+    char method[8];
+    char path[1024];
+    char *body_in; /* request body, at most ROUTES_BODY_MAX bytes */
+    size_t body_in_len;
+    int body_too_big;
+    struct routes_response resp;
+    size_t sent;      /* body bytes written so far */
+    int headers_sent;
+};
+
+static void pss_reset(struct pss_http *pss)
+{
+    free(pss->body_in);
+    routes_response_clear(&pss->resp);
+    memset(pss, 0, sizeof(*pss));
+}
+
+/* The request method: HTTP/2 names it in :method, HTTP/1 by which URI token is set. */
+static void method_copy(struct lws *wsi, char *out, size_t cap)
+{
+    static const struct {
+        enum lws_token_indexes tok;
+        const char *name;
+    } methods[] = {
+        {WSI_TOKEN_GET_URI, "GET"},      {WSI_TOKEN_POST_URI, "POST"},     {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+        {WSI_TOKEN_PUT_URI, "PUT"},      {WSI_TOKEN_PATCH_URI, "PATCH"},   {WSI_TOKEN_DELETE_URI, "DELETE"},
+        {WSI_TOKEN_HEAD_URI, "HEAD"},
+    };
+
+    out[0] = '\0';
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COLON_METHOD) > 0) {
+        if (lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_HTTP_COLON_METHOD) < 0)
+            out[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (lws_hdr_total_length(wsi, methods[i].tok) > 0) {
+            lws_strncpy(out, methods[i].name, cap);
+            return;
+        }
+}
+
+/* Run the request through routes.c and schedule the answer. */
+static int answer(struct lws *wsi, struct pss_http *pss)
+{
+    const struct http_vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    char auth[HTTP_AUTH_MAX];
+    struct routes_ctx ctx = {conf->store, conf->secret, auth_now_ms()};
+    struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
+
+    /* An over-long header is treated as no credential: 401, not a crash. */
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+        req.authorization = auth;
+    if (pss->body_too_big)
+        routes_error(&pss->resp, 413, 413, "Request body too large");
+    else if (routes_handle(&ctx, &req, &pss->resp))
+        return -1; /* no memory even for an error body: drop the connection */
+    lws_explicit_bzero(auth, sizeof(auth));
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* Serve resp.file below the www root, or a 404 envelope when it is missing
+ * or resolves outside the root (a symlink, say). Returns an lws verdict. */
+static int serve_file(struct lws *wsi, struct pss_http *pss)
+{
+    const struct http_vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    char full[PATH_MAX], real[PATH_MAX];
+    size_t rootlen = strlen(conf->www_root);
+    struct stat st;
+    int n;
+
+    n = lws_snprintf(full, sizeof(full), "%s/%s", conf->www_root, pss->resp.file);
+    if (n >= (int)sizeof(full) - 1 || !realpath(full, real) || strncmp(real, conf->www_root, rootlen) != 0 ||
+        real[rootlen] != '/' || stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
+        routes_error(&pss->resp, 404, 404, "Not found");
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    n = lws_serve_http_file(wsi, real, path_mime_type(real), NULL, 0);
+    /* <0: lws failed and wants the connection closed; >0: done already. */
+    if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
+        return -1;
+    return 0;
+}
+
+static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
+{
+    pss_reset(pss);
+    method_copy(wsi, pss->method, sizeof(pss->method));
+    if (lws_strncpy(pss->path, uri, sizeof(pss->path)) && strlen(uri) >= sizeof(pss->path)) {
+        routes_error(&pss->resp, 414, 414, "URI too long");
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    /* A POST with a declared body waits for HTTP_BODY_COMPLETION; lws only
+     * delivers bodies it was told the length of (or an explicit zero). */
+    if (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        return 0;
+    if (answer(wsi, pss))
+        return -1;
+    if (pss->resp.status == 200 && !pss->resp.body)
+        return serve_file(wsi, pss);
+    return 0;
+}
+
+static void on_body(struct pss_http *pss, const void *in, size_t len)
+{
+    char *grown;
+
+    if (pss->body_too_big || len == 0)
+        return;
+    if (pss->body_in_len + len > ROUTES_BODY_MAX) {
+        pss->body_too_big = 1;
+        return;
+    }
+    grown = realloc(pss->body_in, pss->body_in_len + len + 1);
+    if (!grown) {
+        pss->body_too_big = 1;
+        return;
+    }
+    memcpy(grown + pss->body_in_len, in, len);
+    pss->body_in = grown;
+    pss->body_in_len += len;
+    pss->body_in[pss->body_in_len] = '\0';
+}
+
+static int write_headers(struct lws *wsi, struct pss_http *pss)
+{
+    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    static const char nocache[] = "no-store";
+
+    if (lws_add_http_common_headers(wsi, (unsigned int)pss->resp.status, "application/json",
+                                    (lws_filepos_t)pss->resp.body_len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const uint8_t *)nocache,
+                                     sizeof(nocache) - 1, &p, end))
+        return -1;
+    if (pss->resp.allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const uint8_t *)pss->resp.allow,
+                                                        (int)strlen(pss->resp.allow), &p, end))
+        return -1;
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    pss->headers_sent = 1;
+    return 0;
+}
+
+/* One step of the answer per writeable callback: headers, then body chunks. */
+static int on_writeable(struct lws *wsi, struct pss_http *pss)
+{
+    uint8_t buf[LWS_PRE + HTTP_CHUNK];
+    size_t left, n;
+    int final;
+
+    if (!pss->resp.body)
+        return 0; /* nothing of ours to write (lws is sending a file) */
+    if (!pss->headers_sent) {
+        if (write_headers(wsi, pss))
+            return -1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    left = pss->resp.body_len - pss->sent;
+    n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
+    final = n == left;
+    memcpy(buf + LWS_PRE, pss->resp.body + pss->sent, n);
+    if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+        return -1;
+    pss->sent += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    pss_reset(pss);
+    /* Non-zero means the connection is not kept alive: close it. */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct pss_http *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_request(wsi, pss, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP_BODY:
+        on_body(pss, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return answer(wsi, pss);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        if (pss)
+            pss_reset(pss);
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+const struct lws_protocols http_protocol = {
+    .name = "http",
+    .callback = callback_http,
+    .per_session_data_size = sizeof(struct pss_http),
+};

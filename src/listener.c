@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Listening sockets and the accept loop. Debian's libwebsockets is built
+ * without SMP (LWS_MAX_SMP 1) and sets SO_REUSEPORT only for SMP contexts, so
+ * waypointd opens one SO_REUSEPORT socket per service thread itself, adopts
+ * it into that thread's context as a raw descriptor, and adopts every
+ * accepted connection into the same vhost, where lws does TLS, HTTP/1.1,
+ * HTTP/2 and WebSocket. Runs on the owning service thread.
+ */
+#include "listener.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+/* Connections taken per readiness event, so one busy listener cannot starve
+ * the rest of the loop. */
+#define ACCEPT_BATCH 64
+#define LISTEN_BACKLOG 4096
+
+static int bind_one(const struct addrinfo *ai, int *fd_out, char *err, size_t errlen)
+{
+    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        goto fail;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) || bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+        listen(fd, LISTEN_BACKLOG))
+        goto fail;
+    *fd_out = fd;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -errno;
+}
+
+static int port_of(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len))
+        return -errno;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void set_port(struct addrinfo *ai, int port)
+{
+    if (ai->ai_family == AF_INET6)
+        ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)port);
+}
+
+int listener_open(const char *host, int port, int n, int *fds, int *bound_port, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    char service[8];
+    int rc, i;
+
+    snprintf(service, sizeof(service), "%d", port);
+    rc = getaddrinfo(host, service, &hints, &ai);
+    if (rc) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    for (i = 0; i < n; i++) {
+        rc = bind_one(ai, &fds[i], err, errlen);
+        if (rc)
+            break;
+        /* Port 0: the first bind picks the port, the others share it. */
+        if (i == 0) {
+            *bound_port = port_of(fds[0]);
+            set_port(ai, *bound_port);
+        }
+    }
+    freeaddrinfo(ai);
+    if (rc)
+        while (i-- > 0)
+            close(fds[i]);
+    return rc;
+}
+
+struct vhd_listener {
+    int spare_fd; /* held open so we can still accept-and-close at EMFILE */
+};
+
+/* Out of descriptors: accept with the spare and close at once, so the
+ * client sees a closed connection instead of a listener that spins. */
+static void shed_one(struct vhd_listener *vhd, int lfd)
+{
+    if (vhd->spare_fd < 0)
+        return;
+    close(vhd->spare_fd);
+    vhd->spare_fd = accept(lfd, NULL, NULL);
+    if (vhd->spare_fd >= 0)
+        close(vhd->spare_fd);
+    vhd->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    lwsl_warn("%s: out of file descriptors, refused a connection\n", __func__);
+}
+
+static void accept_batch(struct lws *wsi, struct vhd_listener *vhd)
+{
+    int lfd = lws_get_socket_fd(wsi);
+
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                shed_one(vhd, lfd);
+            else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                lwsl_err("%s: accept: %s\n", __func__, strerror(errno));
+            return;
+        }
+        /* lws closes fd itself when adoption fails. */
+        if (!lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
+            lwsl_warn("%s: could not adopt a connection\n", __func__);
+    }
+    /* More may be waiting: poll says so again on the next turn. */
+}
+
+static int callback_listener(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct vhd_listener *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+
+    (void)user;
+    (void)in;
+    (void)len;
+    switch (reason) {
+    case LWS_CALLBACK_PROTOCOL_INIT:
+        vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi), sizeof(*vhd));
+        if (!vhd)
+            return -1;
+        vhd->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        return 0;
+    case LWS_CALLBACK_PROTOCOL_DESTROY:
+        if (vhd && vhd->spare_fd >= 0)
+            close(vhd->spare_fd);
+        return 0;
+    case LWS_CALLBACK_RAW_RX_FILE:
+        if (vhd)
+            accept_batch(wsi, vhd);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+const struct lws_protocols listener_protocol = {
+    .name = LISTENER_PROTOCOL_NAME,
+    .callback = callback_listener,
+};

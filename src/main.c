@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * waypointd: live delivery tracking over HTTPS and WebSocket. Dispatches to
+ * the subcommands in cli.c; exit codes are 0 ok, 1 failure, 2 usage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char help[] =
+    "usage: waypointd COMMAND [OPTIONS]\n"
+    "Live delivery tracking: the Customers API over HTTPS and live updates over WebSocket.\n"
+    "\n"
+    "commands:\n"
+    "  init     create or migrate the database\n"
+    "  key      create or revoke API keys\n"
+    "  token    create a customer's tracking token\n"
+    "  serve    run the server\n"
+    "\n"
+    "waypointd COMMAND --help describes each command.\n";
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } commands[] = {
+        {"init", cli_init},
+        {"key", cli_key},
+        {"token", cli_token},
+        {"serve", cli_serve},
+    };
+
+    if (argc < 2) {
+        fputs(help, stderr);
+        return CLI_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(help, stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        puts("waypointd " WAYPOINTD_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "waypointd: unknown command \"%s\" (see waypointd --help)\n", argv[1]);
+    return CLI_USAGE;
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The Customers API: from a decoded request to a status and a JSON body.
+ * Pure with respect to the network (no lws); reads through the thread's
+ * store. The only place that maps errno values to HTTP statuses.
+ */
+#include "routes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "path.h"
+#include "view.h"
+
+void routes_response_clear(struct routes_response *resp)
+{
+    free(resp->body);
+    memset(resp, 0, sizeof(*resp));
+}
+
+int routes_error(struct routes_response *resp, int status, int code, const char *message)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->body = view_error(code, message, &resp->body_len);
+    return resp->body ? 0 : -ENOMEM;
+}
+
+/* Map a store/auth errno to the response (only for unexpected failures). */
+static int internal_error(struct routes_response *resp, int rc)
+{
+    if (rc == -ENOMEM)
+        return routes_error(resp, 500, 500, "Out of memory");
+    return routes_error(resp, 500, 500, "Internal error reading the database");
+}
+
+static int ok(struct routes_response *resp, char *body, size_t len)
+{
+    if (!body)
+        return routes_error(resp, 500, 500, "Out of memory");
+    resp->status = 200;
+    resp->body = body;
+    resp->body_len = len;
+    return 0;
+}
+
+static int get_customer(const struct routes_ctx *ctx, const struct path_match *m, int confident,
+                        struct routes_response *resp)
+{
+    struct customer c;
+    size_t len = 0;
+    char *body;
+    int rc = store_customer_get(ctx->store, m->dc_id, m->customer_id, &c);
+
+    if (rc == -ENOENT)
+        return routes_error(resp, 404, 404, "Customer not found");
+    if (rc)
+        return internal_error(resp, rc);
+    if (confident && !(c.location_confident && c.inferred.present)) {
+        customer_clear(&c);
+        return routes_error(resp, 400, VIEW_CODE_NOT_CONFIDENT, "Customer location not confident");
+    }
+    body = confident ? view_confident_location(&c, &len) : view_customer(&c, &len);
+    customer_clear(&c);
+    return ok(resp, body, len);
+}
+
+static int get_waypoints(const struct routes_ctx *ctx, const struct path_match *m, struct routes_response *resp)
+{
+    struct waypoint w[STORE_MAX_WAYPOINTS];
+    size_t n = 0, len = 0;
+    char *body;
+    int rc = store_waypoints_recent(ctx->store, m->dc_id, m->customer_id, w, STORE_MAX_WAYPOINTS, &n);
+
+    if (rc)
+        return internal_error(resp, rc);
+    body = view_waypoints(w, n, &len);
+    waypoints_clear(w, n);
+    return ok(resp, body, len);
+}
+
+static int post_token(const struct routes_ctx *ctx, const struct path_match *m, const struct routes_request *req,
+                      struct routes_response *resp)
+{
+    char token[AUTH_TOKEN_MAX];
+    long ttl = AUTH_TTL_DEFAULT;
+    struct customer c;
+    int64_t expires;
+    size_t len = 0;
+    char *body;
+    int rc;
+
+    if (view_parse_ttl(req->body, req->body_len, 1, AUTH_TTL_MAX, &ttl))
+        return routes_error(resp, 400, 400, "Body must be {\"ttl_seconds\": an integer from 1 to 2592000}");
+    rc = store_customer_get(ctx->store, m->dc_id, m->customer_id, &c);
+    if (rc == -ENOENT)
+        return routes_error(resp, 404, 404, "Customer not found");
+    if (rc)
+        return internal_error(resp, rc);
+    customer_clear(&c);
+    expires = ctx->now_ms + (int64_t)ttl * 1000;
+    if (auth_token_create(ctx->secret, m->dc_id, m->customer_id, expires, token, sizeof(token)))
+        return internal_error(resp, -EIO);
+    body = view_token(token, expires, &len);
+    return ok(resp, body, len);
+}
+
+/* The method a route accepts. */
+static const char *route_method(enum path_route r)
+{
+    return r == PATH_TRACKING_TOKEN ? "POST" : "GET";
+}
+
+/* 401 / 403 checks shared by every API route; 0 when the request may go on. */
+static int authorize(const struct routes_ctx *ctx, const struct routes_request *req, const struct path_match *m,
+                     struct routes_response *resp)
+{
+    struct auth_cred cred;
+    int rc = auth_resolve(ctx->store, ctx->secret, req->authorization, ctx->now_ms, &cred);
+
+    if (rc == -EACCES) {
+        routes_error(resp, 401, 401, "Missing, unknown or revoked API key");
+        return 1;
+    }
+    if (rc) {
+        internal_error(resp, rc);
+        return 1;
+    }
+    rc = auth_may_read_dc(ctx->store, &cred, m->dc_id);
+    if (rc < 0) {
+        internal_error(resp, rc);
+        return 1;
+    }
+    /* A tracking token reads its own customer's waypoints and nothing else. */
+    if (rc == 0 || (cred.kind == AUTH_TOKEN && (m->route != PATH_WAYPOINTS ||
+                                                 !auth_may_read_customer(&cred, m->dc_id, m->customer_id)))) {
+        routes_error(resp, 403, 403, "DC does not exist or the credential may not access it");
+        return 1;
+    }
+    return 0;
+}
+
+int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req, struct routes_response *resp)
+{
+    struct path_match m;
+    int rc;
+
+    memset(resp, 0, sizeof(*resp));
+    path_match(req->path, &m);
+    switch (m.route) {
+    case PATH_NONE:
+        if (strcmp(req->method, "GET")) {
+            resp->allow = "GET";
+            return routes_error(resp, 405, 405, "Method not allowed");
+        }
+        if (path_static_file(req->path, resp->file, sizeof(resp->file)))
+            return routes_error(resp, 404, 404, "Not found");
+        resp->status = 200;
+        return 0;
+    case PATH_UNKNOWN:
+        return routes_error(resp, 404, 404, "Not found");
+    default:
+        break;
+    }
+    if (strcmp(req->method, route_method(m.route))) {
+        resp->allow = route_method(m.route);
+        return routes_error(resp, 405, 405, "Method not allowed");
+    }
+    if (m.bad_id)
+        return routes_error(resp, 400, 400, "Ids must be 1 to 255 bytes of UTF-8 without control characters");
+    if (authorize(ctx, req, &m, resp))
+        return resp->body ? 0 : -ENOMEM;
+    switch (m.route) {
+    case PATH_CUSTOMER:
+        rc = get_customer(ctx, &m, 0, resp);
+        break;
+    case PATH_CONFIDENT:
+        rc = get_customer(ctx, &m, 1, resp);
+        break;
+    case PATH_WAYPOINTS:
+        rc = get_waypoints(ctx, &m, resp);
+        break;
+    default:
+        rc = post_token(ctx, &m, req, resp);
+        break;
+    }
+    return rc;
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The server's life: checks the certificate, opens the listeners, starts one
+ * service thread per --threads with its own lws context, vhost and SQLite
+ * connection, then waits for SIGINT/SIGTERM on the main thread and stops the
+ * threads cleanly. Signals are blocked in every thread and taken with
+ * sigwait(), so no code runs in signal context.
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "http.h"
+#include "listener.h"
+#include "store.h"
+
+#define SERVE_MAX_THREADS 64
+/* TLS 1.2 suites with forward secrecy only; TLS 1.3 suites are all ECDHE. */
+#define SERVE_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+struct service_thread {
+    struct http_vhost_conf http;  /* handed to the HTTP protocol as vhost user */
+    struct lws_protocols protocols[3];
+    uint8_t secret[STORE_SECRET_LEN];
+    struct store *store;
+    struct lws_context *context;
+    int listen_fd;
+    pthread_t tid;
+    int started;
+};
+
+static atomic_int stopping;
+
+int serve_check_tls(const char *cert_path, const char *key_path, char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+    int rc = -EINVAL;
+
+    if (access(cert_path, R_OK)) {
+        snprintf(err, errlen, "cannot read certificate %s: %s", cert_path, strerror(errno));
+        return -errno;
+    }
+    if (access(key_path, R_OK)) {
+        snprintf(err, errlen, "cannot read key %s: %s", key_path, strerror(errno));
+        return -errno;
+    }
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return -ENOMEM;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1)
+        snprintf(err, errlen, "%s is not a PEM certificate", cert_path);
+    else if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1)
+        snprintf(err, errlen, "%s is not a PEM private key", key_path);
+    else if (SSL_CTX_check_private_key(ctx) != 1)
+        snprintf(err, errlen, "key %s does not match certificate %s", key_path, cert_path);
+    else
+        rc = 0;
+    ERR_clear_error();
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+static void *service_main(void *arg)
+{
+    struct service_thread *t = arg;
+
+    while (!atomic_load(&stopping))
+        if (lws_service(t->context, 0) < 0)
+            break;
+    return NULL;
+}
+
+static struct lws_vhost *vhost_create(struct service_thread *t, const struct serve_config *cfg)
+{
+    struct lws_context_creation_info info;
+
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listener.c accepts for us */
+    info.vhost_name = "waypointd";
+    info.protocols = t->protocols;
+    info.user = &t->http;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = cfg->cert_path;
+    info.ssl_private_key_filepath = cfg->key_path;
+    info.ssl_cipher_list = SERVE_TLS12_CIPHERS;
+    info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_CIPHER_SERVER_PREFERENCE;
+    return lws_create_vhost(t->context, &info);
+}
+
+static int thread_setup(struct service_thread *t, const struct serve_config *cfg)
+{
+    struct lws_context_creation_info info;
+    lws_sock_file_fd_type fd;
+    struct lws_vhost *vh;
+    char err[512];
+
+    if (store_open(cfg->db_path, STORE_OPEN_EXISTING, &t->store, err, sizeof(err))) {
+        fprintf(stderr, "waypointd: %s\n", err);
+        return -EIO;
+    }
+    if (store_secret_get(t->store, t->secret)) {
+        fprintf(stderr, "waypointd: database %s has no token secret (run: waypointd init --db %s)\n",
+                cfg->db_path, cfg->db_path);
+        return -EIO;
+    }
+    t->http.store = t->store;
+    t->http.secret = t->secret;
+    t->http.www_root = cfg->www_root;
+    t->protocols[0] = http_protocol;
+    t->protocols[1] = listener_protocol;
+
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    t->context = lws_create_context(&info);
+    if (!t->context || !(vh = vhost_create(t, cfg))) {
+        fprintf(stderr, "waypointd: cannot create the TLS server context\n");
+        return -EIO;
+    }
+    fd.filefd = t->listen_fd;
+    if (!lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, LISTENER_PROTOCOL_NAME, NULL)) {
+        fprintf(stderr, "waypointd: cannot watch the listening socket\n");
+        return -EIO;
+    }
+    t->listen_fd = -1; /* the context owns it now */
+    return 0;
+}
+
+static void thread_teardown(struct service_thread *t)
+{
+    if (t->context)
+        lws_context_destroy(t->context);
+    if (t->listen_fd >= 0)
+        close(t->listen_fd);
+    store_close(t->store);
+    lws_explicit_bzero(t->secret, sizeof(t->secret));
+}
+
+/* Block the stop signals before any thread starts, so all inherit the mask
+ * and only sigwait() in the main thread sees them. */
+static void signals_block(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void wait_for_stop(struct service_thread *threads, int n)
+{
+    sigset_t set;
+    int sig = 0;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigwait(&set, &sig);
+    atomic_store(&stopping, 1);
+    for (int i = 0; i < n; i++)
+        lws_cancel_service(threads[i].context);
+}
+
+int serve_run(const struct serve_config *cfg)
+{
+    struct service_thread *threads;
+    int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
+    char err[512];
+    sigset_t set;
+
+    if (n < 1 || n > SERVE_MAX_THREADS)
+        return -EINVAL;
+    rc = serve_check_tls(cfg->cert_path, cfg->key_path, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "waypointd: %s\n", err);
+        return rc;
+    }
+    rc = listener_open(cfg->host, cfg->port, n, fds, &port, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "waypointd: %s:%d: %s\n", cfg->host, cfg->port, err);
+        return rc;
+    }
+    threads = calloc((size_t)n, sizeof(*threads));
+    if (!threads) {
+        for (i = 0; i < n; i++)
+            close(fds[i]);
+        return -ENOMEM;
+    }
+    signals_block(&set);
+    lws_set_log_level(LLL_ERR | LLL_USER, NULL);
+    for (i = 0; i < n; i++)
+        threads[i].listen_fd = fds[i];
+    for (i = 0; i < n && !rc; i++)
+        rc = thread_setup(&threads[i], cfg);
+    for (i = 0; i < n && !rc; i++) {
+        rc = -pthread_create(&threads[i].tid, NULL, service_main, &threads[i]);
+        threads[i].started = !rc;
+    }
+    if (!rc) {
+        /* An IPv6 literal needs brackets in a URL. */
+        printf(strchr(cfg->host, ':') ? "listening on https://[%s]:%d\n" : "listening on https://%s:%d\n", cfg->host,
+               port);
+        fflush(stdout);
+        wait_for_stop(threads, n);
+    } else {
+        atomic_store(&stopping, 1);
+        for (i = 0; i < n; i++)
+            if (threads[i].context)
+                lws_cancel_service(threads[i].context);
+    }
+    for (i = 0; i < n; i++)
+        if (threads[i].started)
+            pthread_join(threads[i].tid, NULL);
+    for (i = 0; i < n; i++)
+        thread_teardown(&threads[i]);
+    free(threads);
+    return rc;
+}

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The SQLite database: schema, migrations by PRAGMA user_version, and every
+ * query, as statements prepared once per connection and reused. The only file
+ * that includes <sqlite3.h>; values are copied out before a statement is
+ * reset, so no sqlite3_stmt or column pointer leaves this file. A struct store
+ * belongs to one thread at a time.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+/* Writers (the route planner, drivers' apps) hold the lock briefly; wait for
+ * them rather than failing a read. */
+#define BUSY_TIMEOUT_MS 5000
+
+enum stmt_id {
+    ST_DC_EXISTS,
+    ST_CUSTOMER,
+    ST_WAYPOINTS,
+    ST_KEY_LOOKUP,
+    ST_KEY_HAS_DC,
+    ST_KEY_INSERT,
+    ST_KEY_DC_INSERT,
+    ST_KEY_REVOKE,
+    ST_KEY_EXISTS,
+    ST_SECRET_GET,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_DC_EXISTS] = "SELECT 1 FROM dcs WHERE id = ?1",
+    [ST_CUSTOMER] = "SELECT name, imported_address, imported_latitude, imported_longitude,"
+                    " inferred_latitude, inferred_longitude, location_confident"
+                    " FROM customers WHERE dc_id = ?1 AND id = ?2",
+    /* rowid order is insertion order: "most recent" in the contract. */
+    [ST_WAYPOINTS] = "SELECT id, customer_id, route_id, status, completed_timestamp,"
+                     " estimated_time_of_arrival, waypoints_ahead, waiting_time_seconds"
+                     " FROM waypoints WHERE dc_id = ?1 AND customer_id = ?2 ORDER BY rowid DESC LIMIT ?3",
+    [ST_KEY_LOOKUP] = "SELECT id, all_dcs, revoked_ms IS NOT NULL FROM api_keys WHERE hash = ?1",
+    [ST_KEY_HAS_DC] = "SELECT 1 FROM api_key_dcs WHERE key_id = ?1 AND dc_id = ?2",
+    [ST_KEY_INSERT] = "INSERT INTO api_keys(name, hash, all_dcs, created_ms)"
+                      " VALUES (?1, ?2, ?3, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+    [ST_KEY_DC_INSERT] = "INSERT OR IGNORE INTO api_key_dcs(key_id, dc_id) VALUES (?1, ?2)",
+    [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms,"
+                      " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) WHERE name = ?1",
+    [ST_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE name = ?1",
+    [ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = 'token_hmac'",
+};
+
+/* Migration steps: steps[v] takes a database from version v to v + 1. Tables
+ * other programs write may already exist, so they are created IF NOT EXISTS. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    /* 0 -> 1: the contract's tables, API keys, the token secret. */
+    "CREATE TABLE IF NOT EXISTS dcs(id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE IF NOT EXISTS customers(dc_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,"
+    " imported_address TEXT, imported_latitude REAL, imported_longitude REAL,"
+    " inferred_latitude REAL, inferred_longitude REAL, location_confident INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (dc_id, id));"
+    "CREATE TABLE IF NOT EXISTS waypoints(dc_id TEXT NOT NULL, id TEXT NOT NULL, customer_id TEXT NOT NULL,"
+    " route_id TEXT, status TEXT NOT NULL DEFAULT 'PENDING', completed_timestamp INTEGER,"
+    " estimated_time_of_arrival INTEGER, waypoints_ahead INTEGER, waiting_time_seconds INTEGER,"
+    " PRIMARY KEY (dc_id, id));"
+    "CREATE INDEX IF NOT EXISTS waypoints_by_customer ON waypoints(dc_id, customer_id);"
+    "CREATE TABLE IF NOT EXISTS api_keys(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+    " hash BLOB NOT NULL UNIQUE, all_dcs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
+    " revoked_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS api_key_dcs(key_id INTEGER NOT NULL REFERENCES api_keys(id),"
+    " dc_id TEXT NOT NULL, PRIMARY KEY (key_id, dc_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, reused until close */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* The cached statement, prepared on first use; reset and unbound by done(). */
+static sqlite3_stmt *stmt_get(struct store *s, enum stmt_id id)
+{
+    if (!s->stmt[id] &&
+        sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
+        fprintf(stderr, "waypointd: store: %s: %s\n", stmt_sql[id], sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    return s->stmt[id];
+}
+
+/* Reset right away: a statement left stepping would hold a WAL read snapshot. */
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static int exec(struct store *s, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fprintf(stderr, "waypointd: store: %s\n", msg ? msg : sqlite3_errmsg(s->db));
+        sqlite3_free(msg);
+        return -EIO;
+    }
+    return 0;
+}
+
+int store_schema_version(struct store *s, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        *version = sqlite3_column_int(st, 0);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_open(const char *path, enum store_mode mode, struct store **out, char *err, size_t errlen)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    struct store *s;
+    int version = 0;
+
+    *out = NULL;
+    if (mode == STORE_OPEN_CREATE)
+        flags |= SQLITE_OPEN_CREATE;
+    else if (access(path, F_OK) != 0) {
+        set_err(err, errlen, "database %s does not exist (run: waypointd init --db %s)", path, path);
+        return -ENOENT;
+    }
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+        set_err(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(s->db, 1);
+    if (store_schema_version(s, &version)) {
+        set_err(err, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
+        goto fail;
+    }
+    if (mode == STORE_OPEN_EXISTING && version < STORE_SCHEMA_VERSION) {
+        set_err(err, errlen, "database %s is not initialised or is older than this waypointd (run: waypointd init --db %s)",
+                path, path);
+        store_close(s);
+        return -EPROTO;
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        set_err(err, errlen, "database %s was made by a newer waypointd", path);
+        store_close(s);
+        return -EPROTO;
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -EIO;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+const char *store_errmsg(struct store *s)
+{
+    return sqlite3_errmsg(s->db);
+}
+
+static int secret_ensure(struct store *s)
+{
+    uint8_t secret[STORE_SECRET_LEN];
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+
+    if (RAND_bytes(secret, sizeof(secret)) != 1)
+        return -EIO;
+    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO secrets(name, value) VALUES ('token_hmac', ?1)", -1, &st,
+                           NULL) == SQLITE_OK &&
+        sqlite3_bind_blob(st, 1, secret, sizeof(secret), SQLITE_TRANSIENT) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_DONE)
+        rc = 0;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_migrate(struct store *s)
+{
+    char sql[64];
+    int version;
+
+    /* WAL lets other processes write while we read; it sticks to the file. */
+    if (exec(s, "PRAGMA journal_mode=WAL"))
+        return -EIO;
+    if (exec(s, "BEGIN IMMEDIATE"))
+        return -EIO;
+    if (store_schema_version(s, &version))
+        goto fail;
+    if (version > STORE_SCHEMA_VERSION) {
+        fprintf(stderr, "waypointd: database schema %d is newer than this waypointd (%d)\n", version,
+                STORE_SCHEMA_VERSION);
+        exec(s, "ROLLBACK");
+        return -EPROTO;
+    }
+    for (; version < STORE_SCHEMA_VERSION; version++)
+        if (exec(s, migrations[version]))
+            goto fail;
+    if (secret_ensure(s))
+        goto fail;
+    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+    if (exec(s, sql) || exec(s, "COMMIT"))
+        goto fail;
+    return 0;
+fail:
+    exec(s, "ROLLBACK");
+    return -EIO;
+}
+
+int store_dc_exists(struct store *s, const char *dc_id)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_DC_EXISTS);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    done(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* strdup of a text column; NULL for SQL NULL (or out of memory: see *oom). */
+static char *column_text(sqlite3_stmt *st, int col, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    char *copy;
+
+    if (!t)
+        return NULL;
+    copy = strdup((const char *)t);
+    if (!copy)
+        *oom = 1;
+    return copy;
+}
+
+/* A location is present only when both of its columns are non-NULL. */
+static void column_location(sqlite3_stmt *st, int col, struct location *l)
+{
+    l->present = sqlite3_column_type(st, col) != SQLITE_NULL && sqlite3_column_type(st, col + 1) != SQLITE_NULL;
+    l->latitude = l->present ? sqlite3_column_double(st, col) : 0;
+    l->longitude = l->present ? sqlite3_column_double(st, col + 1) : 0;
+}
+
+int store_customer_get(struct store *s, const char *dc_id, const char *id, struct customer *out)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_CUSTOMER);
+    int rc, oom = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->dc_id = strdup(dc_id);
+        out->id = strdup(id);
+        out->name = column_text(st, 0, &oom);
+        out->imported_address = column_text(st, 1, &oom);
+        column_location(st, 2, &out->imported);
+        column_location(st, 4, &out->inferred);
+        out->location_confident = sqlite3_column_int(st, 6) != 0;
+    }
+    done(st);
+    if (rc == SQLITE_DONE)
+        return -ENOENT;
+    if (rc != SQLITE_ROW)
+        return -EIO;
+    if (oom || !out->dc_id || !out->id) {
+        customer_clear(out);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int64_t column_int(sqlite3_stmt *st, int col, unsigned *nulls, unsigned bit)
+{
+    if (sqlite3_column_type(st, col) == SQLITE_NULL) {
+        *nulls |= bit;
+        return 0;
+    }
+    return sqlite3_column_int64(st, col);
+}
+
+/* Copy the current row of ST_WAYPOINTS into w. */
+static int waypoint_row(sqlite3_stmt *st, const char *dc_id, struct waypoint *w)
+{
+    int oom = 0;
+
+    memset(w, 0, sizeof(*w));
+    w->dc_id = strdup(dc_id);
+    w->id = column_text(st, 0, &oom);
+    w->customer_id = column_text(st, 1, &oom);
+    w->route_id = column_text(st, 2, &oom);
+    w->status = column_text(st, 3, &oom);
+    w->completed_timestamp = column_int(st, 4, &w->nulls, WAYPOINT_NULL_COMPLETED);
+    w->estimated_time_of_arrival = column_int(st, 5, &w->nulls, WAYPOINT_NULL_ETA);
+    w->waypoints_ahead = column_int(st, 6, &w->nulls, WAYPOINT_NULL_AHEAD);
+    w->waiting_time_seconds = column_int(st, 7, &w->nulls, WAYPOINT_NULL_WAITING);
+    if (oom || !w->dc_id || !w->id || !w->customer_id) {
+        waypoint_clear(w);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int store_waypoints_recent(struct store *s, const char *dc_id, const char *customer_id, struct waypoint *out,
+                           size_t max, size_t *n)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_WAYPOINTS);
+    int rc = 0, step;
+
+    *n = 0;
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, customer_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = waypoint_row(st, dc_id, &out[*n]);
+        if (rc)
+            break;
+        (*n)++;
+    }
+    if (!rc && *n < max && step != SQLITE_DONE)
+        rc = -EIO;
+    done(st);
+    if (rc) {
+        waypoints_clear(out, *n);
+        *n = 0;
+    }
+    return rc;
+}
+
+int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE_KEY_HASH_LEN], int all_dcs,
+                     const char *const *dcs, size_t ndcs)
+{
+    sqlite3_stmt *ins = stmt_get(s, ST_KEY_INSERT), *dc = stmt_get(s, ST_KEY_DC_INSERT);
+    sqlite3_int64 key_id;
+    int rc;
+
+    if (!ins || !dc || exec(s, "BEGIN IMMEDIATE"))
+        return -EIO;
+    sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(ins, 2, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int(ins, 3, all_dcs ? 1 : 0);
+    rc = sqlite3_step(ins);
+    done(ins);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        exec(s, "ROLLBACK");
+        return -EEXIST;
+    }
+    if (rc != SQLITE_DONE)
+        goto fail;
+    key_id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; i < ndcs; i++) {
+        sqlite3_bind_int64(dc, 1, key_id);
+        sqlite3_bind_text(dc, 2, dcs[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(dc);
+        done(dc);
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
+    return exec(s, "COMMIT") ? -EIO : 0;
+fail:
+    fprintf(stderr, "waypointd: store: key insert: %s\n", sqlite3_errmsg(s->db));
+    exec(s, "ROLLBACK");
+    return -EIO;
+}
+
+int store_key_revoke(struct store *s, const char *name)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_KEY_REVOKE);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    done(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    return sqlite3_changes(s->db) ? 0 : -ENOENT;
+}
+
+int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], struct store_key *out)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_KEY_LOOKUP);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!st)
+        return -EIO;
+    sqlite3_bind_blob(st, 1, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->all_dcs = sqlite3_column_int(st, 1) != 0;
+        out->revoked = sqlite3_column_int(st, 2) != 0;
+    }
+    done(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
+{
+    sqlite3_stmt *st = stmt_get(s, ST_KEY_HAS_DC);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_text(st, 2, dc_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    done(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])
+{
+    sqlite3_stmt *st = stmt_get(s, ST_SECRET_GET);
+    int rc = -EIO;
+
+    if (!st)
+        return -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == STORE_SECRET_LEN) {
+        memcpy(out, sqlite3_column_blob(st, 0), STORE_SECRET_LEN);
+        rc = 0;
+    }
+    done(st);
+    return rc;
+}
