@@ -1,0 +1,23 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install the Debian 12 packages waypointd needs to build, test and run,
+# skipping those already present. Needs root (or sudo) only when something
+# is missing.
+set -eu
+
+PKGS="build-essential cmake pkg-config libwebsockets-dev libjson-c-dev libsqlite3-dev libssl-dev
+libcmocka-dev sqlite3 openssl curl python3 python3-websockets"
+
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "installing:$missing" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
