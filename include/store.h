@@ -15,7 +15,7 @@
 struct store;
 
 /* The schema version this build migrates to (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* The Customers API returns at most this many waypoints. */
 #define STORE_MAX_WAYPOINTS 10
 /* Size of the HMAC secret for tracking tokens. */
@@ -67,5 +67,64 @@ int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id);
 
 /* The HMAC secret for tracking tokens (created by store_migrate). */
 int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN]);
+
+/* ---- The change log (store_log.c) ----
+ * Triggers on waypoints append one row per changed waypoint to change_log in
+ * the writer's transaction; seq never repeats, even after pruning. */
+
+enum store_change_kind {
+    STORE_CHANGE_UPSERT, /* inserted or updated: w holds the row as read */
+    STORE_CHANGE_DELETE, /* deleted, or moved to another customer: only ids */
+};
+
+struct store_change {
+    int64_t seq;        /* the newest log row this change reflects */
+    int64_t changed_ms; /* when that row was written (epoch ms) */
+    enum store_change_kind kind;
+    struct waypoint w;  /* dc_id, id and customer_id always set */
+};
+void store_changes_free(struct store_change *c, size_t n);
+
+/* The newest change number ever assigned and the newest one pruned away. */
+struct store_log_head {
+    int64_t head;
+    int64_t pruned_through;
+};
+int store_log_head(struct store *s, struct store_log_head *out);
+
+/* Read at most max log rows with seq > after, in one read transaction, and
+ * coalesce them: per (DC, customer, waypoint) only the newest survives, in
+ * seq order. *out is malloc'd (free with store_changes_free), *next is the
+ * seq of the last row read (after when there was none). */
+int store_changes_read(struct store *s, int64_t after, size_t max, struct store_change **out, size_t *n,
+                       int64_t *next);
+
+/* What a new subscription starts from, read in one transaction: either a
+ * snapshot consistent with change number seq, or (resumed) the coalesced
+ * changes in (since, seq] of that subscription's scope. */
+struct store_sub_state {
+    int64_t seq;
+    int resumed;
+    struct waypoint *w; /* snapshot: customer's newest 10, or the DC's PENDING ones */
+    size_t nw;
+    struct store_change *changes; /* resumed: the replay */
+    size_t nchanges;
+};
+/* customer_id NULL subscribes to the whole DC. since < 0: no resume. A since
+ * older than the log keeps, newer than its head, or with more than
+ * STORE_REPLAY_MAX rows to replay gets a fresh snapshot instead. */
+int store_subscribe_read(struct store *s, const char *dc_id, const char *customer_id, int64_t since,
+                         struct store_sub_state *out);
+void store_sub_state_clear(struct store_sub_state *st);
+#define STORE_REPLAY_MAX 50000
+
+/* Delete log rows beyond the retention (more than keep_rows behind the head,
+ * or written before now_ms - keep_ms), never past upto (what the server has
+ * already delivered). Does not wait for a busy writer: -EBUSY, try later. */
+int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t now_ms, int64_t upto,
+                    int64_t *pruned);
+
+/* PRAGMA data_version: changes whenever another connection commits. */
+int store_data_version(struct store *s, int64_t *v);
 
 #endif

@@ -18,25 +18,13 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
-/* Writers (the route planner, drivers' apps) hold the lock briefly; wait for
- * them rather than failing a read. */
-#define BUSY_TIMEOUT_MS 5000
+#include "store_int.h"
 
-enum stmt_id {
-    ST_DC_EXISTS,
-    ST_CUSTOMER,
-    ST_WAYPOINTS,
-    ST_KEY_LOOKUP,
-    ST_KEY_HAS_DC,
-    ST_KEY_INSERT,
-    ST_KEY_DC_INSERT,
-    ST_KEY_REVOKE,
-    ST_KEY_EXISTS,
-    ST_SECRET_GET,
-    ST_COUNT
-};
 
-static const char *const stmt_sql[ST_COUNT] = {
+/* Epoch milliseconds in SQL (unixepoch('subsec') needs SQLite 3.42). */
+#define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+const char *const store_stmt_sql[ST_COUNT] = {
     [ST_DC_EXISTS] = "SELECT 1 FROM dcs WHERE id = ?1",
     [ST_CUSTOMER] = "SELECT name, imported_address, imported_latitude, imported_longitude,"
                     " inferred_latitude, inferred_longitude, location_confident"
@@ -48,12 +36,33 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_KEY_LOOKUP] = "SELECT id, all_dcs, revoked_ms IS NOT NULL FROM api_keys WHERE hash = ?1",
     [ST_KEY_HAS_DC] = "SELECT 1 FROM api_key_dcs WHERE key_id = ?1 AND dc_id = ?2",
     [ST_KEY_INSERT] = "INSERT INTO api_keys(name, hash, all_dcs, created_ms)"
-                      " VALUES (?1, ?2, ?3, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))",
+                      " VALUES (?1, ?2, ?3, " SQL_NOW_MS ")",
     [ST_KEY_DC_INSERT] = "INSERT OR IGNORE INTO api_key_dcs(key_id, dc_id) VALUES (?1, ?2)",
     [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms,"
-                      " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)) WHERE name = ?1",
+                      " " SQL_NOW_MS ") WHERE name = ?1",
     [ST_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE name = ?1",
     [ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = 'token_hmac'",
+    [ST_BEGIN] = "BEGIN",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_LOG_HEAD] = "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0),"
+                    " (SELECT pruned_through FROM change_log_state WHERE id = 1)",
+#define LOG_READ_COLUMNS                                                                                            \
+    "SELECT c.seq, c.kind, c.changed_ms, c.dc_id, c.customer_id, c.waypoint_id, w.id, w.customer_id, w.route_id," \
+    " w.status, w.completed_timestamp, w.estimated_time_of_arrival, w.waypoints_ahead, w.waiting_time_seconds"   \
+    " FROM change_log c LEFT JOIN waypoints w ON w.dc_id = c.dc_id AND w.id = c.waypoint_id"
+    [ST_LOG_READ] = LOG_READ_COLUMNS " WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq LIMIT ?3",
+    [ST_LOG_READ_DC] = LOG_READ_COLUMNS " WHERE c.seq > ?1 AND c.seq <= ?2 AND c.dc_id = ?4 ORDER BY c.seq LIMIT ?3",
+    [ST_LOG_READ_CUSTOMER] = LOG_READ_COLUMNS " WHERE c.seq > ?1 AND c.seq <= ?2 AND c.dc_id = ?4"
+                                              " AND c.customer_id = ?5 ORDER BY c.seq LIMIT ?3",
+    [ST_SNAP_DC] = "SELECT id, customer_id, route_id, status, completed_timestamp,"
+                   " estimated_time_of_arrival, waypoints_ahead, waiting_time_seconds"
+                   " FROM waypoints WHERE dc_id = ?1 AND status = 'PENDING' ORDER BY rowid DESC",
+    /* Rows are in time order, so the scan stops at the first young one. */
+    [ST_LOG_AGE_CUTOFF] = "SELECT seq FROM change_log WHERE changed_ms >= ?1 ORDER BY seq LIMIT 1",
+    [ST_LOG_DELETE] = "DELETE FROM change_log WHERE seq <= ?1",
+    [ST_LOG_PRUNED_SET] = "UPDATE change_log_state SET pruned_through = MAX(pruned_through, ?1) WHERE id = 1",
+    [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
 /* Migration steps: steps[v] takes a database from version v to v + 1. Tables
@@ -76,12 +85,40 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE IF NOT EXISTS api_key_dcs(key_id INTEGER NOT NULL REFERENCES api_keys(id),"
     " dc_id TEXT NOT NULL, PRIMARY KEY (key_id, dc_id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL);",
+    /* 1 -> 2: the change log the triggers write (see install_triggers). */
+    "CREATE TABLE IF NOT EXISTS change_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, dc_id TEXT NOT NULL,"
+    " customer_id TEXT NOT NULL, waypoint_id TEXT NOT NULL, kind TEXT NOT NULL, changed_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS change_log_by_customer ON change_log(dc_id, customer_id, seq);"
+    "CREATE TABLE IF NOT EXISTS change_log_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " pruned_through INTEGER NOT NULL DEFAULT 0);"
+    "INSERT OR IGNORE INTO change_log_state(id, pruned_through) VALUES (1, 0);",
 };
 
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, reused until close */
-};
+#define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"
+
+/* The triggers, dropped and created again by every init, so a database whose
+ * triggers were lost or are older gets the current ones. They run in the
+ * writer's transaction: a change is logged exactly when it commits. An update
+ * that changes nothing the API shows logs nothing; a waypoint moved to another
+ * customer (or id) logs a delete for where it was, then an update. */
+static const char install_triggers[] =
+    "DROP TRIGGER IF EXISTS waypoints_log_insert;"
+    "DROP TRIGGER IF EXISTS waypoints_log_update;"
+    "DROP TRIGGER IF EXISTS waypoints_log_delete;"
+    "CREATE TRIGGER waypoints_log_insert AFTER INSERT ON waypoints BEGIN " SQL_LOG_INSERT
+    " VALUES (NEW.dc_id, NEW.customer_id, NEW.id, 'insert', " SQL_NOW_MS "); END;"
+    "CREATE TRIGGER waypoints_log_update AFTER UPDATE ON waypoints WHEN"
+    " OLD.dc_id IS NOT NEW.dc_id OR OLD.id IS NOT NEW.id OR OLD.customer_id IS NOT NEW.customer_id"
+    " OR OLD.route_id IS NOT NEW.route_id OR OLD.status IS NOT NEW.status"
+    " OR OLD.completed_timestamp IS NOT NEW.completed_timestamp"
+    " OR OLD.estimated_time_of_arrival IS NOT NEW.estimated_time_of_arrival"
+    " OR OLD.waypoints_ahead IS NOT NEW.waypoints_ahead OR OLD.waiting_time_seconds IS NOT NEW.waiting_time_seconds"
+    " BEGIN " SQL_LOG_INSERT " SELECT OLD.dc_id, OLD.customer_id, OLD.id, 'delete', " SQL_NOW_MS
+    " WHERE OLD.dc_id IS NOT NEW.dc_id OR OLD.id IS NOT NEW.id OR OLD.customer_id IS NOT NEW.customer_id;"
+    " " SQL_LOG_INSERT " VALUES (NEW.dc_id, NEW.customer_id, NEW.id, 'update', " SQL_NOW_MS "); END;"
+    "CREATE TRIGGER waypoints_log_delete AFTER DELETE ON waypoints BEGIN " SQL_LOG_INSERT
+    " VALUES (OLD.dc_id, OLD.customer_id, OLD.id, 'delete', " SQL_NOW_MS "); END;";
+
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -96,25 +133,23 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The cached statement, prepared on first use; reset and unbound by done(). */
-static sqlite3_stmt *stmt_get(struct store *s, enum stmt_id id)
+sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id)
 {
     if (!s->stmt[id] &&
-        sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
-        fprintf(stderr, "waypointd: store: %s: %s\n", stmt_sql[id], sqlite3_errmsg(s->db));
+        sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
+        fprintf(stderr, "waypointd: store: %s: %s\n", store_stmt_sql[id], sqlite3_errmsg(s->db));
         return NULL;
     }
     return s->stmt[id];
 }
 
-/* Reset right away: a statement left stepping would hold a WAL read snapshot. */
-static void done(sqlite3_stmt *st)
+void store_stmt_done(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
 
-static int exec(struct store *s, const char *sql)
+int store_exec(struct store *s, const char *sql)
 {
     char *msg = NULL;
 
@@ -160,7 +195,7 @@ int store_open(const char *path, enum store_mode mode, struct store **out, char 
         set_err(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(s->db, 1);
     if (store_schema_version(s, &version)) {
         set_err(err, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
@@ -222,47 +257,47 @@ int store_migrate(struct store *s)
     int version;
 
     /* WAL lets other processes write while we read; it sticks to the file. */
-    if (exec(s, "PRAGMA journal_mode=WAL"))
+    if (store_exec(s, "PRAGMA journal_mode=WAL"))
         return -EIO;
-    if (exec(s, "BEGIN IMMEDIATE"))
+    if (store_exec(s, "BEGIN IMMEDIATE"))
         return -EIO;
     if (store_schema_version(s, &version))
         goto fail;
     if (version > STORE_SCHEMA_VERSION) {
         fprintf(stderr, "waypointd: database schema %d is newer than this waypointd (%d)\n", version,
                 STORE_SCHEMA_VERSION);
-        exec(s, "ROLLBACK");
+        store_exec(s, "ROLLBACK");
         return -EPROTO;
     }
     for (; version < STORE_SCHEMA_VERSION; version++)
-        if (exec(s, migrations[version]))
+        if (store_exec(s, migrations[version]))
             goto fail;
-    if (secret_ensure(s))
+    if (store_exec(s, install_triggers) || secret_ensure(s))
         goto fail;
     snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-    if (exec(s, sql) || exec(s, "COMMIT"))
+    if (store_exec(s, sql) || store_exec(s, "COMMIT"))
         goto fail;
     return 0;
 fail:
-    exec(s, "ROLLBACK");
+    store_exec(s, "ROLLBACK");
     return -EIO;
 }
 
 int store_dc_exists(struct store *s, const char *dc_id)
 {
-    sqlite3_stmt *st = stmt_get(s, ST_DC_EXISTS);
+    sqlite3_stmt *st = store_stmt(s, ST_DC_EXISTS);
     int rc;
 
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    done(st);
+    store_stmt_done(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 /* strdup of a text column; NULL for SQL NULL (or out of memory: see *oom). */
-static char *column_text(sqlite3_stmt *st, int col, int *oom)
+char *store_column_text(sqlite3_stmt *st, int col, int *oom)
 {
     const unsigned char *t = sqlite3_column_text(st, col);
     char *copy;
@@ -285,7 +320,7 @@ static void column_location(sqlite3_stmt *st, int col, struct location *l)
 
 int store_customer_get(struct store *s, const char *dc_id, const char *id, struct customer *out)
 {
-    sqlite3_stmt *st = stmt_get(s, ST_CUSTOMER);
+    sqlite3_stmt *st = store_stmt(s, ST_CUSTOMER);
     int rc, oom = 0;
 
     memset(out, 0, sizeof(*out));
@@ -297,13 +332,13 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
     if (rc == SQLITE_ROW) {
         out->dc_id = strdup(dc_id);
         out->id = strdup(id);
-        out->name = column_text(st, 0, &oom);
-        out->imported_address = column_text(st, 1, &oom);
+        out->name = store_column_text(st, 0, &oom);
+        out->imported_address = store_column_text(st, 1, &oom);
         column_location(st, 2, &out->imported);
         column_location(st, 4, &out->inferred);
         out->location_confident = sqlite3_column_int(st, 6) != 0;
     }
-    done(st);
+    store_stmt_done(st);
     if (rc == SQLITE_DONE)
         return -ENOENT;
     if (rc != SQLITE_ROW)
@@ -324,21 +359,20 @@ static int64_t column_int(sqlite3_stmt *st, int col, unsigned *nulls, unsigned b
     return sqlite3_column_int64(st, col);
 }
 
-/* Copy the current row of ST_WAYPOINTS into w. */
-static int waypoint_row(sqlite3_stmt *st, const char *dc_id, struct waypoint *w)
+int store_waypoint_row(sqlite3_stmt *st, int col, const char *dc_id, struct waypoint *w)
 {
     int oom = 0;
 
     memset(w, 0, sizeof(*w));
     w->dc_id = strdup(dc_id);
-    w->id = column_text(st, 0, &oom);
-    w->customer_id = column_text(st, 1, &oom);
-    w->route_id = column_text(st, 2, &oom);
-    w->status = column_text(st, 3, &oom);
-    w->completed_timestamp = column_int(st, 4, &w->nulls, WAYPOINT_NULL_COMPLETED);
-    w->estimated_time_of_arrival = column_int(st, 5, &w->nulls, WAYPOINT_NULL_ETA);
-    w->waypoints_ahead = column_int(st, 6, &w->nulls, WAYPOINT_NULL_AHEAD);
-    w->waiting_time_seconds = column_int(st, 7, &w->nulls, WAYPOINT_NULL_WAITING);
+    w->id = store_column_text(st, col, &oom);
+    w->customer_id = store_column_text(st, col + 1, &oom);
+    w->route_id = store_column_text(st, col + 2, &oom);
+    w->status = store_column_text(st, col + 3, &oom);
+    w->completed_timestamp = column_int(st, col + 4, &w->nulls, WAYPOINT_NULL_COMPLETED);
+    w->estimated_time_of_arrival = column_int(st, col + 5, &w->nulls, WAYPOINT_NULL_ETA);
+    w->waypoints_ahead = column_int(st, col + 6, &w->nulls, WAYPOINT_NULL_AHEAD);
+    w->waiting_time_seconds = column_int(st, col + 7, &w->nulls, WAYPOINT_NULL_WAITING);
     if (oom || !w->dc_id || !w->id || !w->customer_id) {
         waypoint_clear(w);
         return -ENOMEM;
@@ -349,7 +383,7 @@ static int waypoint_row(sqlite3_stmt *st, const char *dc_id, struct waypoint *w)
 int store_waypoints_recent(struct store *s, const char *dc_id, const char *customer_id, struct waypoint *out,
                            size_t max, size_t *n)
 {
-    sqlite3_stmt *st = stmt_get(s, ST_WAYPOINTS);
+    sqlite3_stmt *st = store_stmt(s, ST_WAYPOINTS);
     int rc = 0, step;
 
     *n = 0;
@@ -359,14 +393,14 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
     sqlite3_bind_text(st, 2, customer_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
     while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = waypoint_row(st, dc_id, &out[*n]);
+        rc = store_waypoint_row(st, 0, dc_id, &out[*n]);
         if (rc)
             break;
         (*n)++;
     }
     if (!rc && *n < max && step != SQLITE_DONE)
         rc = -EIO;
-    done(st);
+    store_stmt_done(st);
     if (rc) {
         waypoints_clear(out, *n);
         *n = 0;
@@ -377,19 +411,19 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
 int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE_KEY_HASH_LEN], int all_dcs,
                      const char *const *dcs, size_t ndcs)
 {
-    sqlite3_stmt *ins = stmt_get(s, ST_KEY_INSERT), *dc = stmt_get(s, ST_KEY_DC_INSERT);
+    sqlite3_stmt *ins = store_stmt(s, ST_KEY_INSERT), *dc = store_stmt(s, ST_KEY_DC_INSERT);
     sqlite3_int64 key_id;
     int rc;
 
-    if (!ins || !dc || exec(s, "BEGIN IMMEDIATE"))
+    if (!ins || !dc || store_exec(s, "BEGIN IMMEDIATE"))
         return -EIO;
     sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_blob(ins, 2, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
     sqlite3_bind_int(ins, 3, all_dcs ? 1 : 0);
     rc = sqlite3_step(ins);
-    done(ins);
+    store_stmt_done(ins);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        exec(s, "ROLLBACK");
+        store_exec(s, "ROLLBACK");
         return -EEXIST;
     }
     if (rc != SQLITE_DONE)
@@ -399,27 +433,27 @@ int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE
         sqlite3_bind_int64(dc, 1, key_id);
         sqlite3_bind_text(dc, 2, dcs[i], -1, SQLITE_STATIC);
         rc = sqlite3_step(dc);
-        done(dc);
+        store_stmt_done(dc);
         if (rc != SQLITE_DONE)
             goto fail;
     }
-    return exec(s, "COMMIT") ? -EIO : 0;
+    return store_exec(s, "COMMIT") ? -EIO : 0;
 fail:
     fprintf(stderr, "waypointd: store: key insert: %s\n", sqlite3_errmsg(s->db));
-    exec(s, "ROLLBACK");
+    store_exec(s, "ROLLBACK");
     return -EIO;
 }
 
 int store_key_revoke(struct store *s, const char *name)
 {
-    sqlite3_stmt *st = stmt_get(s, ST_KEY_REVOKE);
+    sqlite3_stmt *st = store_stmt(s, ST_KEY_REVOKE);
     int rc;
 
     if (!st)
         return -EIO;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    done(st);
+    store_stmt_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
     return sqlite3_changes(s->db) ? 0 : -ENOENT;
@@ -427,7 +461,7 @@ int store_key_revoke(struct store *s, const char *name)
 
 int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], struct store_key *out)
 {
-    sqlite3_stmt *st = stmt_get(s, ST_KEY_LOOKUP);
+    sqlite3_stmt *st = store_stmt(s, ST_KEY_LOOKUP);
     int rc;
 
     memset(out, 0, sizeof(*out));
@@ -440,13 +474,13 @@ int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], st
         out->all_dcs = sqlite3_column_int(st, 1) != 0;
         out->revoked = sqlite3_column_int(st, 2) != 0;
     }
-    done(st);
+    store_stmt_done(st);
     return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
 int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
 {
-    sqlite3_stmt *st = stmt_get(s, ST_KEY_HAS_DC);
+    sqlite3_stmt *st = store_stmt(s, ST_KEY_HAS_DC);
     int rc;
 
     if (!st)
@@ -454,13 +488,13 @@ int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
     sqlite3_bind_int64(st, 1, key_id);
     sqlite3_bind_text(st, 2, dc_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    done(st);
+    store_stmt_done(st);
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])
 {
-    sqlite3_stmt *st = stmt_get(s, ST_SECRET_GET);
+    sqlite3_stmt *st = store_stmt(s, ST_SECRET_GET);
     int rc = -EIO;
 
     if (!st)
@@ -469,6 +503,6 @@ int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])
         memcpy(out, sqlite3_column_blob(st, 0), STORE_SECRET_LEN);
         rc = 0;
     }
-    done(st);
+    store_stmt_done(st);
     return rc;
 }

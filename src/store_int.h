@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Private to store.c and store_log.c: the connection struct, the table of
+ * statements prepared once per connection, and row-copy helpers. Includes
+ * <sqlite3.h>, so nothing outside the store may include it.
+ */
+#ifndef WAYPOINTD_STORE_INT_H
+#define WAYPOINTD_STORE_INT_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+/* Writers (the route planner, drivers' apps) hold the lock briefly; wait for
+ * them rather than failing a read. */
+#define STORE_BUSY_TIMEOUT_MS 5000
+
+enum stmt_id {
+    ST_DC_EXISTS,
+    ST_CUSTOMER,
+    ST_WAYPOINTS,
+    ST_KEY_LOOKUP,
+    ST_KEY_HAS_DC,
+    ST_KEY_INSERT,
+    ST_KEY_DC_INSERT,
+    ST_KEY_REVOKE,
+    ST_KEY_EXISTS,
+    ST_SECRET_GET,
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_LOG_HEAD,
+    ST_LOG_READ,
+    ST_LOG_READ_DC,
+    ST_LOG_READ_CUSTOMER,
+    ST_SNAP_DC,
+    ST_LOG_AGE_CUTOFF,
+    ST_LOG_DELETE,
+    ST_LOG_PRUNED_SET,
+    ST_DATA_VERSION,
+    ST_COUNT
+};
+
+extern const char *const store_stmt_sql[ST_COUNT];
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, reused until close */
+};
+
+/* The cached statement, prepared on first use; NULL (logged) on failure. */
+sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
+/* Reset and unbind at once: a statement left stepping holds a WAL snapshot. */
+void store_stmt_done(sqlite3_stmt *st);
+/* Run SQL without results; -EIO (logged) on failure. */
+int store_exec(struct store *s, const char *sql);
+/* strdup of a text column; NULL for SQL NULL, setting *oom if the copy failed. */
+char *store_column_text(sqlite3_stmt *st, int col, int *oom);
+/* Copy the 8 API columns starting at col (id, customer_id, route_id, status,
+ * completed, eta, ahead, waiting) into w; 0 or -ENOMEM. */
+int store_waypoint_row(sqlite3_stmt *st, int col, const char *dc_id, struct waypoint *w);
+
+#endif
