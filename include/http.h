@@ -8,12 +8,14 @@
 
 struct lws_protocols;
 
-/* Per-vhost settings handed to the protocol through pvo-free user data. */
-struct http_vhost_conf {
-    struct store *store;   /* borrowed; the thread's connection */
-    const unsigned char *secret;
-    const char *www_root;  /* absolute, realpath'd */
-};
+#include <stddef.h>
+
+struct lws;
+
+/* The request's credential as an Authorization header value ("Bearer X"):
+ * the Authorization header, or for WebSocket upgrades (allow_query) the
+ * access_token query parameter. 0, or -ENOENT when there is none. */
+int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap);
 
 /* The protocol entry for the vhost's protocol table (first = default). */
 extern const struct lws_protocols http_protocol;

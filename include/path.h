@@ -29,6 +29,10 @@ struct path_match {
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates), else 0. */
 int path_utf8_valid(const char *s, size_t len);
 
+/* 1 when s[0..len) is an acceptable id: 1..MODEL_ID_MAX bytes of UTF-8
+ * without control characters. */
+int path_id_valid(const char *s, size_t len);
+
 /* Classify a request path. libwebsockets hands us the path already
  * percent-decoded and with "." and ".." segments resolved, so ids are taken
  * as they are and never decoded twice. Fills m. */

@@ -16,6 +16,8 @@ struct serve_config {
     const char *key_path;
     const char *www_root;
     int threads;
+    long long log_keep_rows;    /* change-log retention, see feed.h */
+    long long log_keep_seconds;
 };
 
 /* Check that cert and key are readable PEM and belong together. 0, or a

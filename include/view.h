@@ -28,4 +28,32 @@ char *view_token(const char *token, int64_t expires_ms, size_t *len);
  * ttl_seconds (if present) is an integer in [min, max]. */
 int view_parse_ttl(const char *body, size_t len, long min, long max, long *ttl);
 
+/* ---- Live channel (WebSocket) messages ----
+ * Each render returns a malloc'd buffer of `pre` bytes of headroom (for
+ * LWS_PRE) followed by the JSON; *len counts the JSON only. NULL when out of
+ * memory. id_json is a request id as JSON text, echoed back unchanged. */
+unsigned char *view_live_waypoint(int64_t seq, const struct waypoint *w, size_t pre, size_t *len);
+unsigned char *view_live_removed(int64_t seq, const char *dc_id, const char *customer_id, const char *waypoint_id,
+                                 size_t pre, size_t *len);
+unsigned char *view_live_subscribed(const char *id_json, const char *dc_id, const char *customer_id, int64_t seq,
+                                    int resumed, const struct waypoint *w, size_t n, size_t pre, size_t *len);
+/* {"type":type,"id":id}: "pong" and "unsubscribed". */
+unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre, size_t *len);
+unsigned char *view_live_error(const char *id_json, int code, const char *message, size_t pre, size_t *len);
+
+enum view_msg_type { VIEW_MSG_SUBSCRIBE = 1, VIEW_MSG_UNSUBSCRIBE, VIEW_MSG_PING };
+
+struct view_client_msg {
+    enum view_msg_type type;
+    char *id_json;     /* malloc'd; "null" when the message had no id */
+    char *dc_id;       /* malloc'd; NULL for ping */
+    char *customer_id; /* malloc'd; NULL: the whole DC */
+    int64_t since;     /* -1 when absent */
+};
+/* Parse one client message. 0, or -EINVAL with *why a static explanation;
+ * id_json is filled whenever the id could be read, for the error reply.
+ * Release with view_client_msg_clear in both cases. */
+int view_parse_client_msg(const char *buf, size_t len, struct view_client_msg *out, const char **why);
+void view_client_msg_clear(struct view_client_msg *m);
+
 #endif

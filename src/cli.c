@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "feed.h"
 #include "serve.h"
 #include "store.h"
 
@@ -37,6 +38,8 @@ static const char serve_help[] =
     "  --cert, --key       PEM certificate (chain) and private key\n"
     "  --www DIR           static files (default: " WAYPOINTD_DEFAULT_WWW ")\n"
     "  --threads N         service threads, 1..64 (default: the number of CPUs)\n"
+    "  --log-keep-rows N   change-log rows kept for resuming clients (default 1000000)\n"
+    "  --log-keep-seconds S  and for how long (default 604800, 7 days)\n"
     "Prints \"listening on https://HOST:PORT\" once ready.\n";
 
 /* One line on stderr and the usage exit code. */
@@ -300,8 +303,13 @@ int cli_serve(int argc, char **argv)
                                          {"key", required_argument, NULL, 'k'},
                                          {"www", required_argument, NULL, 'w'},
                                          {"threads", required_argument, NULL, 't'},
+                                         {"log-keep-rows", required_argument, NULL, 'r'},
+                                         {"log-keep-seconds", required_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
-    struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW};
+    struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW,
+                               .log_keep_rows = FEED_KEEP_ROWS_DEFAULT,
+                               .log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT};
+    long v;
     const char *listen = NULL, *www = WAYPOINTD_DEFAULT_WWW;
     char host[256], www_real[PATH_MAX];
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
@@ -321,6 +329,12 @@ int cli_serve(int argc, char **argv)
         case 't':
             if (parse_long(optarg, 1, 64, &threads))
                 return usage("serve", "--threads must be an integer from 1 to 64");
+            break;
+        case 'r':
+        case 's':
+            if (parse_long(optarg, 0, LONG_MAX, &v))
+                return usage("serve", "--log-keep-rows and --log-keep-seconds take a non-negative integer");
+            *(c == 'r' ? &cfg.log_keep_rows : &cfg.log_keep_seconds) = v;
             break;
         default: return usage("serve", "unknown option or missing value");
         }

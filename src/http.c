@@ -16,8 +16,11 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "channel.h"
 #include "path.h"
 #include "routes.h"
+#include "vhost.h"
+#include "view.h"
 
 /* Body bytes per lws_write: under one TLS record and one HTTP/2 frame. */
 #define HTTP_CHUNK 4096
@@ -66,16 +69,35 @@ static void method_copy(struct lws *wsi, char *out, size_t cap)
         }
 }
 
+int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap)
+{
+    char token[AUTH_TOKEN_MAX];
+    int rc = -ENOENT;
+
+    if (lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+        return 0;
+    /* Browsers cannot set headers on a WebSocket: they pass the token in
+     * the query. It is never logged. */
+    if (allow_query && lws_get_urlarg_by_name(wsi, "access_token=", token, sizeof(token))) {
+        const char *v = strchr(token, '=') ? strchr(token, '=') + 1 : token;
+
+        if (*v && lws_snprintf(out, cap, "Bearer %s", v) < (int)cap - 1)
+            rc = 0;
+    }
+    lws_explicit_bzero(token, sizeof(token));
+    return rc;
+}
+
 /* Run the request through routes.c and schedule the answer. */
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
-    const struct http_vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
     char auth[HTTP_AUTH_MAX];
     struct routes_ctx ctx = {conf->store, conf->secret, auth_now_ms()};
     struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
 
     /* An over-long header is treated as no credential: 401, not a crash. */
-    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
+    if (!http_credential(wsi, 0, auth, sizeof(auth)))
         req.authorization = auth;
     if (pss->body_too_big)
         routes_error(&pss->resp, 413, 413, "Request body too large");
@@ -90,7 +112,7 @@ static int answer(struct lws *wsi, struct pss_http *pss)
  * or resolves outside the root (a symlink, say). Returns an lws verdict. */
 static int serve_file(struct lws *wsi, struct pss_http *pss)
 {
-    const struct http_vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
     char full[PATH_MAX], real[PATH_MAX];
     size_t rootlen = strlen(conf->www_root);
     struct stat st;
@@ -201,6 +223,49 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Refuse a WebSocket upgrade with an error envelope. lws expects the answer
+ * written from the CONFIRM_UPGRADE callback itself, in one piece; it is small. */
+static int refuse_upgrade(struct lws *wsi, int status, const char *message)
+{
+    uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    size_t len = 0;
+    char *body = view_error(status, message, &len);
+
+    if (!body || lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", len, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end) || len > (size_t)(end - p)) {
+        free(body);
+        return -1;
+    }
+    memcpy(p, body, len);
+    p += len;
+    free(body);
+    if (lws_write(wsi, start, (size_t)lws_ptr_diff(p, start), LWS_WRITE_HTTP_FINAL) < 0)
+        return -1;
+    return 1; /* answered: lws completes the transaction */
+}
+
+/* Only /live upgrades, with our subprotocol and a valid credential. */
+static int confirm_upgrade(struct lws *wsi, const char *kind)
+{
+    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    char uri[64], proto[256], cred[HTTP_AUTH_MAX];
+    struct auth_cred c;
+    int ok;
+
+    if (strcmp(kind, "websocket"))
+        return refuse_upgrade(wsi, 400, "Only WebSocket upgrades are supported");
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, CHANNEL_PATH))
+        return refuse_upgrade(wsi, 404, "Not found");
+    if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 || !strstr(proto, CHANNEL_PROTOCOL_NAME))
+        return refuse_upgrade(wsi, 400, "Use the WebSocket subprotocol " CHANNEL_PROTOCOL_NAME);
+    ok = !http_credential(wsi, 1, cred, sizeof(cred)) &&
+         !auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c);
+    lws_explicit_bzero(cred, sizeof(cred));
+    if (!ok)
+        return refuse_upgrade(wsi, 401, "Missing, unknown, revoked or expired credential");
+    return 0;
+}
+
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct pss_http *pss = user;
@@ -215,6 +280,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return answer(wsi, pss);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return confirm_upgrade(wsi, in ? (const char *)in : "");
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:

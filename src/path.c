@@ -51,8 +51,7 @@ int path_utf8_valid(const char *str, size_t len)
     return 1;
 }
 
-/* An id must be 1..MODEL_ID_MAX bytes of UTF-8 without control characters. */
-static int id_ok(const char *s, size_t len)
+int path_id_valid(const char *s, size_t len)
 {
     if (len == 0 || len > MODEL_ID_MAX)
         return 0;
@@ -65,7 +64,7 @@ static int id_ok(const char *s, size_t len)
 /* Copy segment [s, s+len) into out (MODEL_ID_MAX + 1 bytes) if it is a valid id. */
 static int take_id(const char *s, size_t len, char *out)
 {
-    if (!id_ok(s, len))
+    if (!path_id_valid(s, len))
         return -EINVAL;
     memcpy(out, s, len);
     out[len] = '\0';

@@ -22,17 +22,20 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "channel.h"
+#include "feed.h"
 #include "http.h"
 #include "listener.h"
 #include "store.h"
+#include "vhost.h"
 
 #define SERVE_MAX_THREADS 64
 /* TLS 1.2 suites with forward secrecy only; TLS 1.3 suites are all ECDHE. */
 #define SERVE_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 struct service_thread {
-    struct http_vhost_conf http;  /* handed to the HTTP protocol as vhost user */
-    struct lws_protocols protocols[3];
+    struct vhost_conf conf;  /* handed to the protocols as vhost user */
+    struct lws_protocols protocols[4];
     uint8_t secret[STORE_SECRET_LEN];
     struct store *store;
     struct lws_context *context;
@@ -84,6 +87,12 @@ static void *service_main(void *arg)
     return NULL;
 }
 
+/* WebSocket liveness: ping a silent peer, hang up on one that stays silent. */
+static const lws_retry_bo_t ws_liveness = {
+    .secs_since_valid_ping = CHANNEL_PING_SECS,
+    .secs_since_valid_hangup = CHANNEL_HANGUP_SECS,
+};
+
 static struct lws_vhost *vhost_create(struct service_thread *t, const struct serve_config *cfg)
 {
     struct lws_context_creation_info info;
@@ -92,7 +101,8 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* listener.c accepts for us */
     info.vhost_name = "waypointd";
     info.protocols = t->protocols;
-    info.user = &t->http;
+    info.user = &t->conf;
+    info.retry_and_idle_policy = &ws_liveness;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.ssl_cert_filepath = cfg->cert_path;
     info.ssl_private_key_filepath = cfg->key_path;
@@ -117,11 +127,12 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
                 cfg->db_path, cfg->db_path);
         return -EIO;
     }
-    t->http.store = t->store;
-    t->http.secret = t->secret;
-    t->http.www_root = cfg->www_root;
+    t->conf.store = t->store;
+    t->conf.secret = t->secret;
+    t->conf.www_root = cfg->www_root;
     t->protocols[0] = http_protocol;
-    t->protocols[1] = listener_protocol;
+    t->protocols[1] = channel_protocol;
+    t->protocols[2] = listener_protocol;
 
     memset(&info, 0, sizeof(info));
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
@@ -170,14 +181,37 @@ static void wait_for_stop(struct service_thread *threads, int n)
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigwait(&set, &sig);
+    lwsl_user("signal %d: stopping\n", sig);
     atomic_store(&stopping, 1);
     for (int i = 0; i < n; i++)
         lws_cancel_service(threads[i].context);
 }
 
+/* Start the change feed once every context exists: it wakes them. */
+static int feed_setup(struct service_thread *threads, int n, const struct serve_config *cfg, struct feed **feed)
+{
+    struct feed_config fc = {cfg->db_path, cfg->log_keep_rows, cfg->log_keep_seconds};
+    struct lws_context *contexts[SERVE_MAX_THREADS];
+    int rc;
+
+    for (int i = 0; i < n; i++)
+        contexts[i] = threads[i].context;
+    rc = feed_start(&fc, contexts, n, feed);
+    if (rc) {
+        fprintf(stderr, "waypointd: cannot start the change feed: %s\n", strerror(-rc));
+        return rc;
+    }
+    for (int i = 0; i < n; i++) {
+        threads[i].conf.feed = *feed;
+        threads[i].conf.thread = i;
+    }
+    return 0;
+}
+
 int serve_run(const struct serve_config *cfg)
 {
     struct service_thread *threads;
+    struct feed *feed = NULL;
     int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
@@ -206,6 +240,8 @@ int serve_run(const struct serve_config *cfg)
         threads[i].listen_fd = fds[i];
     for (i = 0; i < n && !rc; i++)
         rc = thread_setup(&threads[i], cfg);
+    if (!rc)
+        rc = feed_setup(threads, n, cfg, &feed);
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_main, &threads[i]);
         threads[i].started = !rc;
@@ -216,12 +252,15 @@ int serve_run(const struct serve_config *cfg)
                port);
         fflush(stdout);
         wait_for_stop(threads, n);
+        feed_stop(feed); /* before the contexts it wakes go away */
+        feed = NULL;
     } else {
         atomic_store(&stopping, 1);
         for (i = 0; i < n; i++)
             if (threads[i].context)
                 lws_cancel_service(threads[i].context);
     }
+    feed_stop(feed);
     for (i = 0; i < n; i++)
         if (threads[i].started)
             pthread_join(threads[i].tid, NULL);

@@ -280,7 +280,7 @@ class Server:
             self._reader.join(timeout=2)
         return self.returncode
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         if self.alive():
             self.proc.send_signal(sig)
 
@@ -447,6 +447,14 @@ def parse_headers(raw):
     return blocks
 
 
+def _read_or_empty(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return b""
+
+
 def curl(url, cacert, method=None, headers=None, data=None, http=None, path_as_is=False, tls_max=None,
          tls_min=None, bearer=None, extra=(), verbose=False, max_time=CURL_MAX_TIME):
     """One request with curl, always verifying the server with --cacert
@@ -496,8 +504,7 @@ def curl(url, cacert, method=None, headers=None, data=None, http=None, path_as_i
         out = proc.stdout.decode(errors="replace").split()
         code = int(out[0]) if out and out[0].isdigit() else 0
         version = out[1] if len(out) > 1 else "0"
-        raw_headers = open(head_path, "rb").read() if os.path.exists(head_path) else b""
-        body = open(body_path, "rb").read() if os.path.exists(body_path) else b""
+        raw_headers, body = _read_or_empty(head_path), _read_or_empty(body_path)
         blocks = parse_headers(raw_headers)
         return Response(code, version, blocks[-1] if blocks else {}, body, proc.returncode,
                         proc.stderr.decode(errors="replace"), blocks)

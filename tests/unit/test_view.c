@@ -4,6 +4,7 @@
 #include "view.h"
 
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -253,6 +254,51 @@ static void test_number_formatting(void **state)
         assert_non_null(strstr(text, "{\"latitude\":0.1,\"longitude\":51.5}"));
         free(text);
     }
+}
+
+/* SQLite stores 9e999 as a REAL infinity, and other programs write the
+ * customers table: whatever the double, the body must still be JSON. */
+static void test_number_not_finite(void **state)
+{
+    static const double values[] = {HUGE_VAL, -HUGE_VAL};
+    struct customer c = sample_customer();
+    size_t bad = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        struct json_tokener *tok = json_tokener_new();
+        struct json_object *obj;
+        size_t len = 0;
+        char *text;
+
+        assert_non_null(tok);
+        c.inferred.latitude = values[i];
+        text = view_customer(&c, &len);
+        assert_non_null(text);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        obj = json_tokener_parse_ex(tok, text, (int)len);
+        if (!obj || json_tokener_get_parse_end(tok) != len) {
+            print_error("latitude %g renders as invalid JSON: %s\n", values[i], text);
+            bad++;
+        }
+        json_object_put(obj);
+        json_tokener_free(tok);
+        free(text);
+        text = view_confident_location(&c, &len);
+        assert_non_null(text);
+        tok = json_tokener_new();
+        assert_non_null(tok);
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        obj = json_tokener_parse_ex(tok, text, (int)len);
+        if (!obj || json_tokener_get_parse_end(tok) != len) {
+            print_error("confident latitude %g renders as invalid JSON: %s\n", values[i], text);
+            bad++;
+        }
+        json_object_put(obj);
+        json_tokener_free(tok);
+        free(text);
+    }
+    assert_int_equal(bad, 0);
 }
 
 static void test_confident_location(void **state)
@@ -652,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_customer_nulls),
         cmocka_unit_test(test_customer_escaping),
         cmocka_unit_test(test_number_formatting),
+        cmocka_unit_test(test_number_not_finite),
         cmocka_unit_test(test_confident_location),
         cmocka_unit_test(test_waypoints_empty),
         cmocka_unit_test(test_waypoints_fields),

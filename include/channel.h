@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The live channel: the lws WebSocket protocol "waypoints.v1" on /live.
+ * Sessions subscribe to a customer or a DC, get a consistent snapshot or a
+ * replay, then every change pushed by the feed, through a bounded queue.
+ */
+#ifndef WAYPOINTD_CHANNEL_H
+#define WAYPOINTD_CHANNEL_H
+
+struct lws_protocols;
+
+#define CHANNEL_PROTOCOL_NAME "waypoints.v1"
+#define CHANNEL_PATH "/live"
+/* Largest client message; a bigger one closes the connection with 1009. */
+#define CHANNEL_MSG_MAX 4096
+/* Messages queued for one connection before it counts as too slow. */
+#define CHANNEL_QUEUE_MAX 8192
+/* Subscriptions one connection may hold. */
+#define CHANNEL_SUBS_MAX 64
+/* How often open sessions' credentials are checked again (revocation, expiry). */
+#define CHANNEL_SWEEP_MS 2000
+/* WebSocket ping after this much silence; hang up after the second figure. */
+#define CHANNEL_PING_SECS 30
+#define CHANNEL_HANGUP_SECS 75
+
+extern const struct lws_protocols channel_protocol;
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The change feed: a watcher thread notices commits to the database by any
+ * process (inotify on the WAL plus PRAGMA data_version, with a slow fallback
+ * poll), reads the new change-log rows in one read transaction, renders each
+ * change once, queues a reference for every service thread and wakes it with
+ * lws_cancel_service(). It also prunes the log by the retention settings.
+ */
+#ifndef WAYPOINTD_FEED_H
+#define WAYPOINTD_FEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct feed;
+struct lws_context;
+struct msg;
+struct store_change;
+
+/* Retention defaults: rows kept behind the newest, and their age. */
+#define FEED_KEEP_ROWS_DEFAULT 1000000
+#define FEED_KEEP_SECONDS_DEFAULT (7 * 86400)
+
+struct feed_config {
+    const char *db_path;
+    int64_t keep_rows;    /* prune rows more than this far behind the head */
+    int64_t keep_seconds; /* prune rows older than this */
+};
+
+/* Start watching for n service threads; contexts[i] is woken when thread i
+ * has changes to take. 0, or a negative errno (reason on stderr). */
+int feed_start(const struct feed_config *cfg, struct lws_context *const *contexts, int n, struct feed **out);
+/* Stop the watcher and drop what is still queued. feed_stop(NULL) does nothing. */
+void feed_stop(struct feed *f);
+
+/* Take every change queued for thread i, oldest first: *out is a malloc'd
+ * array of references the caller now owns (msg_unref each, free the array).
+ * Returns the count. Called on service thread i. */
+size_t feed_take(struct feed *f, int thread, struct msg ***out);
+
+/* Render one change as its push message with LWS_PRE headroom; NULL when
+ * out of memory. Any thread. */
+struct msg *feed_render(const struct store_change *c);
+
+#endif

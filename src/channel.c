@@ -1,0 +1,472 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The WebSocket protocol for /live: parses client messages (view.c), checks
+ * each subscription's scope (auth.c), reads the starting snapshot or replay
+ * (store.c), keeps the thread's subscription registry (subs.c), fans out the
+ * feed's changes into each session's bounded queue (outq.c) and writes only
+ * from the writeable callback. Every session lives on one service thread;
+ * nothing here is shared with other threads except the feed's messages,
+ * which are reference-counted and never written to.
+ */
+#include "channel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "auth.h"
+#include "feed.h"
+#include "http.h"
+#include "msg.h"
+#include "outq.h"
+#include "path.h"
+#include "store.h"
+#include "subs.h"
+#include "vhost.h"
+#include "view.h"
+
+/* Messages written per writeable callback while the socket takes them. */
+#define WRITE_BURST 16
+
+struct sub_scope {
+    char *dc_id;
+    char *customer_id; /* NULL: the whole DC */
+};
+
+struct pss_channel {
+    struct pss_channel *next, **prevp; /* the thread's sessions, for the sweep */
+    struct lws *wsi;
+    struct auth_cred cred;
+    uint8_t key_hash[STORE_KEY_HASH_LEN]; /* for re-checking a key */
+    struct outq q;
+    char *rx; /* a message being reassembled from fragments */
+    size_t rx_len;
+    int64_t last_seq; /* newest change queued: a DC and a customer scope share one copy */
+    struct sub_scope *scopes;
+    int nscopes;
+    int closing;      /* close once the queue is written */
+    int close_status; /* the close code then */
+    const char *close_reason;
+};
+
+struct vhd_channel {
+    struct lws_context *context;
+    struct lws_vhost *vhost;
+    const struct vhost_conf *conf;
+    struct subs *subs;
+    struct pss_channel *sessions;
+    lws_sorted_usec_list_t sweep;
+    unsigned char *scratch; /* per-thread write buffer: shared messages stay read-only */
+    size_t scratch_cap;
+};
+
+static struct vhd_channel *vhd_of(struct lws *wsi)
+{
+    return lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+}
+
+/* Queue m (taking a reference) and ask for a writeable callback. A queue
+ * that is full even after merging means a client too slow to keep: it is
+ * closed and resumes with `since`, losing nothing. */
+static void enqueue(struct pss_channel *pss, struct msg *m)
+{
+    if (pss->closing == 2)
+        return;
+    if (outq_push(&pss->q, m)) {
+        outq_clear(&pss->q);
+        pss->closing = 2;
+        pss->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+        pss->close_reason = "too slow; reconnect with since";
+    }
+    lws_callback_on_writable(pss->wsi);
+}
+
+/* Queue a reply we own (drops our reference after queueing). */
+static void enqueue_owned(struct pss_channel *pss, unsigned char *buf, size_t len)
+{
+    struct msg *m = msg_wrap(buf, LWS_PRE, len, 0, 0, NULL, NULL, NULL);
+
+    if (!m) {
+        lwsl_err("%s: out of memory for a reply\n", __func__);
+        return;
+    }
+    enqueue(pss, m);
+    msg_unref(m);
+}
+
+static void send_error(struct pss_channel *pss, const char *id_json, int code, const char *message)
+{
+    size_t len = 0;
+    unsigned char *buf = view_live_error(id_json, code, message, LWS_PRE, &len);
+
+    if (buf)
+        enqueue_owned(pss, buf, len);
+}
+
+static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
+{
+    for (int i = 0; i < pss->nscopes; i++) {
+        subs_remove(vhd->subs, pss->scopes[i].dc_id, pss->scopes[i].customer_id, pss);
+        free(pss->scopes[i].dc_id);
+        free(pss->scopes[i].customer_id);
+    }
+    free(pss->scopes);
+    pss->scopes = NULL;
+    pss->nscopes = 0;
+}
+
+/* End every subscription with a 401 error, then close (revoked or expired). */
+static void end_session(struct vhd_channel *vhd, struct pss_channel *pss, const char *why)
+{
+    if (pss->closing)
+        return;
+    scopes_drop(vhd, pss);
+    send_error(pss, "null", 401, why);
+    pss->closing = 1;
+    pss->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
+    pss->close_reason = why;
+}
+
+static int scope_find(const struct pss_channel *pss, const char *dc, const char *customer)
+{
+    for (int i = 0; i < pss->nscopes; i++)
+        if (!strcmp(pss->scopes[i].dc_id, dc) &&
+            (customer ? pss->scopes[i].customer_id && !strcmp(pss->scopes[i].customer_id, customer)
+                      : !pss->scopes[i].customer_id))
+            return i;
+    return -1;
+}
+
+static int scope_add(struct pss_channel *pss, const char *dc, const char *customer)
+{
+    struct sub_scope *g = realloc(pss->scopes, (size_t)(pss->nscopes + 1) * sizeof(*g));
+
+    if (!g)
+        return -ENOMEM;
+    pss->scopes = g;
+    g[pss->nscopes].dc_id = strdup(dc);
+    g[pss->nscopes].customer_id = customer ? strdup(customer) : NULL;
+    if (!g[pss->nscopes].dc_id || (customer && !g[pss->nscopes].customer_id)) {
+        free(g[pss->nscopes].dc_id);
+        free(g[pss->nscopes].customer_id);
+        return -ENOMEM;
+    }
+    pss->nscopes++;
+    return 0;
+}
+
+/* Who may subscribe to what: 0, or an error reply already queued. */
+static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, const struct view_client_msg *m)
+{
+    int rc;
+
+    if (!m->dc_id || !path_id_valid(m->dc_id, strlen(m->dc_id)) ||
+        (m->customer_id && !path_id_valid(m->customer_id, strlen(m->customer_id)))) {
+        send_error(pss, m->id_json, 400, "dc_id and customer_id must be 1 to 255 bytes of UTF-8");
+        return -EINVAL;
+    }
+    if (pss->cred.kind == AUTH_TOKEN && (!m->customer_id || !auth_may_read_customer(&pss->cred, m->dc_id,
+                                                                                   m->customer_id))) {
+        send_error(pss, m->id_json, 403, "A tracking token may only follow its own customer");
+        return -EACCES;
+    }
+    rc = auth_may_read_dc(vhd->conf->store, &pss->cred, m->dc_id);
+    if (rc <= 0) {
+        send_error(pss, m->id_json, rc < 0 ? 500 : 403,
+                   rc < 0 ? "Database unavailable, try again" : "DC does not exist or the credential may not access it");
+        return -EACCES;
+    }
+    if (scope_find(pss, m->dc_id, m->customer_id) < 0 && pss->nscopes >= CHANNEL_SUBS_MAX) {
+        send_error(pss, m->id_json, 429, "Too many subscriptions on one connection");
+        return -ENOSPC;
+    }
+    return 0;
+}
+
+static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const struct view_client_msg *m)
+{
+    struct store_sub_state st;
+    unsigned char *buf;
+    size_t len = 0;
+
+    if (subscribe_allowed(vhd, pss, m))
+        return;
+    if (store_subscribe_read(vhd->conf->store, m->dc_id, m->customer_id, m->since, &st)) {
+        send_error(pss, m->id_json, 500, "Database unavailable, try again");
+        return;
+    }
+    buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.seq, st.resumed, st.w, st.nw, LWS_PRE, &len);
+    if (!buf || (scope_find(pss, m->dc_id, m->customer_id) < 0 && scope_add(pss, m->dc_id, m->customer_id)) ||
+        subs_add(vhd->subs, m->dc_id, m->customer_id, pss, st.seq)) {
+        free(buf);
+        send_error(pss, m->id_json, 500, "Out of memory");
+        store_sub_state_clear(&st);
+        return;
+    }
+    enqueue_owned(pss, buf, len);
+    for (size_t i = 0; i < st.nchanges; i++) {
+        struct msg *c = feed_render(&st.changes[i]);
+
+        if (c) {
+            enqueue(pss, c);
+            msg_unref(c);
+        }
+    }
+    store_sub_state_clear(&st);
+}
+
+static void on_unsubscribe(struct vhd_channel *vhd, struct pss_channel *pss, const struct view_client_msg *m)
+{
+    int i = m->dc_id ? scope_find(pss, m->dc_id, m->customer_id) : -1;
+    unsigned char *buf;
+    size_t len = 0;
+
+    if (i >= 0) {
+        subs_remove(vhd->subs, m->dc_id, m->customer_id, pss);
+        free(pss->scopes[i].dc_id);
+        free(pss->scopes[i].customer_id);
+        pss->scopes[i] = pss->scopes[--pss->nscopes];
+    }
+    /* Unsubscribing from something not subscribed is answered the same way:
+     * afterwards, either way, nothing of it arrives. */
+    buf = view_live_reply("unsubscribed", m->id_json, LWS_PRE, &len);
+    if (buf)
+        enqueue_owned(pss, buf, len);
+}
+
+static void on_message(struct vhd_channel *vhd, struct pss_channel *pss, const char *text, size_t len)
+{
+    struct view_client_msg m;
+    const char *why = NULL;
+    unsigned char *buf;
+    size_t n = 0;
+
+    if (view_parse_client_msg(text, len, &m, &why)) {
+        send_error(pss, m.id_json ? m.id_json : "null", 400, why);
+    } else if (m.type == VIEW_MSG_PING) {
+        buf = view_live_reply("pong", m.id_json, LWS_PRE, &n);
+        if (buf)
+            enqueue_owned(pss, buf, n);
+    } else if (m.type == VIEW_MSG_SUBSCRIBE) {
+        on_subscribe(vhd, pss, &m);
+    } else {
+        on_unsubscribe(vhd, pss, &m);
+    }
+    view_client_msg_clear(&m);
+}
+
+/* Collect fragments into one message; closes with 1009 past CHANNEL_MSG_MAX. */
+static int on_receive(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss, const void *in, size_t len)
+{
+    char *g;
+
+    if (pss->closing)
+        return 0; /* we are hanging up: ignore what still arrives */
+    if (pss->rx_len + len > CHANNEL_MSG_MAX) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large", 17);
+        return -1;
+    }
+    g = realloc(pss->rx, pss->rx_len + len + 1);
+    if (!g)
+        return -1; /* out of memory: drop this connection, not the server */
+    pss->rx = g;
+    memcpy(pss->rx + pss->rx_len, in, len);
+    pss->rx_len += len;
+    if (!lws_is_final_fragment(wsi))
+        return 0;
+    if (lws_frame_is_binary(wsi))
+        send_error(pss, "null", 400, "Messages must be JSON text frames");
+    else
+        on_message(vhd, pss, pss->rx, pss->rx_len);
+    free(pss->rx);
+    pss->rx = NULL;
+    pss->rx_len = 0;
+    return 0;
+}
+
+/* Fan-out callback from subs_match: queue the change once per session. */
+static void deliver(void *session, void *arg)
+{
+    struct pss_channel *pss = session;
+    struct msg *m = arg;
+
+    if (pss->closing || pss->last_seq >= m->seq)
+        return;
+    pss->last_seq = m->seq;
+    enqueue(pss, m);
+}
+
+static void on_feed(struct lws *wsi, struct vhd_channel *vhd)
+{
+    struct msg **msgs = NULL;
+    size_t n;
+
+    (void)wsi;
+    if (!vhd->conf->feed)
+        return;
+    n = feed_take(vhd->conf->feed, vhd->conf->thread, &msgs);
+    for (size_t i = 0; i < n; i++) {
+        subs_match(vhd->subs, msg_dc_id(msgs[i]), msg_customer_id(msgs[i]), msgs[i]->seq, deliver, msgs[i]);
+        msg_unref(msgs[i]);
+    }
+    free(msgs);
+}
+
+static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg *m)
+{
+    if (vhd->scratch_cap < LWS_PRE + m->len) {
+        unsigned char *g = realloc(vhd->scratch, LWS_PRE + m->len);
+
+        if (!g)
+            return -1;
+        vhd->scratch = g;
+        vhd->scratch_cap = LWS_PRE + m->len;
+    }
+    memcpy(vhd->scratch + LWS_PRE, m->buf + m->pre, m->len);
+    return lws_write(wsi, vhd->scratch + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len ? -1 : 0;
+}
+
+static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
+{
+    struct msg *m;
+
+    for (int i = 0; i < WRITE_BURST && (m = outq_peek(&pss->q)); i++) {
+        if (write_one(vhd, wsi, m))
+            return -1; /* the socket failed: lws closes it */
+        outq_pop(&pss->q);
+        if (lws_send_pipe_choked(wsi))
+            break;
+    }
+    if (outq_peek(&pss->q)) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (pss->closing) {
+        lws_close_reason(wsi, (enum lws_close_status)pss->close_status, (unsigned char *)pss->close_reason,
+                         strlen(pss->close_reason));
+        return -1; /* close on purpose: everything queued was written */
+    }
+    return 0;
+}
+
+/* Every CHANNEL_SWEEP_MS: end sessions whose token expired or key was revoked. */
+static void sweep(lws_sorted_usec_list_t *sul)
+{
+    struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
+    int64_t now = auth_now_ms();
+
+    for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
+        struct store_key key;
+        int rc;
+
+        if (p->closing)
+            continue;
+        if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= now) {
+            end_session(vhd, p, "Tracking token expired");
+            continue;
+        }
+        if (p->cred.kind != AUTH_KEY)
+            continue;
+        rc = store_key_lookup(vhd->conf->store, p->key_hash, &key);
+        if (rc == -ENOENT || (!rc && key.revoked))
+            end_session(vhd, p, "API key revoked");
+    }
+    lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
+}
+
+static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
+{
+    char cred[AUTH_TOKEN_MAX + 64];
+    const char *v;
+
+    memset(pss, 0, sizeof(*pss));
+    pss->wsi = wsi;
+    outq_init(&pss->q, CHANNEL_QUEUE_MAX);
+    /* The upgrade was checked in http.c; this re-resolves for our copy. A key
+     * revoked in between fails here: close at once. */
+    if (http_credential(wsi, 1, cred, sizeof(cred)) ||
+        auth_resolve(vhd->conf->store, vhd->conf->secret, cred, auth_now_ms(), &pss->cred)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"unauthorized", 12);
+        return -1;
+    }
+    v = cred + strlen("Bearer ");
+    auth_key_hash(v, strlen(v), pss->key_hash);
+    lws_explicit_bzero(cred, sizeof(cred));
+    pss->next = vhd->sessions;
+    if (vhd->sessions)
+        vhd->sessions->prevp = &pss->next;
+    pss->prevp = &vhd->sessions;
+    vhd->sessions = pss;
+    return 0;
+}
+
+static void on_closed(struct vhd_channel *vhd, struct pss_channel *pss)
+{
+    if (!pss->prevp)
+        return; /* never established */
+    *pss->prevp = pss->next;
+    if (pss->next)
+        pss->next->prevp = pss->prevp;
+    scopes_drop(vhd, pss);
+    outq_clear(&pss->q);
+    free(pss->rx);
+    pss->prevp = NULL;
+}
+
+static int protocol_init(struct lws *wsi)
+{
+    struct vhd_channel *vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi), sizeof(*vhd));
+
+    if (!vhd)
+        return -1;
+    vhd->context = lws_get_context(wsi);
+    vhd->vhost = lws_get_vhost(wsi);
+    vhd->conf = lws_vhost_user(vhd->vhost);
+    vhd->subs = subs_new();
+    if (!vhd->subs)
+        return -1;
+    lws_sul_schedule(lws_get_context(wsi), 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
+    return 0;
+}
+
+static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct vhd_channel *vhd = vhd_of(wsi);
+    struct pss_channel *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_PROTOCOL_INIT:
+        return protocol_init(wsi);
+    case LWS_CALLBACK_PROTOCOL_DESTROY:
+        if (vhd) {
+            lws_sul_cancel(&vhd->sweep);
+            subs_free(vhd->subs);
+            free(vhd->scratch);
+        }
+        return 0;
+    case LWS_CALLBACK_ESTABLISHED:
+        return on_established(wsi, vhd, pss);
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(wsi, vhd, pss, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(wsi, vhd, pss);
+    case LWS_CALLBACK_CLOSED:
+        on_closed(vhd, pss);
+        return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        if (vhd)
+            on_feed(wsi, vhd);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+const struct lws_protocols channel_protocol = {
+    .name = CHANNEL_PROTOCOL_NAME,
+    .callback = callback_channel,
+    .per_session_data_size = sizeof(struct pss_channel),
+    .rx_buffer_size = CHANNEL_MSG_MAX,
+};

@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The change watcher. Its thread sleeps in poll() on an inotify watch of the
+ * database's folder (the -wal file changes on every commit) and a stop
+ * eventfd, with a slow fallback timeout. After any sign of a write it checks
+ * PRAGMA data_version on its own connection a few times over ~200 ms,
+ * because SQLite updates the WAL index (what data_version reads) just after
+ * writing the WAL file. New log rows become rendered messages, queued per
+ * service thread under that thread's {lock_inbox}; lws_cancel_service() is
+ * the only lws call made from here.
+ */
+#include "feed.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "auth.h"
+#include "msg.h"
+#include "store.h"
+#include "view.h"
+
+/* Idle: one look per second catches anything inotify missed. */
+#define FEED_FALLBACK_MS 1000
+#define FEED_BATCH 4096
+#define FEED_PRUNE_INTERVAL_MS 60000
+
+/* Re-checks after a write was seen, in ms from one to the next. */
+static const int recheck_ms[] = {1, 2, 5, 10, 20, 50, 100};
+#define RECHECKS ((int)(sizeof(recheck_ms) / sizeof(recheck_ms[0])))
+
+struct inbox {
+    pthread_mutex_t lock; /* {lock_inbox} guards items, n, cap */
+    struct msg **items;
+    size_t n, cap;
+    struct lws_context *context;
+};
+
+struct feed {
+    struct feed_config cfg;
+    struct store *store; /* the watcher's own connection */
+    struct inbox *inboxes;
+    int ninboxes;
+    int inotify_fd;
+    int stop_fd;
+    char wal_name[NAME_MAX + 1]; /* basename of the -wal file */
+    int64_t cursor;              /* newest log row read */
+    int64_t data_version;
+    int64_t last_prune_ms;
+    pthread_t tid;
+};
+
+struct msg *feed_render(const struct store_change *c)
+{
+    unsigned char *buf;
+    size_t len = 0;
+
+    if (c->kind == STORE_CHANGE_DELETE)
+        buf = view_live_removed(c->seq, c->w.dc_id, c->w.customer_id, c->w.id, LWS_PRE, &len);
+    else
+        buf = view_live_waypoint(c->seq, &c->w, LWS_PRE, &len);
+    return msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
+}
+
+/* Append references to msgs to every inbox and wake each thread. */
+static void publish(struct feed *f, struct msg **msgs, size_t n)
+{
+    for (int t = 0; t < f->ninboxes; t++) {
+        struct inbox *in = &f->inboxes[t];
+
+        pthread_mutex_lock(&in->lock);
+        if (in->n + n > in->cap) {
+            size_t ncap = in->cap ? in->cap : 64;
+            struct msg **g;
+
+            while (ncap < in->n + n)
+                ncap *= 2;
+            g = realloc(in->items, ncap * sizeof(*g));
+            if (!g) {
+                pthread_mutex_unlock(&in->lock);
+                lwsl_err("%s: out of memory, thread %d misses %zu changes\n", __func__, t, n);
+                continue;
+            }
+            in->items = g;
+            in->cap = ncap;
+        }
+        for (size_t i = 0; i < n; i++)
+            in->items[in->n++] = msg_ref(msgs[i]);
+        pthread_mutex_unlock(&in->lock);
+        lws_cancel_service(in->context);
+    }
+}
+
+size_t feed_take(struct feed *f, int thread, struct msg ***out)
+{
+    struct inbox *in = &f->inboxes[thread];
+    size_t n;
+
+    pthread_mutex_lock(&in->lock);
+    *out = in->items;
+    n = in->n;
+    in->items = NULL;
+    in->n = in->cap = 0;
+    pthread_mutex_unlock(&in->lock);
+    return n;
+}
+
+/* Read and publish every log row after the cursor. */
+static void deliver_new(struct feed *f)
+{
+    for (;;) {
+        struct store_change *c = NULL;
+        struct msg **msgs;
+        size_t n = 0, k = 0;
+        int64_t next;
+        int rc = store_changes_read(f->store, f->cursor, FEED_BATCH, &c, &n, &next);
+
+        if (rc) {
+            lwsl_err("%s: reading the change log failed (%d): %s; retrying\n", __func__, rc,
+                     store_errmsg(f->store));
+            return; /* the cursor stays: nothing is skipped */
+        }
+        if (next == f->cursor) {
+            store_changes_free(c, n);
+            return;
+        }
+        msgs = calloc(n ? n : 1, sizeof(*msgs));
+        for (size_t i = 0; msgs && i < n; i++)
+            if ((msgs[k] = feed_render(&c[i])))
+                k++;
+        store_changes_free(c, n);
+        if (!msgs || k != n) {
+            lwsl_err("%s: out of memory rendering changes; retrying\n", __func__);
+            for (size_t i = 0; msgs && i < k; i++)
+                msg_unref(msgs[i]);
+            free(msgs);
+            return;
+        }
+        publish(f, msgs, k);
+        for (size_t i = 0; i < k; i++)
+            msg_unref(msgs[i]);
+        free(msgs);
+        f->cursor = next;
+    }
+}
+
+/* Drain pending inotify events; 1 when one concerned the database files. */
+static int drain_inotify(struct feed *f)
+{
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    int hit = 0;
+    ssize_t n;
+
+    while ((n = read(f->inotify_fd, buf, sizeof(buf))) > 0)
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+
+            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len && !strcmp(ev->name, f->wal_name)))
+                hit = 1;
+            p += sizeof(*ev) + ev->len;
+        }
+    return hit;
+}
+
+static void maybe_prune(struct feed *f)
+{
+    int64_t now = auth_now_ms(), pruned = 0;
+    int rc;
+
+    if (now - f->last_prune_ms < FEED_PRUNE_INTERVAL_MS)
+        return;
+    f->last_prune_ms = now;
+    rc = store_log_prune(f->store, f->cfg.keep_rows, f->cfg.keep_seconds * 1000, now, f->cursor, &pruned);
+    if (rc == -EBUSY)
+        lwsl_user("change log: a writer holds the lock, pruning later\n");
+    else if (rc)
+        lwsl_err("%s: pruning the change log failed: %s\n", __func__, store_errmsg(f->store));
+    else if (pruned)
+        lwsl_info("change log: pruned through seq %lld\n", (long long)pruned);
+}
+
+static void check(struct feed *f)
+{
+    int64_t v;
+
+    if (store_data_version(f->store, &v)) {
+        lwsl_err("%s: cannot read data_version: %s\n", __func__, store_errmsg(f->store));
+        return;
+    }
+    if (v != f->data_version) {
+        f->data_version = v;
+        deliver_new(f);
+    }
+}
+
+static void *watch_main(void *arg)
+{
+    struct feed *f = arg;
+    int recheck = RECHECKS; /* RECHECKS: idle */
+
+    for (;;) {
+        struct pollfd p[2] = {{.fd = f->stop_fd, .events = POLLIN}, {.fd = f->inotify_fd, .events = POLLIN}};
+        int timeout = recheck < RECHECKS ? recheck_ms[recheck] : FEED_FALLBACK_MS;
+        int n = poll(p, f->inotify_fd >= 0 ? 2 : 1, timeout);
+
+        if (n < 0 && errno != EINTR)
+            break;
+        if (p[0].revents)
+            break;
+        if (f->inotify_fd >= 0 && (p[1].revents & POLLIN) && drain_inotify(f))
+            recheck = 0; /* a write: look now and a few times more */
+        else if (recheck < RECHECKS)
+            recheck++;
+        check(f);
+        maybe_prune(f);
+    }
+    return NULL;
+}
+
+/* Watch the database's folder, not the -wal file itself, so a WAL that is
+ * created, deleted or replaced keeps being seen. */
+static int watch_setup(struct feed *f)
+{
+    char dir[PATH_MAX], *slash;
+    const char *base;
+
+    if (!realpath(f->cfg.db_path, dir))
+        return -errno;
+    slash = strrchr(dir, '/');
+    base = slash + 1;
+    if (snprintf(f->wal_name, sizeof(f->wal_name), "%s-wal", base) >= (int)sizeof(f->wal_name))
+        return -ENAMETOOLONG;
+    *(slash == dir ? slash + 1 : slash) = '\0';
+    f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (f->inotify_fd < 0)
+        return -errno;
+    if (inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+        int rc = -errno;
+
+        close(f->inotify_fd);
+        f->inotify_fd = -1;
+        return rc;
+    }
+    return 0;
+}
+
+static void feed_free(struct feed *f)
+{
+    if (!f)
+        return;
+    for (int t = 0; f->inboxes && t < f->ninboxes; t++) {
+        for (size_t i = 0; i < f->inboxes[t].n; i++)
+            msg_unref(f->inboxes[t].items[i]);
+        free(f->inboxes[t].items);
+        pthread_mutex_destroy(&f->inboxes[t].lock);
+    }
+    free(f->inboxes);
+    if (f->inotify_fd >= 0)
+        close(f->inotify_fd);
+    if (f->stop_fd >= 0)
+        close(f->stop_fd);
+    store_close(f->store);
+    free(f);
+}
+
+static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
+{
+    struct store_log_head head;
+    char err[512];
+    int rc;
+
+    if (store_open(f->cfg.db_path, STORE_OPEN_EXISTING, &f->store, err, sizeof(err))) {
+        fprintf(stderr, "waypointd: %s\n", err);
+        return -EIO;
+    }
+    if (store_log_head(f->store, &head) || store_data_version(f->store, &f->data_version))
+        return -EIO;
+    f->cursor = head.head;
+    f->last_prune_ms = 0; /* prune once at start */
+    f->inboxes = calloc((size_t)n, sizeof(*f->inboxes));
+    if (!f->inboxes)
+        return -ENOMEM;
+    for (f->ninboxes = 0; f->ninboxes < n; f->ninboxes++) {
+        pthread_mutex_init(&f->inboxes[f->ninboxes].lock, NULL);
+        f->inboxes[f->ninboxes].context = contexts[f->ninboxes];
+    }
+    f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (f->stop_fd < 0)
+        return -errno;
+    rc = watch_setup(f);
+    if (rc)
+        fprintf(stderr, "waypointd: cannot watch %s (%s); polling every %d ms instead\n", f->cfg.db_path,
+                strerror(-rc), FEED_FALLBACK_MS);
+    return 0;
+}
+
+int feed_start(const struct feed_config *cfg, struct lws_context *const *contexts, int n, struct feed **out)
+{
+    struct feed *f = calloc(1, sizeof(*f));
+    int rc;
+
+    *out = NULL;
+    if (!f)
+        return -ENOMEM;
+    f->cfg = *cfg;
+    f->inotify_fd = f->stop_fd = -1;
+    rc = feed_init(f, contexts, n);
+    if (!rc)
+        rc = -pthread_create(&f->tid, NULL, watch_main, f);
+    if (rc) {
+        feed_free(f);
+        return rc;
+    }
+    *out = f;
+    return 0;
+}
+
+void feed_stop(struct feed *f)
+{
+    uint64_t one = 1;
+
+    if (!f)
+        return;
+    if (write(f->stop_fd, &one, sizeof(one)) != sizeof(one))
+        lwsl_err("%s: cannot signal the watcher\n", __func__);
+    pthread_join(f->tid, NULL);
+    feed_free(f);
+}

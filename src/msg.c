@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * Reference-counted rendered messages. Created on the feed thread (changes)
+ * or a service thread (replies); references are taken and dropped on any
+ * thread, so the count is atomic.
+ */
+#include "msg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return h ? h : 1; /* 0 means "not mergeable" */
+}
+
+struct msg *msg_wrap(unsigned char *buf, size_t pre, size_t len, int64_t seq, int64_t changed_ms, const char *dc_id,
+                     const char *customer_id, const char *waypoint_id)
+{
+    struct msg *m;
+
+    if (!buf)
+        return NULL;
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        free(buf);
+        return NULL;
+    }
+    atomic_init(&m->refs, 1);
+    m->buf = buf;
+    m->pre = pre;
+    m->len = len;
+    m->seq = seq;
+    m->changed_ms = changed_ms;
+    if (dc_id && customer_id && waypoint_id) {
+        size_t d = strlen(dc_id) + 1, c = strlen(customer_id) + 1, w = strlen(waypoint_id) + 1;
+
+        m->key = malloc(d + c + w);
+        if (!m->key) {
+            msg_unref(m);
+            return NULL;
+        }
+        memcpy(m->key, dc_id, d);
+        memcpy(m->key + d, customer_id, c);
+        memcpy(m->key + d + c, waypoint_id, w);
+        m->key_len = d + c + w;
+        m->merge_hash = hash_bytes(m->key, m->key_len);
+    }
+    return m;
+}
+
+struct msg *msg_ref(struct msg *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+
+void msg_unref(struct msg *m)
+{
+    if (!m || atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(m->buf);
+    free(m->key);
+    free(m);
+}
+
+const char *msg_dc_id(const struct msg *m)
+{
+    return m->key;
+}
+
+const char *msg_customer_id(const struct msg *m)
+{
+    return m->key ? m->key + strlen(m->key) + 1 : NULL;
+}
+
+int msg_same_key(const struct msg *a, const struct msg *b)
+{
+    return a->merge_hash && a->merge_hash == b->merge_hash && a->key_len == b->key_len &&
+           !memcmp(a->key, b->key, a->key_len);
+}
