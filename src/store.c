@@ -384,7 +384,7 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
                            size_t max, size_t *n)
 {
     sqlite3_stmt *st = store_stmt(s, ST_WAYPOINTS);
-    int rc = 0, step;
+    int rc = 0, step = SQLITE_DONE;
 
     *n = 0;
     if (!st)

@@ -136,7 +136,7 @@ static int read_changes(sqlite3_stmt *st, size_t max, struct store_change **out,
 {
     struct store_change *c = NULL;
     size_t used = 0, cap = 0;
-    int rc = 0, step, stale;
+    int rc = 0, step = SQLITE_DONE, stale;
 
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (used == cap) {
@@ -217,7 +217,7 @@ static int snapshot_dc(struct store *s, const char *dc_id, struct store_sub_stat
 {
     sqlite3_stmt *st = store_stmt(s, ST_SNAP_DC);
     size_t cap = 0;
-    int rc = 0, step;
+    int rc = 0, step = SQLITE_DONE;
 
     if (!st)
         return -EIO;

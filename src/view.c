@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,9 @@ static struct json_object *number(double d)
 {
     char buf[32];
 
+    /* JSON has no infinity or NaN; SQLite stores 9e999 as Inf. */
+    if (!isfinite(d))
+        return NULL;
     snprintf(buf, sizeof(buf), "%.15g", d);
     if (strtod(buf, NULL) != d)
         snprintf(buf, sizeof(buf), "%.17g", d);
@@ -178,17 +182,36 @@ char *view_token(const char *token, int64_t expires_ms, size_t *len)
     return finish(success(data), len);
 }
 
+/* json-c 0.16 reads 'single-quoted' strings even in strict mode; JSON has
+ * none. 1 when a quote ' stands outside a double-quoted string. */
+static int has_single_quote(const char *text, size_t len)
+{
+    int in_string = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        if (in_string && text[i] == '\\')
+            i++;
+        else if (text[i] == '"')
+            in_string = !in_string;
+        else if (!in_string && text[i] == '\'')
+            return 1;
+    }
+    return 0;
+}
+
 /* Parse len bytes as one complete JSON value, or NULL. */
 static struct json_object *parse(const char *text, size_t len)
 {
     struct json_tokener *tok;
     struct json_object *obj;
 
-    if (len > INT_MAX)
+    if (len > INT_MAX || has_single_quote(text, len))
         return NULL;
     tok = json_tokener_new();
     if (!tok)
         return NULL;
+    /* Strict: single quotes, leading zeros or trailing commas are not JSON. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     obj = json_tokener_parse_ex(tok, text, (int)len);
     /* Trailing garbage or an unfinished value is malformed. */
     if (!obj || json_tokener_get_error(tok) != json_tokener_success ||

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for auth.c: API key format and hashing, tracking tokens
- * (roundtrip, forgery, expiry, id limits), bearer resolution against a real
- * in-memory store, and the DC / customer read checks. */
+/* Unit tests for auth.c: API keys, tracking tokens (roundtrip, forgery, expiry,
+ * id limits), bearer resolution on a real store, DC and customer read checks. */
 #include "auth.h"
 
 #include <errno.h>
@@ -337,8 +336,11 @@ static void test_token_wrong_secret(void **state)
 static void test_token_malformed(void **state)
 {
     static const char *const bad[] = {
-        "", "w", "wpt", "wpt_", "wpk_AAAA", "WPT_AAAAAAAA", "wpt_A", "wpt_AAAA", "wpt_====",
-        "wpt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "",         "w",
+        "wpt",      "wpt_",
+        "wpk_AAAA", "WPT_AAAAAAAA",
+        "wpt_A",    "wpt_AAAA",
+        "wpt_====", "wpt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
     };
     struct env *e = *state;
     struct auth_token t;
@@ -423,9 +425,18 @@ static void test_resolve_key_refused(void **state)
     char key[AUTH_KEY_LEN + 1], other[AUTH_KEY_LEN + 1], header[256];
     struct auth_cred cred;
     static const struct form forms[] = {
-        {"", ""},           {"Bearer", ""},        {"Basic ", ""},    {"Token ", ""},
-        {"Bearer ", " extra"}, {"Bearer ", "\textra"}, {"Bearer \"", "\""}, {"Bearer ", "x"},
-        {"Bearer x", ""},   {"Bearer\t", ""},      {"Bearerx ", ""},  {"Bearer Bearer ", ""},
+        {"", ""},
+        {"Bearer", ""},
+        {"Basic ", ""},
+        {"Token ", ""},
+        {"Bearer ", " extra"},
+        {"Bearer ", "\textra"},
+        {"Bearer \"", "\""},
+        {"Bearer ", "x"},
+        {"Bearer x", ""},
+        {"Bearer\t", ""},
+        {"Bearerx ", ""},
+        {"Bearer Bearer ", ""},
     };
 
     make_key(e->store, "ops", 0, dcs, 1, key);

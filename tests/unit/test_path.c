@@ -58,15 +58,15 @@ static void test_utf8_invalid_sequences(void **state)
         "\xf8\x88\x80\x80\x80",
         "\xfe",
         "\xff",
-        "\xc3",             /* truncated 2-byte */
-        "\xe2\x82",         /* truncated 3-byte */
-        "\xf0\x9f\x98",     /* truncated 4-byte */
-        "abc\xc3",          /* truncated at the end after valid text */
-        "\xc3\x28",         /* bad continuation */
+        "\xc3",         /* truncated 2-byte */
+        "\xe2\x82",     /* truncated 3-byte */
+        "\xf0\x9f\x98", /* truncated 4-byte */
+        "abc\xc3",      /* truncated at the end after valid text */
+        "\xc3\x28",     /* bad continuation */
         "\xe2\x28\xa1",
         "\xe2\x82\x28",
         "\xf0\x9f\x98\x28",
-        "ok\xc3\xbc\xff",   /* valid prefix, bad tail */
+        "ok\xc3\xbc\xff", /* valid prefix, bad tail */
     };
 
     (void)state;
@@ -92,6 +92,24 @@ static void test_utf8_reads_only_len_bytes(void **state)
     buf[1] = 'x';
     assert_int_equal(path_utf8_valid(buf, 2), 0);
     free(buf);
+}
+
+static void test_id_valid(void **state)
+{
+    char id[300];
+
+    (void)state;
+    assert_int_equal(path_id_valid("c1", 2), 1);
+    assert_int_equal(path_id_valid("Z\xc3\xbcrich |x y", strlen("Z\xc3\xbcrich |x y")), 1);
+    assert_int_equal(path_id_valid("", 0), 0);
+    assert_int_equal(path_id_valid("a\x01", 2), 0);
+    assert_int_equal(path_id_valid("a\x7f", 2), 0);
+    assert_int_equal(path_id_valid("a\tb", 3), 0);
+    assert_int_equal(path_id_valid("\xff", 1), 0);
+    assert_int_equal(path_id_valid("a\0b", 3), 0); /* NUL is a control character */
+    memset(id, 'x', sizeof(id));
+    assert_int_equal(path_id_valid(id, 255), 1);
+    assert_int_equal(path_id_valid(id, 256), 0);
 }
 
 static void assert_route(const char *path, enum path_route route, const char *dc, const char *cust)
@@ -137,8 +155,8 @@ static void test_match_static_and_unknown(void **state)
         "/dcs/dc1/customers/c1/waypointsx",
         "/dcs/dc1/customers/c1/confident-location/x",
     };
-    static const char *const none[] = {"/", "/index.html", "/app.js", "/dcsx", "/dcs.html", "/DCS/dc1/customers/c1",
-                                       "/x/dcs/dc1/customers/c1"};
+    static const char *const none[] = {
+        "/", "/index.html", "/app.js", "/dcsx", "/dcs.html", "/DCS/dc1/customers/c1", "/x/dcs/dc1/customers/c1"};
     struct path_match m;
 
     (void)state;
@@ -240,9 +258,10 @@ static void test_static_file_maps(void **state)
 static void test_static_file_refuses_escapes(void **state)
 {
     static const char *const bad[] = {
-        "/../x", "/..", "/../", "/a/../b", "/a/..", "/a/../../etc/passwd", "/.", "/./a", "/a/./b",
-        "/.env", "/.git/config", "/a/.hidden", "//etc/passwd", "/a//b", "/a\\..\\b", "/a\\b",
-        "/a\x01", "/\x1f", "/a\nb", "/a\x7f", "", "x", "index.html", "../x",
+        "/../x",        "/..",    "/../",      "/a/../b", "/a/..",        "/a/../../etc/passwd",
+        "/.",           "/./a",   "/a/./b",    "/.env",   "/.git/config", "/a/.hidden",
+        "//etc/passwd", "/a//b",  "/a\\..\\b", "/a\\b",   "/a\x01",       "/\x1f",
+        "/a\nb",        "/a\x7f", "",          "x",       "index.html",   "../x",
     };
     char out[256];
 
@@ -341,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid_sequences),
         cmocka_unit_test(test_utf8_invalid_sequences),
         cmocka_unit_test(test_utf8_reads_only_len_bytes),
+        cmocka_unit_test(test_id_valid),
         cmocka_unit_test(test_match_api_routes),
         cmocka_unit_test(test_match_static_and_unknown),
         cmocka_unit_test(test_match_bad_ids),

@@ -38,8 +38,7 @@ struct fixture {
 };
 
 /* Insertion order of dc1/c1's waypoints; newest (last) first in answers. */
-static const char *const wp_ids[12] = {"w05", "w11", "w01", "w09", "w03", "w12",
-                                       "w02", "w08", "w10", "w04", "w07", "w06"};
+static const char *const wp_ids[12] = {"w05", "w11", "w01", "w09", "w03", "w12", "w02", "w08", "w10", "w04", "w07", "w06"};
 
 static void sql(sqlite3 *db, const char *text)
 {
@@ -100,8 +99,8 @@ static int fixture_setup(void **state)
                  " estimated_time_of_arrival, waypoints_ahead, waiting_time_seconds)"
                  " VALUES ('dc1', '%s', 'c1', %s, '%s', %s, %lld, %d, %d);"
                  "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1', 'o%s', 'c2');",
-                 wp_ids[i], i % 2 ? "NULL" : "'r1'", i % 3 ? "PENDING" : "COMPLETED",
-                 i % 3 ? "NULL" : "1700000000500", 1700000100000LL + i, i, 30 * i, wp_ids[i]);
+                 wp_ids[i], i % 2 ? "NULL" : "'r1'", i % 3 ? "PENDING" : "COMPLETED", i % 3 ? "NULL" : "1700000000500",
+                 1700000100000LL + i, i, 30 * i, wp_ids[i]);
         sql(db, stmt);
     }
     sqlite3_close(db);
@@ -213,8 +212,8 @@ static void assert_error(const struct routes_response *resp, int status, int cod
         assert_null(resp->allow);
 }
 
-static void expect_error(struct fixture *f, const char *method, const char *path, const char *auth,
-                         const char *body, int status, int code)
+static void expect_error(struct fixture *f, const char *method, const char *path, const char *auth, const char *body, int status,
+                         int code)
 {
     struct routes_response resp;
 
@@ -294,8 +293,14 @@ static void test_not_confident(void **state)
 }
 
 static const char *const waypoint_keys[] = {
-    "id",  "customer_id", "status", "completed_timestamp", "estimated_time_of_arrival", "waypoints_ahead",
-    "waiting_time_seconds", "route_id",
+    "id",
+    "customer_id",
+    "status",
+    "completed_timestamp",
+    "estimated_time_of_arrival",
+    "waypoints_ahead",
+    "waiting_time_seconds",
+    "route_id",
 };
 
 static void test_get_waypoints(void **state)
@@ -365,8 +370,8 @@ static void test_waypoints_unknown_customer(void **state)
 }
 
 /* Check a tracking-token answer and return the token's claims. */
-static void assert_token_body(struct fixture *f, const struct routes_response *resp, int64_t ttl_s,
-                              const char *dc, const char *cust)
+static void assert_token_body(struct fixture *f, const struct routes_response *resp, int64_t ttl_s, const char *dc,
+                              const char *cust)
 {
     static const char *const top[] = {"status", "data"};
     static const char *const data_keys[] = {"token", "expires_at"};
@@ -385,16 +390,15 @@ static void assert_token_body(struct fixture *f, const struct routes_response *r
     assert_true(json_object_is_type(tok, json_type_string));
     assert_true(json_object_is_type(exp, json_type_int));
     assert_true(json_object_get_int64(exp) == NOW + ttl_s * 1000);
-    assert_int_equal(auth_token_verify(f->secret, json_object_get_string(tok), (size_t)json_object_get_string_len(tok),
-                                       NOW, &t),
+    assert_int_equal(auth_token_verify(f->secret, json_object_get_string(tok), (size_t)json_object_get_string_len(tok), NOW, &t),
                      0);
     assert_string_equal(t.dc_id, dc);
     assert_string_equal(t.customer_id, cust);
     assert_true(t.expires_ms == NOW + ttl_s * 1000);
     /* Valid until just before expires_at. */
-    assert_int_equal(auth_token_verify(f->secret, json_object_get_string(tok), (size_t)json_object_get_string_len(tok),
-                                       NOW + ttl_s * 1000, &t),
-                     -EKEYEXPIRED);
+    assert_int_equal(
+        auth_token_verify(f->secret, json_object_get_string(tok), (size_t)json_object_get_string_len(tok), NOW + ttl_s * 1000, &t),
+        -EKEYEXPIRED);
     json_object_put(root);
 }
 
@@ -467,8 +471,8 @@ static void test_tracking_token_unknown_customer(void **state)
 static void test_unauthorized(void **state)
 {
     static const char *const paths[] = {
-        "/dcs/dc1/customers/c1", "/dcs/dc1/customers/c1/confident-location", "/dcs/dc1/customers/c1/waypoints",
-        "/dcs/dc1/customers/c1/tracking-token",
+        "/dcs/dc1/customers/c1",           "/dcs/dc1/customers/c1/confident-location",
+        "/dcs/dc1/customers/c1/waypoints", "/dcs/dc1/customers/c1/tracking-token",
         "/dcs/ghost/customers/c1", /* 401 comes before the DC check */
     };
     struct fixture *f = *state;
@@ -589,8 +593,7 @@ static void test_bad_ids(void **state)
 
     for (size_t s = 0; s < 4; s++) {
         const char *method = s == 3 ? "POST" : "GET";
-        const char *bad[] = {"", "\xff", "\xc3\x28", "\xed\xa0\x80", "\xc0\xaf", "a\x01", "a\x1f", "a\x7f", "a\tb",
-                             "a\nb"};
+        const char *bad[] = {"", "\xff", "\xc3\x28", "\xed\xa0\x80", "\xc0\xaf", "a\x01", "a\x1f", "a\x7f", "a\tb", "a\nb"};
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             snprintf(path, sizeof(path), "/dcs/dc1/customers/%s%s", bad[i], suffixes[s]);
@@ -726,8 +729,7 @@ static void assert_static(struct fixture *f, const char *path, const char *file)
 static void test_static_paths(void **state)
 {
     static const char *const refused[] = {
-        "/../x", "/..", "/a/../../etc/passwd", "/./index.html", "/.env", "/.git/config", "//etc/passwd",
-        "/a\\..\\b", "/a\x01",
+        "/../x", "/..", "/a/../../etc/passwd", "/./index.html", "/.env", "/.git/config", "//etc/passwd", "/a\\..\\b", "/a\x01",
     };
     struct fixture *f = *state;
 

@@ -350,8 +350,7 @@ static void test_customer_get_unknown(void **state)
  * and some for other customers and DCs in between. */
 static void insert_waypoints(sqlite3 *db)
 {
-    static const char *const ids[12] = {"w05", "w11", "w01", "w09", "w03", "w12",
-                                        "w02", "w08", "w10", "w04", "w07", "w06"};
+    static const char *const ids[12] = {"w05", "w11", "w01", "w09", "w03", "w12", "w02", "w08", "w10", "w04", "w07", "w06"};
     char stmt[512];
 
     for (int i = 0; i < 12; i++) {
@@ -368,8 +367,7 @@ static void insert_waypoints(sqlite3 *db)
 
 static void test_waypoints_recent_order_and_limit(void **state)
 {
-    static const char *const newest_first[10] = {"w06", "w07", "w04", "w10", "w08",
-                                                 "w02", "w12", "w03", "w09", "w01"};
+    static const char *const newest_first[10] = {"w06", "w07", "w04", "w10", "w08", "w02", "w12", "w03", "w09", "w01"};
     struct fixture *f = *state;
     struct waypoint w[STORE_MAX_WAYPOINTS + 2];
     size_t n = 99;
@@ -454,8 +452,7 @@ static void test_waypoints_recent_unknown_customer(void **state)
         assert_string_equal(w[i].customer_id, "c2");
         assert_null(w[i].route_id);
         assert_string_equal(w[i].status, "PENDING"); /* the column default */
-        assert_int_equal(w[i].nulls, WAYPOINT_NULL_COMPLETED | WAYPOINT_NULL_ETA | WAYPOINT_NULL_AHEAD |
-                                         WAYPOINT_NULL_WAITING);
+        assert_int_equal(w[i].nulls, WAYPOINT_NULL_COMPLETED | WAYPOINT_NULL_ETA | WAYPOINT_NULL_AHEAD | WAYPOINT_NULL_WAITING);
     }
     waypoints_clear(w, n);
     assert_int_equal(store_waypoints_recent(f->store, "dc2", "c1", w, STORE_MAX_WAYPOINTS, &n), 0);

@@ -105,8 +105,14 @@ static const char *const success_keys[] = {"status", "data"};
 static const char *const customer_keys[] = {"id", "name", "imported_address", "imported_location", "inferred_location"};
 static const char *const location_keys[] = {"latitude", "longitude"};
 static const char *const waypoint_keys[] = {
-    "id",  "customer_id", "status", "completed_timestamp", "estimated_time_of_arrival", "waypoints_ahead",
-    "waiting_time_seconds", "route_id",
+    "id",
+    "customer_id",
+    "status",
+    "completed_timestamp",
+    "estimated_time_of_arrival",
+    "waypoints_ahead",
+    "waiting_time_seconds",
+    "route_id",
 };
 
 static struct customer sample_customer(void)
@@ -222,8 +228,20 @@ static void test_customer_escaping(void **state)
 static void test_number_formatting(void **state)
 {
     static const double values[] = {
-        37.77493, -122.41942, 0.1, 0.30000000000000004, 1e-7, -0.000123, 51.5, 90, -180, 0,
-        45.123456789012345, 1.0000000000000002, 2.2250738585072014e-308, 1.7976931348623157e308,
+        37.77493,
+        -122.41942,
+        0.1,
+        0.30000000000000004,
+        1e-7,
+        -0.000123,
+        51.5,
+        90,
+        -180,
+        0,
+        45.123456789012345,
+        1.0000000000000002,
+        2.2250738585072014e-308,
+        1.7976931348623157e308,
     };
     struct customer c = sample_customer();
 
@@ -431,9 +449,16 @@ static void test_waypoints_each_null_bit(void **state)
     (void)state;
     for (size_t b = 0; b < 4; b++) {
         struct waypoint w = {
-            .dc_id = "dc1", .id = "w", .customer_id = "c", .route_id = "r", .status = "FAILED",
-            .completed_timestamp = 1, .estimated_time_of_arrival = 2, .waypoints_ahead = 3,
-            .waiting_time_seconds = 4, .nulls = bits[b].bit,
+            .dc_id = "dc1",
+            .id = "w",
+            .customer_id = "c",
+            .route_id = "r",
+            .status = "FAILED",
+            .completed_timestamp = 1,
+            .estimated_time_of_arrival = 2,
+            .waypoints_ahead = 3,
+            .waiting_time_seconds = 4,
+            .nulls = bits[b].bit,
         };
         struct json_object *root, *o;
         size_t len = 0;
@@ -569,7 +594,7 @@ static void test_parse_ttl_accepts(void **state)
         const char *body;
         long want;
     } ok[] = {
-        {"", -12345},                  /* empty body: unchanged (the default stays) */
+        {"", -12345}, /* empty body: unchanged (the default stays) */
         {"{}", -12345},
         {"{\"other\":1}", -12345},
         {"{\"ttl_seconds\":60}", 60},
@@ -604,8 +629,8 @@ static void test_parse_ttl_rejects(void **state)
         "{\"ttl_seconds\":0}",
         "{\"ttl_seconds\":-1}",
         "{\"ttl_seconds\":2592001}",
-        "{\"ttl_seconds\":4294967356}",            /* 60 + 2^32: no truncation to 60 */
-        "{\"ttl_seconds\":18446744073709551676}",  /* past uint64 */
+        "{\"ttl_seconds\":4294967356}",           /* 60 + 2^32: no truncation to 60 */
+        "{\"ttl_seconds\":18446744073709551676}", /* past uint64 */
         "{\"ttl_seconds\":99999999999999999999}",
         "{\"ttl_seconds\":-99999999999999999999}",
         "{\"ttl_seconds\":\"x\"}",
