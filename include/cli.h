@@ -14,5 +14,7 @@ int cli_init(int argc, char **argv);
 int cli_key(int argc, char **argv);
 int cli_token(int argc, char **argv);
 int cli_serve(int argc, char **argv);
+int cli_demo(int argc, char **argv);
+int cli_simulate(int argc, char **argv);
 
 #endif

@@ -17,6 +17,8 @@ static const char help[] =
     "  key      create or revoke API keys\n"
     "  token    create a customer's tracking token\n"
     "  serve    run the server\n"
+    "  demo     the one-command demo: sample data, server and simulator\n"
+    "  simulate play a delivery day against a database\n"
     "\n"
     "waypointd COMMAND --help describes each command.\n";
 
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
         {"key", cli_key},
         {"token", cli_token},
         {"serve", cli_serve},
+        {"demo", cli_demo},
+        {"simulate", cli_simulate},
     };
 
     if (argc < 2) {
