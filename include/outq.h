@@ -2,7 +2,8 @@
  *
  * A connection's outbound queue of messages, bounded. When it fills, queued
  * changes to the same waypoint merge (the older is dropped, the newest keeps
- * its later place, so seq order holds); replies never merge. Pure; used by
+ * its later place, so seq order holds), and a new change replaces a queued
+ * one to the same waypoint; replies never merge. Pure; used by
  * one service thread.
  */
 #ifndef WAYPOINTD_OUTQ_H

@@ -98,9 +98,29 @@ size_t outq_merge(struct outq *q)
     return dropped;
 }
 
+/* Full and nothing merged: a queued change to m's waypoint still makes room,
+ * since m supersedes it. 1 when one was removed. */
+static int drop_superseded(struct outq *q, const struct msg *m)
+{
+    size_t i;
+
+    if (!m->merge_hash)
+        return 0;
+    for (i = q->count; i-- > 0;)
+        if (msg_same_key(*slot(q, i), m))
+            break;
+    if (i == SIZE_MAX)
+        return 0;
+    msg_unref(*slot(q, i));
+    for (; i + 1 < q->count; i++)
+        *slot(q, i) = *slot(q, i + 1);
+    q->count--;
+    return 1;
+}
+
 int outq_push(struct outq *q, struct msg *m)
 {
-    if (q->count == q->max && !outq_merge(q))
+    if (q->count == q->max && !outq_merge(q) && !drop_superseded(q, m))
         return -ENOBUFS;
     if (q->count == q->cap && grow(q))
         return -ENOMEM;

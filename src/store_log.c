@@ -131,14 +131,18 @@ static int coalesce(struct store_change *c, size_t *n)
     return 0;
 }
 
-/* Read up to max rows of one statement into a coalesced array. */
-static int read_changes(sqlite3_stmt *st, size_t max, struct store_change **out, size_t *n, int64_t *last)
+/* Read up to max rows of one statement into a coalesced array; *rows counts
+ * the log rows read before coalescing. */
+static int read_changes(sqlite3_stmt *st, size_t max, struct store_change **out, size_t *n, int64_t *last,
+                        size_t *rows)
 {
     struct store_change *c = NULL;
     size_t used = 0, cap = 0;
     int rc = 0, step = SQLITE_DONE, stale;
 
+    *rows = 0;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        (*rows)++;
         if (used == cap) {
             /* The statement's LIMIT bounds the rows; grow up to it. */
             size_t ncap = cap ? (cap * 2 < max ? cap * 2 : max) : (max < 64 ? max : 64);
@@ -177,6 +181,7 @@ int store_changes_read(struct store *s, int64_t after, size_t max, struct store_
                        int64_t *next)
 {
     sqlite3_stmt *st = store_stmt(s, ST_LOG_READ);
+    size_t rows;
     int rc;
 
     *out = NULL;
@@ -187,7 +192,7 @@ int store_changes_read(struct store *s, int64_t after, size_t max, struct store_
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, INT64_MAX);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-    rc = read_changes(st, max, out, n, next);
+    rc = read_changes(st, max, out, n, next, &rows);
     store_stmt_done(st);
     return rc;
 }
@@ -245,11 +250,14 @@ static int snapshot_dc(struct store *s, const char *dc_id, struct store_sub_stat
     return rc;
 }
 
+/* The scope's changes in (since, out->seq]; *complete is 0 when there were
+ * more than STORE_REPLAY_MAX log rows (the read stopped short). */
 static int replay(struct store *s, const char *dc_id, const char *customer_id, int64_t since,
-                  struct store_sub_state *out)
+                  struct store_sub_state *out, int *complete)
 {
     sqlite3_stmt *st = store_stmt(s, customer_id ? ST_LOG_READ_CUSTOMER : ST_LOG_READ_DC);
     int64_t last = since;
+    size_t rows = 0;
     int rc;
 
     if (!st)
@@ -260,8 +268,9 @@ static int replay(struct store *s, const char *dc_id, const char *customer_id, i
     sqlite3_bind_text(st, 4, dc_id, -1, SQLITE_STATIC);
     if (customer_id)
         sqlite3_bind_text(st, 5, customer_id, -1, SQLITE_STATIC);
-    rc = read_changes(st, STORE_REPLAY_MAX + 1, &out->changes, &out->nchanges, &last);
+    rc = read_changes(st, STORE_REPLAY_MAX + 1, &out->changes, &out->nchanges, &last, &rows);
     store_stmt_done(st);
+    *complete = rows <= STORE_REPLAY_MAX;
     return rc;
 }
 
@@ -269,7 +278,7 @@ int store_subscribe_read(struct store *s, const char *dc_id, const char *custome
                          struct store_sub_state *out)
 {
     struct store_log_head head;
-    int rc;
+    int rc, complete = 0;
 
     memset(out, 0, sizeof(*out));
     if (txn(s, ST_BEGIN))
@@ -279,8 +288,8 @@ int store_subscribe_read(struct store *s, const char *dc_id, const char *custome
         goto out;
     out->seq = head.head;
     if (since >= 0 && since >= head.pruned_through && since <= head.head) {
-        rc = replay(s, dc_id, customer_id, since, out);
-        if (!rc && out->nchanges <= STORE_REPLAY_MAX) {
+        rc = replay(s, dc_id, customer_id, since, out, &complete);
+        if (!rc && complete) {
             out->resumed = 1;
             goto out;
         }
