@@ -197,7 +197,10 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
         send_error(pss, m->id_json, 500, "Database unavailable, try again");
         return;
     }
-    buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.seq, st.resumed, st.w, st.nw, LWS_PRE, &len);
+    /* A resume answers with the since given; the stream continues after the
+     * head the replay was read at (st.seq), so nothing comes twice. */
+    buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq, st.resumed,
+                               st.w, st.nw, LWS_PRE, &len);
     if (!buf || (scope_find(pss, m->dc_id, m->customer_id) < 0 && scope_add(pss, m->dc_id, m->customer_id)) ||
         subs_add(vhd->subs, m->dc_id, m->customer_id, pss, st.seq)) {
         free(buf);

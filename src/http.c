@@ -35,6 +35,7 @@ struct pss_http {
     struct routes_response resp;
     size_t sent;      /* body bytes written so far */
     int headers_sent;
+    int close_after;  /* the request's body was not read: do not reuse the connection */
 };
 
 static void pss_reset(struct pss_http *pss)
@@ -132,15 +133,54 @@ static int serve_file(struct lws *wsi, struct pss_http *pss)
     return 0;
 }
 
+/* lws splits a path at an unescaped ';' or '&' as if they separated query
+ * arguments, and hands us only the first piece. 1 when the path arrived in
+ * one piece, so what we route is what the client sent. */
+static int uri_whole(struct lws *wsi, const char *uri)
+{
+    static const enum lws_token_indexes toks[] = {WSI_TOKEN_HTTP_COLON_PATH, WSI_TOKEN_GET_URI, WSI_TOKEN_POST_URI,
+                                                  WSI_TOKEN_OPTIONS_URI,     WSI_TOKEN_PUT_URI, WSI_TOKEN_PATCH_URI,
+                                                  WSI_TOKEN_DELETE_URI,      WSI_TOKEN_HEAD_URI};
+
+    for (size_t i = 0; i < sizeof(toks) / sizeof(toks[0]); i++) {
+        int total = lws_hdr_total_length(wsi, toks[i]);
+
+        if (total > 0)
+            return (size_t)total == strlen(uri);
+    }
+    return 1;
+}
+
+/* Errors found before routing; 1 when one was queued. */
+static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
+{
+    if (!uri_whole(wsi, uri))
+        routes_error(&pss->resp, 400, 400, "Percent-encode ';' and '&' in the path");
+    else if (strlen(uri) >= sizeof(pss->path))
+        routes_error(&pss->resp, 414, 414, "URI too long");
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 &&
+             (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 ||
+              (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0))) {
+        /* A body without a length (HTTP/1.1 chunked, or HTTP/2 DATA without
+         * content-length: a typed POST): lws 4.1 would not hand it to us, and
+         * ignoring it would silently apply defaults. Ask for a length, and
+         * close, since an unread body would be taken for the next request. */
+        routes_error(&pss->resp, 411, 411, "Send the body with a Content-Length");
+        pss->close_after = 1;
+    }
+    else
+        return 0;
+    lws_callback_on_writable(wsi);
+    return 1;
+}
+
 static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
 {
     pss_reset(pss);
     method_copy(wsi, pss->method, sizeof(pss->method));
-    if (lws_strncpy(pss->path, uri, sizeof(pss->path)) && strlen(uri) >= sizeof(pss->path)) {
-        routes_error(&pss->resp, 414, 414, "URI too long");
-        lws_callback_on_writable(wsi);
+    if (malformed(wsi, pss, uri))
         return 0;
-    }
+    lws_strncpy(pss->path, uri, sizeof(pss->path));
     /* A POST with a declared body waits for HTTP_BODY_COMPLETION; lws only
      * delivers bodies it was told the length of (or an explicit zero). */
     if (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
@@ -218,30 +258,62 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
         lws_callback_on_writable(wsi);
         return 0;
     }
+    if (pss->close_after)
+        return -1; /* on purpose: see malformed() */
     pss_reset(pss);
     /* Non-zero means the connection is not kept alive: close it. */
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
 /* Refuse a WebSocket upgrade with an error envelope. lws expects the answer
- * written from the CONFIRM_UPGRADE callback itself, in one piece; it is small. */
+ * written from the CONFIRM_UPGRADE callback itself, in one piece (it is
+ * small). lws has not parsed the HTTP version yet at this point and its
+ * header helpers would say HTTP/1.0, so the status line is written here; the
+ * connection closes after it. */
 static int refuse_upgrade(struct lws *wsi, int status, const char *message)
 {
-    uint8_t buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+    static const struct {
+        int status;
+        const char *reason;
+    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {404, "Not Found"}};
+    char buf[LWS_PRE + 2048], *start = buf + LWS_PRE;
+    const char *reason = "Error";
     size_t len = 0;
     char *body = view_error(status, message, &len);
+    int n;
 
-    if (!body || lws_add_http_common_headers(wsi, (unsigned int)status, "application/json", len, &p, end) ||
-        lws_finalize_http_header(wsi, &p, end) || len > (size_t)(end - p)) {
-        free(body);
-        return -1;
-    }
-    memcpy(p, body, len);
-    p += len;
+    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+        if (reasons[i].status == status)
+            reason = reasons[i].reason;
+    n = body ? lws_snprintf(start, sizeof(buf) - LWS_PRE,
+                            "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
+                            "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
+                            status, reason, len, body)
+             : -1;
     free(body);
-    if (lws_write(wsi, start, (size_t)lws_ptr_diff(p, start), LWS_WRITE_HTTP_FINAL) < 0)
+    if (n < 0 || n >= (int)(sizeof(buf) - LWS_PRE - 1) ||
+        lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
-    return 1; /* answered: lws completes the transaction */
+    return 1; /* answered: lws completes the transaction and closes */
+}
+
+/* 1 when the comma-separated Sec-WebSocket-Protocol list offers name exactly. */
+static int offers_protocol(const char *list, const char *name)
+{
+    size_t nlen = strlen(name);
+
+    while (*list) {
+        size_t len;
+
+        list += strspn(list, " \t,");
+        len = strcspn(list, ",");
+        while (len && (list[len - 1] == ' ' || list[len - 1] == '\t'))
+            len--;
+        if (len == nlen && !memcmp(list, name, nlen))
+            return 1;
+        list += strcspn(list, ",");
+    }
+    return 0;
 }
 
 /* Only /live upgrades, with our subprotocol and a valid credential. */
@@ -256,7 +328,7 @@ static int confirm_upgrade(struct lws *wsi, const char *kind)
         return refuse_upgrade(wsi, 400, "Only WebSocket upgrades are supported");
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, CHANNEL_PATH))
         return refuse_upgrade(wsi, 404, "Not found");
-    if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 || !strstr(proto, CHANNEL_PROTOCOL_NAME))
+    if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 || !offers_protocol(proto, CHANNEL_PROTOCOL_NAME))
         return refuse_upgrade(wsi, 400, "Use the WebSocket subprotocol " CHANNEL_PROTOCOL_NAME);
     ok = !http_credential(wsi, 1, cred, sizeof(cred)) &&
          !auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c);

@@ -37,7 +37,7 @@ int main(int argc, char **argv)
     };
 
     if (argc < 2) {
-        fputs(help, stderr);
+        fputs("waypointd: missing command (see waypointd --help)\n", stderr);
         return CLI_USAGE;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {

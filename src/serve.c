@@ -103,7 +103,12 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
     info.protocols = t->protocols;
     info.user = &t->conf;
     info.retry_and_idle_policy = &ws_liveness;
-    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* The server never makes TLS client connections. This option (no
+     * listen_accept_role is set, so adoption is unchanged) is the one that
+     * makes lws skip creating a client SSL_CTX per vhost, which lws 4.1 also
+     * fails to free for every context but the first. */
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
+                   LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
     info.ssl_cert_filepath = cfg->cert_path;
     info.ssl_private_key_filepath = cfg->key_path;
     info.ssl_cipher_list = SERVE_TLS12_CIPHERS;
@@ -252,18 +257,18 @@ int serve_run(const struct serve_config *cfg)
                port);
         fflush(stdout);
         wait_for_stop(threads, n);
-        feed_stop(feed); /* before the contexts it wakes go away */
-        feed = NULL;
     } else {
         atomic_store(&stopping, 1);
         for (i = 0; i < n; i++)
             if (threads[i].context)
                 lws_cancel_service(threads[i].context);
     }
-    feed_stop(feed);
     for (i = 0; i < n; i++)
         if (threads[i].started)
             pthread_join(threads[i].tid, NULL);
+    /* The service threads take from the feed until they stop, and the feed
+     * wakes their contexts: stop it between the two. */
+    feed_stop(feed);
     for (i = 0; i < n; i++)
         thread_teardown(&threads[i]);
     free(threads);

@@ -10,7 +10,6 @@ import base64
 import os
 import re
 import signal
-import stat
 import sys
 import unittest
 
