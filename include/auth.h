@@ -46,6 +46,7 @@ enum auth_kind { AUTH_NONE = 0, AUTH_KEY, AUTH_TOKEN };
 struct auth_cred {
     enum auth_kind kind;
     struct store_key key;     /* AUTH_KEY */
+    uint8_t key_hash[STORE_KEY_HASH_LEN]; /* AUTH_KEY: to look the key up again */
     struct auth_token token;  /* AUTH_TOKEN */
 };
 

@@ -219,7 +219,6 @@ int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const 
                  struct auth_cred *out)
 {
     const char *v = bearer_value(authorization);
-    uint8_t hash[STORE_KEY_HASH_LEN];
     size_t len;
     int rc;
 
@@ -237,8 +236,8 @@ int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const 
     }
     /* The lookup is by SHA-256 of the key, an index search on a hash an
      * attacker cannot steer, so it leaks nothing through timing. */
-    auth_key_hash(v, len, hash);
-    rc = store_key_lookup(s, hash, &out->key);
+    auth_key_hash(v, len, out->key_hash);
+    rc = store_key_lookup(s, out->key_hash, &out->key);
     if (rc == -ENOENT || (rc == 0 && out->key.revoked))
         return -EACCES;
     if (rc)

@@ -39,7 +39,6 @@ struct pss_channel {
     struct pss_channel *next, **prevp; /* the thread's sessions, for the sweep */
     struct lws *wsi;
     struct auth_cred cred;
-    uint8_t key_hash[STORE_KEY_HASH_LEN]; /* for re-checking a key */
     struct outq q;
     char *rx; /* a message being reassembled from fragments */
     size_t rx_len;
@@ -372,7 +371,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
         }
         if (p->cred.kind != AUTH_KEY)
             continue;
-        rc = store_key_lookup(vhd->conf->store, p->key_hash, &key);
+        rc = store_key_lookup(vhd->conf->store, p->cred.key_hash, &key);
         if (rc == -ENOENT || (!rc && key.revoked))
             end_session(vhd, p, "API key revoked");
     }
@@ -382,7 +381,6 @@ static void sweep(lws_sorted_usec_list_t *sul)
 static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
     char cred[AUTH_TOKEN_MAX + 64];
-    const char *v;
 
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
@@ -394,8 +392,6 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"unauthorized", 12);
         return -1;
     }
-    v = cred + strlen("Bearer ");
-    auth_key_hash(v, strlen(v), pss->key_hash);
     lws_explicit_bzero(cred, sizeof(cred));
     pss->next = vhd->sessions;
     if (vhd->sessions)

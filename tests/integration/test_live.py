@@ -768,6 +768,15 @@ class RevokeTest(LiveTestCase):
         self.assertEqual(await refused(self.server, self.sb.cert, key=key), 401)
         await self.assertQuiet(bystander)  # other keys are untouched
 
+    async def test_issue_3_bearer_spelling_survives_the_sweep(self):
+        # "bearer" in any case and with extra spaces is the same key: the
+        # periodic credential check (every 2 s) must not take it for revoked.
+        live = await Live.open(self.server, self.sb.cert, headers={"Authorization": "bearer   " + self.key})
+        self.addAsyncCleanup(live.close)
+        self.assertSubscribed(await live.subscribe("dc1", id="dc"), "dc", "dc1", None)
+        await asyncio.sleep(5)
+        await self.assertQuiet(live)
+
 
 class MalformedTest(LiveTestCase):
     """Bad client messages: error 400 and the connection stays open; too big: close 1009."""
