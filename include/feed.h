@@ -18,8 +18,8 @@ struct msg;
 struct store_change;
 
 /* Retention defaults: rows kept behind the newest, and their age. */
-#define FEED_KEEP_ROWS_DEFAULT 1000000
-#define FEED_KEEP_SECONDS_DEFAULT (7 * 86400)
+#define FEED_KEEP_ROWS_DEFAULT 1000000LL
+#define FEED_KEEP_SECONDS_DEFAULT (7LL * 86400)
 
 struct feed_config {
     const char *db_path;

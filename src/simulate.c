@@ -236,7 +236,7 @@ static int next_stops(struct sim *s, struct next_stop *out, int max, int *n)
         "  WHERE v.dc_id = w.dc_id AND v.route_id = w.route_id AND v.status = 'PENDING'"
         "  ORDER BY COALESCE(v.waypoints_ahead, 0), v.estimated_time_of_arrival LIMIT 1)";
     sqlite3_stmt *st = NULL;
-    int rc;
+    int rc = SQLITE_DONE;
 
     *n = 0;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -250,7 +250,7 @@ static int next_stops(struct sim *s, struct next_stop *out, int max, int *n)
         x->eta = sqlite3_column_int64(st, 3);
     }
     sqlite3_finalize(st);
-    return 0;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
 /* The driver reaches a stop: most are delivered, a few fail or are skipped. */
