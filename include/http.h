@@ -17,6 +17,11 @@ struct lws;
  * access_token query parameter. 0, or -ENOENT when there is none. */
 int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap);
 
+/* Would a WebSocket upgrade of this request be allowed: the path /live, the
+ * subprotocol offered, a valid credential? 0, or the HTTP status to refuse
+ * with and *why in words. */
+int http_upgrade_check(struct lws *wsi, const char **why);
+
 /* The protocol entry for the vhost's protocol table (first = default). */
 extern const struct lws_protocols http_protocol;
 

@@ -445,6 +445,14 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
             free(vhd->scratch);
         }
         return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* HTTP/2 WebSocket streams (RFC 8441) skip CONFIRM_UPGRADE, so the
+         * upgrade is checked again here; lws can only reset a refused
+         * stream, which the browser sees as a failed connection. */
+        const char *why;
+
+        return http_upgrade_check(wsi, &why) ? 1 : 0;
+    }
     case LWS_CALLBACK_ESTABLISHED:
         return on_established(wsi, vhd, pss);
     case LWS_CALLBACK_RECEIVE:

@@ -316,26 +316,42 @@ static int offers_protocol(const char *list, const char *name)
     return 0;
 }
 
-/* Only /live upgrades, with our subprotocol and a valid credential. */
-static int confirm_upgrade(struct lws *wsi, const char *kind)
+int http_upgrade_check(struct lws *wsi, const char **why)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
     char uri[64], proto[256], cred[HTTP_AUTH_MAX];
     struct auth_cred c;
     int ok;
 
-    if (strcmp(kind, "websocket"))
-        return refuse_upgrade(wsi, 400, "Only WebSocket upgrades are supported");
-    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, CHANNEL_PATH))
-        return refuse_upgrade(wsi, 404, "Not found");
-    if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 || !offers_protocol(proto, CHANNEL_PROTOCOL_NAME))
-        return refuse_upgrade(wsi, 400, "Use the WebSocket subprotocol " CHANNEL_PROTOCOL_NAME);
+    /* HTTP/1.1 names the path in the request line, HTTP/2 in :path. */
+    if ((lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 &&
+         lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_HTTP_COLON_PATH) <= 0) ||
+        strcmp(uri, CHANNEL_PATH)) {
+        *why = "Not found";
+        return 404;
+    }
+    if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 || !offers_protocol(proto, CHANNEL_PROTOCOL_NAME)) {
+        *why = "Use the WebSocket subprotocol " CHANNEL_PROTOCOL_NAME;
+        return 400;
+    }
     ok = !http_credential(wsi, 1, cred, sizeof(cred)) &&
          !auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c);
     lws_explicit_bzero(cred, sizeof(cred));
-    if (!ok)
-        return refuse_upgrade(wsi, 401, "Missing, unknown, revoked or expired credential");
+    if (!ok) {
+        *why = "Missing, unknown, revoked or expired credential";
+        return 401;
+    }
     return 0;
+}
+
+/* HTTP/1.1: only /live upgrades, with our subprotocol and a valid credential,
+ * else the contract's status and error envelope. */
+static int confirm_upgrade(struct lws *wsi, const char *kind)
+{
+    const char *why = "Only WebSocket upgrades are supported";
+    int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why);
+
+    return status ? refuse_upgrade(wsi, status, why) : 0;
 }
 
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -354,6 +370,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return confirm_upgrade(wsi, in ? (const char *)in : "");
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* A WebSocket bound to this protocol offered no subprotocol of ours.
+         * HTTP/1.1 was refused at CONFIRM_UPGRADE already; this is an
+         * HTTP/2 stream (RFC 8441), which lws can only reset. */
+        return 1;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: MIT
+// A small client for the waypointd live channel (wss://HOST/live, subprotocol
+// waypoints.v1), shared by the tracking page and the dispatcher dashboard.
+//
+// It opens one WebSocket, subscribes to one scope (a customer, or a whole DC),
+// and keeps it alive:
+//   - reconnects by itself with exponential backoff and jitter, resuming with
+//     "since" (the newest seq seen), so nothing is lost across reconnects;
+//   - reports its state ("connecting", "live", "reconnecting", "offline",
+//     "stopped") so a page never shows stale data as live: it is "live" only
+//     between a "subscribed" reply and the next sign of trouble;
+//   - sends an application ping when the channel has been quiet, and treats a
+//     missing pong as a dead connection (sleeping laptops, changed networks);
+//   - tells a refused credential (the upgrade is answered 401, which a browser
+//     only sees as a close before any open) from an unreachable server by
+//     asking the page's probe (a REST request with the same credential).
+
+export const PROTOCOL = "waypoints.v1";
+
+const BACKOFF_FIRST_MS = 1000;
+const BACKOFF_MAX_MS = 30000;
+const CONNECT_TIMEOUT_MS = 10000;
+const QUIET_PING_MS = 20000;
+const PONG_TIMEOUT_MS = 10000;
+
+/** The live channel's URL on this page's own origin. */
+export function liveUrl(credential) {
+    const scheme = location.protocol === "http:" ? "ws://" : "wss://";
+    return scheme + location.host + "/live?access_token=" + encodeURIComponent(credential);
+}
+
+/**
+ * Probe a credential with a REST request (Authorization header, never a URL).
+ * Resolves to {reachable: false} when the server cannot be reached, else
+ * {reachable: true, status, code, message}.
+ */
+export async function probeRest(path, credential, timeoutMs = 8000) {
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(), timeoutMs);
+    try {
+        const r = await fetch(path, {
+            headers: { Authorization: "Bearer " + credential, Accept: "application/json" },
+            cache: "no-store",
+            credentials: "omit",
+            signal: ctl.signal,
+        });
+        let code = r.status;
+        let message = "";
+        let body = null;
+        try {
+            body = await r.json();
+            if (body && body.status === "error" && body.data) {
+                code = body.data.code;
+                message = body.data.message || "";
+            }
+        } catch (_) { /* not JSON: keep the HTTP status */ }
+        return { reachable: true, status: r.status, code, message, body };
+    } catch (_) {
+        return { reachable: false };
+    } finally {
+        clearTimeout(timer);
+    }
+}
+
+/**
+ * new LiveClient({credential, dcId, customerId?, probe?, on: {...}})
+ *
+ * on.state(state, info)     state: connecting | live | reconnecting | offline | stopped;
+ *                           info: {retryAt, attempt, reason, everLive, lastLiveAt}
+ * on.snapshot(waypoints, msg)   a fresh snapshot (replace everything)
+ * on.resumed(msg)           resumed after `since`: keep what you have, changes follow
+ * on.waypoint(msg)          an insert or update ({seq, dc_id, customer_id, waypoint})
+ * on.removed(msg)           a delete ({seq, dc_id, customer_id, waypoint_id})
+ * on.problem(problem)       something to tell the person: {kind, code, message, fatal}
+ *                           kind: "auth" (401), "forbidden" (403), "request" (400),
+ *                           "limit" (429), "server" (500), "unreachable", "closed"
+ *                           fatal: the client has stopped and will not retry
+ * on.clear()                the last problem is over (the subscription is live again)
+ */
+export class LiveClient {
+    constructor({ credential, dcId, customerId = null, probe = null, on = {} }) {
+        this.credential = credential;
+        this.dcId = dcId;
+        this.customerId = customerId;
+        this.probe = probe;
+        this.on = on;
+        this.ws = null;
+        this.seq = null;          // newest change number seen (for "since")
+        this.state = "idle";
+        this.attempt = 0;         // failed attempts since the last good subscription
+        this.everLive = false;
+        this.lastLiveAt = 0;
+        this.retryTimer = 0;
+        this.retryAt = 0;
+        this.pingTimer = 0;
+        this.pongTimer = 0;
+        this.connectTimer = 0;
+        this.reqId = 0;
+        this.stopped = true;
+        this._onOnline = () => this._wake("online");
+        this._onOffline = () => this._goOffline();
+        this._onVisible = () => { if (document.visibilityState === "visible") this._wake("visible"); };
+    }
+
+    start() {
+        if (!this.stopped) return;
+        this.stopped = false;
+        addEventListener("online", this._onOnline);
+        addEventListener("offline", this._onOffline);
+        document.addEventListener("visibilitychange", this._onVisible);
+        if (navigator.onLine === false) this._goOffline();
+        else this._connect();
+    }
+
+    /** Stop for good (or until start() again); no more callbacks. */
+    stop(finalState = "stopped", info = {}) {
+        if (this.stopped) return;     // once: the first reason stands
+        this.stopped = true;
+        removeEventListener("online", this._onOnline);
+        removeEventListener("offline", this._onOffline);
+        document.removeEventListener("visibilitychange", this._onVisible);
+        this._clearTimers();
+        this._dropSocket(1000, "bye");
+        this._setState(finalState, info);
+    }
+
+    /** Ask for a fresh snapshot on the open connection (e.g. to refill a list). */
+    refresh() {
+        if (this.ws && this.ws.readyState === WebSocket.OPEN) this._subscribe(false);
+    }
+
+    // ---- internals -------------------------------------------------------
+
+    _setState(state, info = {}) {
+        this.state = state;
+        if (state === "live") { this.everLive = true; this.lastLiveAt = Date.now(); }
+        this.on.state?.(state, {
+            attempt: this.attempt, retryAt: this.retryAt, everLive: this.everLive,
+            lastLiveAt: this.lastLiveAt, ...info,
+        });
+    }
+
+    _clearTimers() {
+        clearTimeout(this.retryTimer); this.retryTimer = 0; this.retryAt = 0;
+        clearTimeout(this.pingTimer); this.pingTimer = 0;
+        clearTimeout(this.pongTimer); this.pongTimer = 0;
+        clearTimeout(this.connectTimer); this.connectTimer = 0;
+    }
+
+    _dropSocket(code, reason) {
+        const ws = this.ws;
+        this.ws = null;
+        if (!ws) return;
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+            if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
+            else if (ws.readyState === WebSocket.CONNECTING) ws.close();
+        } catch (_) { /* already gone */ }
+    }
+
+    _connect() {
+        if (this.stopped) return;
+        this._clearTimers();
+        this._dropSocket(1000, "reconnecting");
+        this._setState(this.everLive || this.attempt > 0 ? "reconnecting" : "connecting",
+                       { retryAt: 0, connectingNow: true });
+        let ws;
+        try {
+            ws = new WebSocket(liveUrl(this.credential), PROTOCOL);
+        } catch (e) {
+            this.on.problem?.({ kind: "closed", code: 0, message: String(e && e.message || e), fatal: true });
+            this.stop();
+            return;
+        }
+        this.ws = ws;
+        this.answered = false;    // a "subscribed" reply came on this connection
+        let opened = false;
+        this.connectTimer = setTimeout(() => {
+            if (this.ws === ws && !opened) this._lost(ws, { opened: false, code: 0, reason: "timeout" });
+        }, CONNECT_TIMEOUT_MS);
+        ws.onopen = () => {
+            opened = true;
+            clearTimeout(this.connectTimer);
+            this._subscribe(true);
+            this._armPing();
+        };
+        ws.onmessage = (ev) => this._message(ev);
+        ws.onerror = () => { /* a close always follows; handled there */ };
+        ws.onclose = (ev) => this._lost(ws, { opened, code: ev.code, reason: ev.reason });
+    }
+
+    _subscribe(resume) {
+        const msg = { type: "subscribe", id: ++this.reqId, dc_id: this.dcId };
+        if (this.customerId != null) msg.customer_id = this.customerId;
+        if (resume && this.seq != null) msg.since = this.seq;
+        this._send(msg);
+    }
+
+    _send(obj) {
+        try { this.ws?.send(JSON.stringify(obj)); } catch (_) { /* the close handler retries */ }
+    }
+
+    _armPing() {
+        clearTimeout(this.pingTimer);
+        this.pingTimer = setTimeout(() => {
+            if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+            this._send({ type: "ping", id: "keepalive-" + (++this.reqId) });
+            clearTimeout(this.pongTimer);
+            const ws = this.ws;
+            this.pongTimer = setTimeout(() => {
+                if (this.ws === ws) this._lost(ws, { opened: true, code: 0, reason: "no answer to ping" });
+            }, PONG_TIMEOUT_MS);
+        }, QUIET_PING_MS);
+    }
+
+    _message(ev) {
+        let m;
+        try { m = JSON.parse(ev.data); } catch (_) { return; }
+        if (!m || typeof m !== "object") return;
+        // Any message proves the connection is alive.
+        clearTimeout(this.pongTimer); this.pongTimer = 0;
+        this._armPing();
+        switch (m.type) {
+        case "subscribed":
+            this.attempt = 0;
+            this.answered = true;
+            if (m.resumed) {
+                if (typeof m.seq === "number") this.seq = Math.max(this.seq ?? 0, m.seq);
+                this.on.resumed?.(m);
+            } else {
+                this.seq = typeof m.seq === "number" ? m.seq : this.seq;
+                this.on.snapshot?.(Array.isArray(m.waypoints) ? m.waypoints : [], m);
+            }
+            this.on.clear?.();
+            this._setState("live");
+            break;
+        case "waypoint":
+        case "waypoint_removed":
+            if (typeof m.seq === "number") {
+                if (this.seq != null && m.seq <= this.seq) return;   // already applied
+                this.seq = m.seq;
+            }
+            if (m.type === "waypoint") this.on.waypoint?.(m);
+            else this.on.removed?.(m);
+            if (this.state === "live") this.lastLiveAt = Date.now();
+            break;
+        case "error":
+            this._serverError(m);
+            break;
+        default:
+            break;   // pong, unsubscribed: nothing to do
+        }
+    }
+
+    _serverError(m) {
+        const code = Number(m.code);
+        const message = typeof m.message === "string" ? m.message : "";
+        if (code === 401) {
+            // The credential expired or was revoked; the server closes next.
+            this.on.problem?.({ kind: "auth", code, message, fatal: true });
+            this.stop("stopped", { reason: "auth" });
+        } else if (code === 403) {
+            this.on.problem?.({ kind: "forbidden", code, message, fatal: true });
+            this.stop("stopped", { reason: "forbidden" });
+        } else if (code === 400) {
+            this.on.problem?.({ kind: "request", code, message, fatal: true });
+            this.stop("stopped", { reason: "request" });
+        } else if (code === 429) {
+            // Too many subscriptions on this connection: start over on a new one.
+            this.on.problem?.({ kind: "limit", code, message, fatal: false });
+            this._lost(this.ws, { opened: true, code: 0, reason: "limit" });
+        } else {
+            // 500 (the database could not be read) or anything new: try again later.
+            this.on.problem?.({ kind: "server", code, message, fatal: false });
+            this._lost(this.ws, { opened: true, code: 0, reason: "server" });
+        }
+    }
+
+    async _lost(ws, { opened, code, reason }) {
+        if (this.stopped || ws !== this.ws) return;
+        this._clearTimers();
+        this._dropSocket(1000, "reconnecting");
+        const tooSlow = code === 1008 && /too slow/i.test(reason || "");
+        const serverSaid = reason === "limit" || reason === "server";   // already told the page
+        // A refused credential: a close before any open (the upgrade answered
+        // 401 over HTTP/1.1), or an open immediately closed with 1008 before
+        // any reply (how waypointd refuses a WebSocket over HTTP/2).
+        const refusedEarly = !opened || (!this.answered && code === 1008 && !tooSlow);
+        if ((!opened || !this.answered) && this.probe && !tooSlow && !serverSaid) {
+            // Ask over REST whether the server is there and takes the credential.
+            this._setState("reconnecting", { retryAt: 0, checking: true });
+            const p = await this.probe();
+            if (this.stopped || this.ws) return;
+            if (p && p.reachable && (p.code === 401 || p.status === 401)) {
+                this.on.problem?.({ kind: "auth", code: 401, message: p.message || "", fatal: true });
+                this.stop("stopped", { reason: "auth" });
+                return;
+            }
+            if (p && p.reachable && (p.code === 403 || p.status === 403)) {
+                this.on.problem?.({ kind: "forbidden", code: 403, message: p.message || "", fatal: true });
+                this.stop("stopped", { reason: "forbidden" });
+                return;
+            }
+            if (p && !p.reachable) {
+                this.on.problem?.({ kind: "unreachable", code: 0, message: "", fatal: false });
+            } else if (opened) {
+                this.on.problem?.({ kind: "closed", code, message: reason || "", fatal: false });
+            }
+        } else if (refusedEarly && !this.probe && !this.everLive) {
+            // No probe: the only sign a browser gets of a refused credential.
+            this.on.problem?.({ kind: "auth", code: 401, message: "", fatal: true });
+            this.stop("stopped", { reason: "auth" });
+            return;
+        } else if (!tooSlow && !serverSaid) {
+            this.on.problem?.({ kind: "closed", code, message: reason || "", fatal: false });
+        }
+        if (navigator.onLine === false) { this._goOffline(); return; }
+        // "too slow" is the server asking us to come back at once with since.
+        const delay = tooSlow ? 100 + Math.random() * 400 : this._backoff();
+        this.attempt++;
+        this.retryAt = Date.now() + delay;
+        this.retryTimer = setTimeout(() => this._connect(), delay);
+        this._setState("reconnecting", { retryAt: this.retryAt });
+    }
+
+    _backoff() {
+        const d = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** Math.min(this.attempt, 10));
+        return d / 2 + Math.random() * d / 2;   // "equal jitter": never a thundering herd
+    }
+
+    _goOffline() {
+        if (this.stopped) return;
+        this._clearTimers();
+        this._dropSocket(1000, "offline");
+        this._setState("offline", { retryAt: 0 });
+    }
+
+    _wake(why) {
+        if (this.stopped) return;
+        if (this.state === "live" || this.state === "connecting") return;
+        if (this.ws && this.ws.readyState === WebSocket.CONNECTING) return;
+        this._connect();
+    }
+}
+
+// ---- small helpers shared by both pages ------------------------------------
+
+/** "12 min", "1 h 05 min", "45 s" for a duration in ms (absolute value). */
+export function formatDuration(ms) {
+    const s = Math.round(Math.abs(ms) / 1000);
+    if (s < 60) return s + " s";
+    const m = Math.round(s / 60);
+    if (m < 60) return m + " min";
+    const h = Math.floor(m / 60);
+    const mm = m % 60;
+    if (h < 24) return h + " h" + (mm ? " " + String(mm).padStart(2, "0") + " min" : "");
+    const d = Math.floor(h / 24);
+    return d + (d === 1 ? " day" : " days") + (h % 24 ? " " + (h % 24) + " h" : "");
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const dateFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", day: "numeric", month: "short" });
+
+/** "10:42 AM" today; "Yesterday, 10:42 AM"; "Tue 3 Nov, 10:42 AM". */
+export function formatWhen(ms, now = Date.now()) {
+    if (typeof ms !== "number" || !isFinite(ms)) return "";
+    const d = new Date(ms);
+    const today = new Date(now); today.setHours(0, 0, 0, 0);
+    const day = new Date(ms); day.setHours(0, 0, 0, 0);
+    const diffDays = Math.round((today - day) / 86400000);
+    const t = timeFmt.format(d);
+    if (diffDays === 0) return t;
+    if (diffDays === 1) return "Yesterday, " + t;
+    if (diffDays === -1) return "Tomorrow, " + t;
+    return dateFmt.format(d) + ", " + t;
+}
+
+export function formatTime(ms) {
+    return typeof ms === "number" && isFinite(ms) ? timeFmt.format(new Date(ms)) : "";
+}
+
+/** Create an element: h("div", {class: "x", text: "y"}, child...). */
+export function h(tag, attrs = {}, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs)) {
+        if (v == null || v === false) continue;
+        if (k === "text") el.textContent = v;
+        else if (k === "class") el.className = v;
+        else if (k === "dataset") Object.assign(el.dataset, v);
+        else el.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children.flat()) {
+        if (c == null || c === false) continue;
+        el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+}
