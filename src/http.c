@@ -213,34 +213,74 @@ static void on_body(struct pss_http *pss, const void *in, size_t len)
     pss->body_in[pss->body_in_len] = '\0';
 }
 
-static int write_headers(struct lws *wsi, struct pss_http *pss)
+/* Our response headers into [*p, end); 0 or -1 when they do not fit. */
+static int add_headers(struct lws *wsi, const struct pss_http *pss, uint8_t **p, uint8_t *end)
 {
-    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
     static const char nocache[] = "no-store";
 
     if (lws_add_http_common_headers(wsi, (unsigned int)pss->resp.status, "application/json",
-                                    (lws_filepos_t)pss->resp.body_len, &p, end) ||
+                                    (lws_filepos_t)pss->resp.body_len, p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const uint8_t *)nocache,
-                                     sizeof(nocache) - 1, &p, end))
+                                     sizeof(nocache) - 1, p, end))
         return -1;
     if (pss->resp.allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const uint8_t *)pss->resp.allow,
-                                                        (int)strlen(pss->resp.allow), &p, end))
+                                                        (int)strlen(pss->resp.allow), p, end))
         return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
+    return 0;
+}
+
+/* HTTP/2 sends headers in a frame of their own. */
+static int write_headers(struct lws *wsi, struct pss_http *pss)
+{
+    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+
+    if (add_headers(wsi, pss, &p, end) || lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     pss->headers_sent = 1;
     return 0;
 }
 
-/* One step of the answer per writeable callback: headers, then body chunks. */
+/* HTTP/1.1 with a small body: headers and body in one write, so one TLS
+ * record and one system call per answer. 1 when done this way. */
+static int write_whole_h1(struct lws *wsi, struct pss_http *pss)
+{
+    uint8_t buf[LWS_PRE + 1024 + HTTP_CHUNK], *start = buf + LWS_PRE, *p = start, *end = buf + LWS_PRE + 1024;
+
+    if (lws_get_network_wsi(wsi) != wsi || pss->resp.body_len > HTTP_CHUNK)
+        return 0;
+    if (add_headers(wsi, pss, &p, end) || lws_finalize_http_header(wsi, &p, end))
+        return -1;
+    memcpy(p, pss->resp.body, pss->resp.body_len);
+    p += pss->resp.body_len;
+    if (lws_write(wsi, start, (size_t)lws_ptr_diff(p, start), LWS_WRITE_HTTP_FINAL) != lws_ptr_diff(p, start))
+        return -1;
+    pss->headers_sent = 1;
+    pss->sent = pss->resp.body_len;
+    return 1;
+}
+
+/* The transaction is answered: reuse the connection or close it. */
+static int finish(struct lws *wsi, struct pss_http *pss)
+{
+    if (pss->close_after)
+        return -1; /* on purpose: see malformed() */
+    pss_reset(pss);
+    /* Non-zero means the connection is not kept alive: close it. */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* One step of the answer per writeable callback: headers, then body chunks
+ * (or all at once for a small HTTP/1.1 answer). */
 static int on_writeable(struct lws *wsi, struct pss_http *pss)
 {
     uint8_t buf[LWS_PRE + HTTP_CHUNK];
     size_t left, n;
-    int final;
+    int final, rc;
 
     if (!pss->resp.body)
         return 0; /* nothing of ours to write (lws is sending a file) */
+    if (!pss->headers_sent && (rc = write_whole_h1(wsi, pss)) != 0)
+        return rc < 0 ? -1 : finish(wsi, pss);
     if (!pss->headers_sent) {
         if (write_headers(wsi, pss))
             return -1;
@@ -258,11 +298,7 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (pss->close_after)
-        return -1; /* on purpose: see malformed() */
-    pss_reset(pss);
-    /* Non-zero means the connection is not kept alive: close it. */
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return finish(wsi, pss);
 }
 
 /* Refuse a WebSocket upgrade with an error envelope. lws expects the answer
