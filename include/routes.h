@@ -15,8 +15,11 @@
 /* Largest request body accepted (the tracking-token body is tiny). */
 #define ROUTES_BODY_MAX 4096
 
+struct cache;
+
 struct routes_ctx {
     struct store *store;          /* this thread's connection */
+    struct cache *cache;          /* this thread's cache, or NULL for none */
     const uint8_t *secret;        /* STORE_SECRET_LEN bytes */
     int64_t now_ms;
 };

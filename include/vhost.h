@@ -10,9 +10,11 @@
 
 struct store;
 struct feed;
+struct cache;
 
 struct vhost_conf {
     struct store *store;    /* this thread's connection; only this thread uses it */
+    struct cache *cache;    /* this thread's cache of reads (cache.h) */
     const uint8_t *secret;  /* STORE_SECRET_LEN bytes, for tracking tokens */
     const char *www_root;   /* absolute, realpath'd */
     struct feed *feed;      /* shared; NULL in tests without live push */

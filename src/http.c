@@ -94,7 +94,7 @@ static int answer(struct lws *wsi, struct pss_http *pss)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
     char auth[HTTP_AUTH_MAX];
-    struct routes_ctx ctx = {conf->store, conf->secret, auth_now_ms()};
+    struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .secret = conf->secret, .now_ms = auth_now_ms()};
     struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
 
     /* An over-long header is treated as no credential: 401, not a crash. */

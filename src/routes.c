@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "cache.h"
 #include "path.h"
 #include "view.h"
 
@@ -107,6 +108,123 @@ static int post_token(const struct routes_ctx *ctx, const struct path_match *m, 
     return ok(resp, body, len);
 }
 
+/* ---- Caching (see cache.h): keys start with a letter saying what they hold. */
+
+/* Resolve a credential, reusing a key's row while the database is unchanged.
+ * Tokens need no database and are checked every time (they expire); failures
+ * are not cached, so random keys cannot fill the cache. */
+static int resolve(const struct routes_ctx *ctx, const char *authorization, struct auth_cred *cred)
+{
+    char key[AUTH_TOKEN_MAX + 80];
+    const void *hit;
+    size_t klen, len;
+    int rc;
+
+    klen = authorization ? strlen(authorization) + 1 : 0;
+    if (!ctx->cache || !klen || klen >= sizeof(key))
+        return auth_resolve(ctx->store, ctx->secret, authorization, ctx->now_ms, cred);
+    key[0] = 'A';
+    memcpy(key + 1, authorization, klen - 1);
+    hit = cache_get(ctx->cache, key, klen, &len);
+    if (hit && len == sizeof(*cred)) {
+        memcpy(cred, hit, sizeof(*cred));
+        return 0;
+    }
+    rc = auth_resolve(ctx->store, ctx->secret, authorization, ctx->now_ms, cred);
+    if (!rc && cred->kind == AUTH_KEY)
+        cache_put(ctx->cache, key, klen, cred, sizeof(*cred));
+    return rc;
+}
+
+/* auth_may_read_dc, remembered per (key or token DC, DC). */
+static int may_read_dc(const struct routes_ctx *ctx, const struct auth_cred *cred, const char *dc_id)
+{
+    char key[1 + 8 + 2 * (MODEL_ID_MAX + 1)];
+    size_t klen = 1, dlen = strlen(dc_id) + 1, len;
+    const unsigned char *hit;
+    unsigned char verdict;
+    int rc;
+
+    if (!ctx->cache || cred->kind == AUTH_NONE)
+        return auth_may_read_dc(ctx->store, cred, dc_id);
+    if (cred->kind == AUTH_KEY) {
+        key[0] = 'D';
+        memcpy(key + klen, &cred->key.id, sizeof(cred->key.id));
+        klen += sizeof(cred->key.id);
+    } else {
+        size_t tl = strlen(cred->token.dc_id) + 1;
+
+        key[0] = 'T';
+        memcpy(key + klen, cred->token.dc_id, tl);
+        klen += tl;
+    }
+    memcpy(key + klen, dc_id, dlen);
+    klen += dlen;
+    hit = cache_get(ctx->cache, key, klen, &len);
+    if (hit && len == 1)
+        return hit[0];
+    rc = auth_may_read_dc(ctx->store, cred, dc_id);
+    verdict = (unsigned char)rc;
+    if (rc >= 0)
+        cache_put(ctx->cache, key, klen, &verdict, 1);
+    return rc;
+}
+
+/* A GET answer (status, then body) remembered per (route, DC, customer). */
+struct cached_answer {
+    int status;
+    char body[];
+};
+
+static size_t answer_key(const struct path_match *m, char *key)
+{
+    size_t d = strlen(m->dc_id) + 1, c = strlen(m->customer_id) + 1;
+
+    key[0] = 'B';
+    key[1] = (char)('0' + m->route);
+    memcpy(key + 2, m->dc_id, d);
+    memcpy(key + 2 + d, m->customer_id, c);
+    return 2 + d + c;
+}
+
+static int answer_from_cache(const struct routes_ctx *ctx, const struct path_match *m, struct routes_response *resp)
+{
+    char key[2 + 2 * (MODEL_ID_MAX + 1)];
+    const struct cached_answer *hit;
+    size_t len;
+
+    if (!ctx->cache)
+        return 0;
+    hit = cache_get(ctx->cache, key, answer_key(m, key), &len);
+    if (!hit || len < sizeof(*hit))
+        return 0;
+    resp->body_len = len - sizeof(*hit);
+    resp->body = malloc(resp->body_len + 1);
+    if (!resp->body)
+        return 0;
+    memcpy(resp->body, hit->body, resp->body_len + 1);
+    resp->status = hit->status;
+    return 1;
+}
+
+static void answer_to_cache(const struct routes_ctx *ctx, const struct path_match *m,
+                            const struct routes_response *resp)
+{
+    char key[2 + 2 * (MODEL_ID_MAX + 1)];
+    struct cached_answer *a;
+
+    /* Only answers that depend on the data alone, not on a failure. */
+    if (!ctx->cache || !resp->body || resp->status >= 500)
+        return;
+    a = malloc(sizeof(*a) + resp->body_len);
+    if (!a)
+        return;
+    a->status = resp->status;
+    memcpy(a->body, resp->body, resp->body_len);
+    cache_put(ctx->cache, key, answer_key(m, key), a, sizeof(*a) + resp->body_len);
+    free(a);
+}
+
 /* The method a route accepts. */
 static const char *route_method(enum path_route r)
 {
@@ -118,7 +236,7 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
                      struct routes_response *resp)
 {
     struct auth_cred cred;
-    int rc = auth_resolve(ctx->store, ctx->secret, req->authorization, ctx->now_ms, &cred);
+    int rc = resolve(ctx, req->authorization, &cred);
 
     if (rc == -EACCES) {
         routes_error(resp, 401, 401, "Missing, unknown or revoked API key");
@@ -128,7 +246,7 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
         internal_error(resp, rc);
         return 1;
     }
-    rc = auth_may_read_dc(ctx->store, &cred, m->dc_id);
+    rc = may_read_dc(ctx, &cred, m->dc_id);
     if (rc < 0) {
         internal_error(resp, rc);
         return 1;
@@ -170,8 +288,19 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
     }
     if (m.bad_id)
         return routes_error(resp, 400, 400, "Ids must be 1 to 255 bytes of UTF-8 without control characters");
+    if (ctx->cache) {
+        int64_t version;
+
+        /* Anything committed since the cache was filled empties it. */
+        if (store_data_version(ctx->store, &version))
+            ctx = &(struct routes_ctx){.store = ctx->store, .secret = ctx->secret, .now_ms = ctx->now_ms};
+        else
+            cache_sync(ctx->cache, version);
+    }
     if (authorize(ctx, req, &m, resp))
         return resp->body ? 0 : -ENOMEM;
+    if (m.route != PATH_TRACKING_TOKEN && answer_from_cache(ctx, &m, resp))
+        return 0;
     switch (m.route) {
     case PATH_CUSTOMER:
         rc = get_customer(ctx, &m, 0, resp);
@@ -183,8 +312,8 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
         rc = get_waypoints(ctx, &m, resp);
         break;
     default:
-        rc = post_token(ctx, &m, req, resp);
-        break;
+        return post_token(ctx, &m, req, resp);
     }
+    answer_to_cache(ctx, &m, resp);
     return rc;
 }

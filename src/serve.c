@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "cache.h"
 #include "channel.h"
 #include "feed.h"
 #include "http.h"
@@ -30,6 +31,8 @@
 #include "vhost.h"
 
 #define SERVE_MAX_THREADS 64
+/* Cached reads per thread: keys, DC verdicts, rendered answers (cache.h). */
+#define SERVE_CACHE_ENTRIES 4096
 /* TLS 1.2 suites with forward secrecy only; TLS 1.3 suites are all ECDHE. */
 #define SERVE_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 
@@ -133,6 +136,9 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
         return -EIO;
     }
     t->conf.store = t->store;
+    t->conf.cache = cache_new(SERVE_CACHE_ENTRIES);
+    if (!t->conf.cache)
+        return -ENOMEM;
     t->conf.secret = t->secret;
     t->conf.www_root = cfg->www_root;
     t->protocols[0] = http_protocol;
@@ -163,6 +169,7 @@ static void thread_teardown(struct service_thread *t)
     if (t->listen_fd >= 0)
         close(t->listen_fd);
     store_close(t->store);
+    cache_free(t->conf.cache);
     lws_explicit_bzero(t->secret, sizeof(t->secret));
 }
 

@@ -2,6 +2,7 @@
 /* Unit tests for routes.c: every status of the contract's HTTPS API, with the
  * exact bodies, against a real migrated database in a temporary file. */
 #include "routes.h"
+#include "cache.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -779,6 +780,43 @@ static void test_routes_error_and_clear(void **state)
     routes_response_clear(&resp); /* twice is harmless */
 }
 
+/* With a cache, an answer is reused only while the database is unchanged:
+ * a write by another connection, or a revocation, is seen at once. */
+static void test_cache_never_stale(void **state)
+{
+    struct fixture *f = *state;
+    struct routes_response a, b, c;
+    sqlite3 *db;
+
+    f->ctx.cache = cache_new(64);
+    assert_non_null(f->ctx.cache);
+    request(f, "GET", "/dcs/dc1/customers/c1/waypoints", f->k_dc1, NULL, &a);
+    request(f, "GET", "/dcs/dc1/customers/c1/waypoints", f->k_dc1, NULL, &b);
+    assert_int_equal(a.status, 200);
+    assert_int_equal(b.status, 200);
+    assert_string_equal(a.body, b.body);
+    assert_true(cache_hits(f->ctx.cache) >= 3); /* key, DC verdict, answer */
+
+    assert_int_equal(sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sql(db, "UPDATE waypoints SET waypoints_ahead = 4242 WHERE id = 'w06'");
+    request(f, "GET", "/dcs/dc1/customers/c1/waypoints", f->k_dc1, NULL, &c);
+    assert_int_equal(c.status, 200);
+    assert_non_null(strstr(c.body, "\"waypoints_ahead\":4242"));
+    assert_null(strstr(a.body, "4242"));
+    routes_response_clear(&c);
+
+    sql(db, "UPDATE api_keys SET revoked_ms = 1 WHERE name = 'dc1'");
+    sqlite3_close(db);
+    request(f, "GET", "/dcs/dc1/customers/c1/waypoints", f->k_dc1, NULL, &c);
+    assert_int_equal(c.status, 401);
+    routes_response_clear(&a);
+    routes_response_clear(&b);
+    routes_response_clear(&c);
+    cache_free(f->ctx.cache);
+    f->ctx.cache = NULL;
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fixture_setup, fixture_teardown)
@@ -800,6 +838,7 @@ int main(void)
         T(test_method_not_allowed),
         T(test_unknown_api_paths),
         T(test_static_paths),
+        T(test_cache_never_stale),
         cmocka_unit_test(test_routes_error_and_clear),
     };
 #undef T
