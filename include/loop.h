@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * One event loop per service thread: a libev loop on epoll, handed to
+ * libwebsockets as a "foreign" loop. lws's own loop calls poll() over every
+ * connection on each wakeup, which costs O(connections) per message; epoll
+ * costs O(ready). The loop is run by its thread and stopped from any thread.
+ */
+#ifndef WAYPOINTD_LOOP_H
+#define WAYPOINTD_LOOP_H
+
+struct loop;
+
+/* 0 and *out, or -ENOMEM / -ENOSYS (no epoll). */
+int loop_new(struct loop **out);
+/* Release; the loop must not be running. loop_free(NULL) does nothing. */
+void loop_free(struct loop *l);
+/* The libev loop, for lws_context_creation_info.foreign_loops. */
+void *loop_handle(struct loop *l);
+/* Run until loop_stop(). On the owning thread. */
+void loop_run(struct loop *l);
+/* Make loop_run() return. Any thread. */
+void loop_stop(struct loop *l);
+
+#endif
