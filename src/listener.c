@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -114,7 +115,7 @@ static void shed_one(struct vhd_listener *vhd, int lfd)
 
 static void accept_batch(struct lws *wsi, struct vhd_listener *vhd)
 {
-    int lfd = lws_get_socket_fd(wsi);
+    int lfd = lws_get_socket_fd(wsi), one = 1;
 
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -126,6 +127,12 @@ static void accept_batch(struct lws *wsi, struct vhd_listener *vhd)
                 lwsl_err("%s: accept: %s\n", __func__, strerror(errno));
             return;
         }
+        /* lws sets TCP_NODELAY only on sockets its own listener accepts:
+         * without it, Nagle holds every answer written in two pieces (an
+         * HTTP/2 HEADERS then DATA frame, a WebSocket frame after another)
+         * until the peer's delayed ACK, 40 ms later. */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+            lwsl_warn("%s: TCP_NODELAY: %s\n", __func__, strerror(errno));
         /* lws closes fd itself when adoption fails. */
         if (!lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
             lwsl_warn("%s: could not adopt a connection\n", __func__);
