@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,6 @@
 #include "feed.h"
 #include "http.h"
 #include "listener.h"
-#include "loop.h"
 #include "store.h"
 #include "vhost.h"
 
@@ -42,12 +42,12 @@ struct service_thread {
     uint8_t secret[STORE_SECRET_LEN];
     struct store *store;
     struct lws_context *context;
-    struct loop *loop;
-    void *foreign_loops[1];
     int listen_fd;
     pthread_t tid;
     int started;
 };
+
+static atomic_int stopping;
 
 int serve_check_tls(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
@@ -84,7 +84,9 @@ static void *service_main(void *arg)
 {
     struct service_thread *t = arg;
 
-    loop_run(t->loop);
+    while (!atomic_load(&stopping))
+        if (lws_service(t->context, 0) < 0)
+            break;
     return NULL;
 }
 
@@ -143,14 +145,8 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->protocols[1] = channel_protocol;
     t->protocols[2] = listener_protocol;
 
-    if (loop_new(&t->loop)) {
-        fprintf(stderr, "waypointd: cannot create an epoll event loop\n");
-        return -EIO;
-    }
-    t->foreign_loops[0] = loop_handle(t->loop);
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
-    info.foreign_loops = t->foreign_loops;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.port = CONTEXT_PORT_NO_LISTEN;
     t->context = lws_create_context(&info);
     if (!t->context || !(vh = vhost_create(t, cfg))) {
@@ -170,7 +166,6 @@ static void thread_teardown(struct service_thread *t)
 {
     if (t->context)
         lws_context_destroy(t->context);
-    loop_free(t->loop);
     if (t->listen_fd >= 0)
         close(t->listen_fd);
     store_close(t->store);
@@ -199,8 +194,9 @@ static void wait_for_stop(struct service_thread *threads, int n)
     sigaddset(&set, SIGTERM);
     sigwait(&set, &sig);
     lwsl_user("signal %d: stopping\n", sig);
+    atomic_store(&stopping, 1);
     for (int i = 0; i < n; i++)
-        loop_stop(threads[i].loop);
+        lws_cancel_service(threads[i].context);
 }
 
 /* Start the change feed once every context exists: it wakes them. */
@@ -269,9 +265,10 @@ int serve_run(const struct serve_config *cfg)
         fflush(stdout);
         wait_for_stop(threads, n);
     } else {
+        atomic_store(&stopping, 1);
         for (i = 0; i < n; i++)
-            if (threads[i].started)
-                loop_stop(threads[i].loop);
+            if (threads[i].context)
+                lws_cancel_service(threads[i].context);
     }
     for (i = 0; i < n; i++)
         if (threads[i].started)
