@@ -19,7 +19,8 @@ struct lws_protocols;
 #define CHANNEL_SUBS_MAX 64
 /* How often open sessions' credentials are checked again (revocation, expiry). */
 #define CHANNEL_SWEEP_MS 2000
-/* WebSocket ping after this much silence; hang up after the second figure. */
+/* Defaults: WebSocket ping after this much silence; hang up after the second
+ * figure (serve --ws-ping-seconds, --ws-idle-seconds). */
 #define CHANNEL_PING_SECS 30
 #define CHANNEL_HANGUP_SECS 75
 

@@ -18,6 +18,8 @@ struct serve_config {
     int threads;
     long long log_keep_rows;    /* change-log retention, see feed.h */
     long long log_keep_seconds;
+    int ws_ping_secs;           /* WebSocket liveness, see channel.h */
+    int ws_hangup_secs;
 };
 
 /* Check that cert and key are readable PEM and belong together. 0, or a

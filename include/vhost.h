@@ -19,6 +19,8 @@ struct vhost_conf {
     const char *www_root;   /* absolute, realpath'd */
     struct feed *feed;      /* shared; NULL in tests without live push */
     int thread;             /* this thread's index in the feed */
+    int ws_ping_secs;       /* ping a WebSocket peer silent this long */
+    int ws_hangup_secs;     /* and drop one silent this long */
 };
 
 #endif

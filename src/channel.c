@@ -17,6 +17,7 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "cache.h"
 #include "feed.h"
 #include "http.h"
 #include "msg.h"
@@ -45,6 +46,8 @@ struct pss_channel {
     int64_t last_seq; /* newest change queued: a DC and a customer scope share one copy */
     struct sub_scope *scopes;
     int nscopes;
+    int64_t last_rx_ms; /* when the peer last sent anything (frames, pongs) */
+    int ping_due;       /* send a ping at the next writeable callback */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
     const char *close_reason;
@@ -59,6 +62,7 @@ struct vhd_channel {
     lws_sorted_usec_list_t sweep;
     unsigned char *scratch; /* per-thread write buffer: shared messages stay read-only */
     size_t scratch_cap;
+    int64_t keys_version;   /* data_version at the last key check; -1: never */
 };
 
 static struct vhd_channel *vhd_of(struct lws *wsi)
@@ -264,6 +268,7 @@ static int on_receive(struct lws *wsi, struct vhd_channel *vhd, struct pss_chann
 {
     char *g;
 
+    pss->last_rx_ms = auth_now_ms();
     if (pss->closing)
         return 0; /* we are hanging up: ignore what still arrives */
     if (pss->rx_len + len > CHANNEL_MSG_MAX) {
@@ -332,8 +337,19 @@ static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg 
 
 static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
+    uint8_t ping[LWS_PRE + 2];
     struct msg *m;
 
+    if (pss->ping_due) {
+        pss->ping_due = 0;
+        /* With a payload: lws 4.1 reports only non-empty pongs to us. */
+        memcpy(ping + LWS_PRE, "wp", 2);
+        if (lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+            return -1;
+        if (outq_peek(&pss->q) || pss->closing)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     for (int i = 0; i < WRITE_BURST && (m = outq_peek(&pss->q)); i++) {
         if (write_one(vhd, wsi, m))
             return -1; /* the socket failed: lws closes it */
@@ -353,26 +369,66 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
     return 0;
 }
 
-/* Every CHANNEL_SWEEP_MS: end sessions whose token expired or key was revoked. */
+/* Is the session's key still good? Looked up again only when the database
+ * changed since the last sweep (a revocation is a change), and once per key
+ * per sweep however many sessions share it. 1 revoked, 0 good, <0 unknown. */
+static int key_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int use_cache)
+{
+    unsigned char k[1 + STORE_KEY_HASH_LEN], verdict;
+    struct cache *cache = use_cache ? vhd->conf->cache : NULL;
+    const unsigned char *hit;
+    struct store_key key;
+    size_t len;
+    int rc;
+
+    k[0] = 'S';
+    memcpy(k + 1, p->cred.key_hash, STORE_KEY_HASH_LEN);
+    if (cache && (hit = cache_get(cache, k, sizeof(k), &len)) && len == 1)
+        return hit[0];
+    rc = store_key_lookup(vhd->conf->store, p->cred.key_hash, &key);
+    if (rc && rc != -ENOENT)
+        return rc;
+    verdict = rc == -ENOENT || key.revoked;
+    if (cache)
+        cache_put(cache, k, sizeof(k), &verdict, 1);
+    return verdict;
+}
+
+/* Ping a peer silent for ping_secs; drop one silent for hangup_secs (its
+ * pongs count as life). */
+static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64_t now)
+{
+    int64_t silent = now - p->last_rx_ms;
+
+    if (silent >= (int64_t)conf->ws_hangup_secs * 1000) {
+        /* Not in the wsi's own callback: ask lws to close it for us. */
+        lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else if (silent >= (int64_t)conf->ws_ping_secs * 1000 && !p->ping_due) {
+        p->ping_due = 1;
+        lws_callback_on_writable(p->wsi);
+    }
+}
+
+/* Every CHANNEL_SWEEP_MS: liveness, expired tokens, revoked keys. */
 static void sweep(lws_sorted_usec_list_t *sul)
 {
     struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
-    int64_t now = auth_now_ms();
+    int64_t now = auth_now_ms(), version = -1;
+    int check_keys = 1;
 
+    if (vhd->sessions && !store_data_version(vhd->conf->store, &version)) {
+        check_keys = version != vhd->keys_version;
+        vhd->keys_version = version;
+        if (vhd->conf->cache)
+            cache_sync(vhd->conf->cache, version);
+    }
     for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
-        struct store_key key;
-        int rc;
-
         if (p->closing)
             continue;
-        if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= now) {
+        liveness(vhd->conf, p, now);
+        if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= now)
             end_session(vhd, p, "Tracking token expired");
-            continue;
-        }
-        if (p->cred.kind != AUTH_KEY)
-            continue;
-        rc = store_key_lookup(vhd->conf->store, p->cred.key_hash, &key);
-        if (rc == -ENOENT || (!rc && key.revoked))
+        else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
             end_session(vhd, p, "API key revoked");
     }
     lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
@@ -384,6 +440,7 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
 
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
+    pss->last_rx_ms = auth_now_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
     /* The upgrade was checked in http.c; this re-resolves for our copy. A key
      * revoked in between fails here: close at once. */
@@ -423,6 +480,7 @@ static int protocol_init(struct lws *wsi)
     vhd->context = lws_get_context(wsi);
     vhd->vhost = lws_get_vhost(wsi);
     vhd->conf = lws_vhost_user(vhd->vhost);
+    vhd->keys_version = -1;
     vhd->subs = subs_new();
     if (!vhd->subs)
         return -1;
@@ -457,6 +515,9 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
         return on_established(wsi, vhd, pss);
     case LWS_CALLBACK_RECEIVE:
         return on_receive(wsi, vhd, pss, in, len);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        pss->last_rx_ms = auth_now_ms();
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(wsi, vhd, pss);
     case LWS_CALLBACK_CLOSED:

@@ -40,6 +40,8 @@ static const char serve_help[] =
     "  --threads N         service threads, 1..64 (default: the number of CPUs)\n"
     "  --log-keep-rows N   change-log rows kept for resuming clients (default 1000000)\n"
     "  --log-keep-seconds S  and for how long (default 604800, 7 days)\n"
+    "  --ws-ping-seconds S   ping a WebSocket client silent this long (default 30)\n"
+    "  --ws-idle-seconds S   drop one silent this long, pongs included (default 75)\n"
     "Prints \"listening on https://HOST:PORT\" once ready.\n";
 
 /* One line on stderr and the usage exit code. */
@@ -305,6 +307,8 @@ int cli_serve(int argc, char **argv)
                                          {"threads", required_argument, NULL, 't'},
                                          {"log-keep-rows", required_argument, NULL, 'r'},
                                          {"log-keep-seconds", required_argument, NULL, 's'},
+                                         {"ws-ping-seconds", required_argument, NULL, 'p'},
+                                         {"ws-idle-seconds", required_argument, NULL, 'i'},
                                          {NULL, 0, NULL, 0}};
     struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW,
                                .log_keep_rows = FEED_KEEP_ROWS_DEFAULT,
@@ -336,11 +340,19 @@ int cli_serve(int argc, char **argv)
                 return usage("serve", "--log-keep-rows and --log-keep-seconds take a non-negative integer");
             *(c == 'r' ? &cfg.log_keep_rows : &cfg.log_keep_seconds) = v;
             break;
+        case 'p':
+        case 'i':
+            if (parse_long(optarg, 1, 86400, &v))
+                return usage("serve", "--ws-ping-seconds and --ws-idle-seconds take 1 to 86400");
+            *(c == 'p' ? &cfg.ws_ping_secs : &cfg.ws_hangup_secs) = (int)v;
+            break;
         default: return usage("serve", "unknown option or missing value");
         }
     }
     if (optind != argc || !cfg.db_path || !listen || !cfg.cert_path || !cfg.key_path)
         return usage("serve", "--db, --listen, --cert and --key are required");
+    if (cfg.ws_ping_secs && cfg.ws_hangup_secs && cfg.ws_hangup_secs <= cfg.ws_ping_secs)
+        return usage("serve", "--ws-idle-seconds must be longer than --ws-ping-seconds");
     if (parse_listen(listen, host, sizeof(host), &cfg.port))
         return usage("serve", "--listen must be HOST:PORT with PORT from 0 to 65535");
     if (!realpath(www, www_real)) {

@@ -90,10 +90,13 @@ static void *service_main(void *arg)
     return NULL;
 }
 
-/* WebSocket liveness: ping a silent peer, hang up on one that stays silent. */
-static const lws_retry_bo_t ws_liveness = {
-    .secs_since_valid_ping = CHANNEL_PING_SECS,
-    .secs_since_valid_hangup = CHANNEL_HANGUP_SECS,
+/* lws's per-connection liveness timers are off (a zero hang-up disables
+ * them): lws 4.1 keeps every timer in one sorted list per thread and inserts
+ * by linear scan, so with 15,000 subscribers each reschedule walks thousands
+ * of entries. channel.c pings and hangs up from its per-thread sweep. */
+static const lws_retry_bo_t no_lws_liveness = {
+    .secs_since_valid_ping = 0,
+    .secs_since_valid_hangup = 0,
 };
 
 static struct lws_vhost *vhost_create(struct service_thread *t, const struct serve_config *cfg)
@@ -105,7 +108,7 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
     info.vhost_name = "waypointd";
     info.protocols = t->protocols;
     info.user = &t->conf;
-    info.retry_and_idle_policy = &ws_liveness;
+    info.retry_and_idle_policy = &no_lws_liveness;
     /* The server never makes TLS client connections. This option (no
      * listen_accept_role is set, so adoption is unchanged) is the one that
      * makes lws skip creating a client SSL_CTX per vhost, which lws 4.1 also
@@ -141,6 +144,10 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
         return -ENOMEM;
     t->conf.secret = t->secret;
     t->conf.www_root = cfg->www_root;
+    t->conf.ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
+    t->conf.ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
+    if (t->conf.ws_hangup_secs <= t->conf.ws_ping_secs) /* ping before giving up */
+        t->conf.ws_ping_secs = t->conf.ws_hangup_secs > 1 ? t->conf.ws_hangup_secs / 2 : 1;
     t->protocols[0] = http_protocol;
     t->protocols[1] = channel_protocol;
     t->protocols[2] = listener_protocol;

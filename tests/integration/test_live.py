@@ -11,6 +11,8 @@ python3-websockets over TLS, always verifying the dev certificate. Run:
 (ctest sets WAYPOINTD and WAYPOINTD_SOURCE_DIR.)
 """
 import asyncio
+import ssl
+import socket
 import logging
 import os
 import signal
@@ -855,6 +857,47 @@ class MalformedTest(LiveTestCase):
 
 
 # ---------------------------------------------------------------------------
+
+
+class LivenessTest(LiveTestCase):
+    """Server pings and the idle timeout (serve --ws-ping-seconds 1 --ws-idle-seconds 4)."""
+
+    extra = ("--ws-ping-seconds", "1", "--ws-idle-seconds", "4")
+
+    async def test_peer_that_answers_pings_stays(self):
+        # websockets answers the server's pings by itself: after longer than
+        # the idle timeout without sending anything, the connection still works.
+        live = await self.open()
+        self.assertSubscribed(await live.subscribe("dc1", id="s"), "s", "dc1", None)
+        await asyncio.sleep(7)
+        await self.assertQuiet(live)
+
+    def test_dead_peer_is_dropped(self):
+        # A peer that upgrades and then never reads nor answers a ping: the
+        # server closes the TCP connection after the idle timeout.
+        ctx = wpd.ssl_context(self.sb.cert)
+        ctx.set_alpn_protocols(["http/1.1"])
+        req = ("GET /live HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Protocol: waypoints.v1\r\nAuthorization: Bearer %s\r\n\r\n" % self.key)
+        with socket.create_connection((wpd.HOST, self.server.port), timeout=5) as raw:
+            with ctx.wrap_socket(raw, server_hostname=wpd.HOST) as s:
+                s.sendall(req.encode())
+                head = s.recv(4096)
+                self.assertTrue(head.startswith(b"HTTP/1.1 101"), head[:64])
+                start = time.monotonic()
+                s.settimeout(1)
+                closed = False
+                while time.monotonic() - start < 15 and not closed:
+                    try:
+                        closed = s.recv(4096) == b""  # pings arrive; we never answer
+                    except socket.timeout:
+                        pass
+                    except (ConnectionResetError, ssl.SSLError):
+                        closed = True
+                elapsed = time.monotonic() - start
+        self.assertTrue(closed, "still open after %.1f s" % elapsed)
+        self.assertGreaterEqual(elapsed, 3.0)
 
 
 class LifecycleTest(unittest.IsolatedAsyncioTestCase):
