@@ -16,61 +16,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-/* A migrated temporary database, the store under test on it, and a second
- * connection that writes fixture rows the way other programs do. */
-struct fixture {
-    char path[64];
-    struct store *store;
-    sqlite3 *db;
-};
-
-static void remove_db(const char *path)
-{
-    char side[80];
-
-    unlink(path);
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
-}
-
-/* An empty file under /tmp with a unique name. */
-static void temp_path(char *path, size_t cap)
-{
-    int fd;
-
-    snprintf(path, cap, "/tmp/waypointd-test-store-XXXXXX");
-    fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
-}
-
-static int fixture_setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    char err[256] = "";
-
-    assert_non_null(f);
-    temp_path(f->path, sizeof(f->path));
-    assert_int_equal(store_open(f->path, STORE_OPEN_CREATE, &f->store, err, sizeof(err)), 0);
-    assert_int_equal(store_migrate(f->store), 0);
-    assert_int_equal(sqlite3_open_v2(f->path, &f->db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(f->db, 5000);
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    sqlite3_close(f->db);
-    store_close(f->store);
-    remove_db(f->path);
-    free(f);
-    return 0;
-}
+#include "testdb.h"
 
 static void sql(sqlite3 *db, const char *text)
 {
@@ -136,7 +82,7 @@ static void test_migrate_keeps_existing_tables(void **state)
     int version = -1;
 
     (void)state;
-    temp_path(path, sizeof(path));
+    testdb_temp_path(path, sizeof(path), "store");
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sql(db, "CREATE TABLE dcs(id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '');"
             "CREATE TABLE customers(dc_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,"
@@ -164,7 +110,7 @@ static void test_migrate_keeps_existing_tables(void **state)
     assert_string_equal(c.name, "Early");
     customer_clear(&c);
     store_close(s);
-    remove_db(path);
+    testdb_remove(path);
 }
 
 static void test_open_missing_file(void **state)
@@ -173,7 +119,7 @@ static void test_open_missing_file(void **state)
     struct store *s = (struct store *)&err; /* must be reset to NULL */
 
     (void)state;
-    temp_path(path, sizeof(path));
+    testdb_temp_path(path, sizeof(path), "store");
     unlink(path);
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), -ENOENT);
     assert_null(s);
@@ -194,14 +140,14 @@ static void test_open_uninitialised_file(void **state)
 
     (void)state;
     /* An empty file. */
-    temp_path(path, sizeof(path));
+    testdb_temp_path(path, sizeof(path), "store");
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), -EPROTO);
     assert_null(s);
     assert_true(strlen(err) > 0);
-    remove_db(path);
+    testdb_remove(path);
 
     /* A SQLite database at user_version 0. */
-    temp_path(path, sizeof(path));
+    testdb_temp_path(path, sizeof(path), "store");
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     sql(db, "CREATE TABLE t(x); PRAGMA user_version = 0;");
     sqlite3_close(db);
@@ -209,7 +155,7 @@ static void test_open_uninitialised_file(void **state)
     assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), -EPROTO);
     assert_null(s);
     assert_true(strlen(err) > 0);
-    remove_db(path);
+    testdb_remove(path);
 }
 
 static void test_open_newer_schema(void **state)
@@ -219,7 +165,7 @@ static void test_open_newer_schema(void **state)
     sqlite3 *db;
 
     (void)state;
-    temp_path(path, sizeof(path));
+    testdb_temp_path(path, sizeof(path), "store");
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
     snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d;", STORE_SCHEMA_VERSION + 1);
     sql(db, pragma);
@@ -228,12 +174,12 @@ static void test_open_newer_schema(void **state)
     assert_null(s);
     assert_int_equal(store_open(path, STORE_OPEN_CREATE, &s, err, sizeof(err)), -EPROTO);
     assert_null(s);
-    remove_db(path);
+    testdb_remove(path);
 }
 
 static void test_open_existing_after_init(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store *s = NULL;
     char err[256] = "";
 
@@ -245,7 +191,7 @@ static void test_open_existing_after_init(void **state)
 
 static void test_dc_exists(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
 
     sql(f->db, "INSERT INTO dcs(id, name) VALUES ('dc1', 'One'), ('Z\xc3\xbcrich', '');");
     assert_int_equal(store_dc_exists(f->store, "dc1"), 1);
@@ -260,7 +206,7 @@ static void test_dc_exists(void **state)
 
 static void test_customer_get(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct customer c;
 
     sql(f->db, "INSERT INTO customers VALUES ('dc1', 'c1', 'Acme', '1 Market St', 37.77493, -122.41942,"
@@ -301,7 +247,7 @@ static void test_customer_get_partial_locations(void **state)
         {"lat-only", 0, 1}, {"lon-only", 0, 1}, {"inf-lat-only", 1, 0}, {"inf-lon-only", 1, 0},
         {"none", 0, 0},     {"both", 1, 1},     {"zeros", 1, 1},
     };
-    struct fixture *f = *state;
+    struct testdb *f = *state;
 
     sql(f->db, "INSERT INTO customers VALUES"
                " ('dc1', 'lat-only', 'n', NULL, 10.5, NULL, 1, 2, 1),"
@@ -332,7 +278,7 @@ static void test_customer_get_partial_locations(void **state)
 
 static void test_customer_get_unknown(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct customer c;
 
     sql(f->db, "INSERT INTO customers(dc_id, id, name) VALUES ('dc1', 'c1', 'Acme');");
@@ -368,7 +314,7 @@ static void insert_waypoints(sqlite3 *db)
 static void test_waypoints_recent_order_and_limit(void **state)
 {
     static const char *const newest_first[10] = {"w06", "w07", "w04", "w10", "w08", "w02", "w12", "w03", "w09", "w01"};
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct waypoint w[STORE_MAX_WAYPOINTS + 2];
     size_t n = 99;
 
@@ -411,7 +357,7 @@ static void test_waypoints_recent_order_and_limit(void **state)
 /* Updates do not reorder; deleting the newest promotes the next one. */
 static void test_waypoints_recent_update_and_delete(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct waypoint w[STORE_MAX_WAYPOINTS];
     size_t n = 0;
 
@@ -434,7 +380,7 @@ static void test_waypoints_recent_update_and_delete(void **state)
 
 static void test_waypoints_recent_unknown_customer(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct waypoint w[STORE_MAX_WAYPOINTS];
     size_t n = 99;
 
@@ -557,7 +503,7 @@ static void test_key_revoke(void **state)
 /* Revocation is seen by another connection to the same database. */
 static void test_key_revoke_visible_to_other_connection(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     uint8_t h[STORE_KEY_HASH_LEN];
     struct store *other = NULL;
     struct store_key k;
@@ -575,7 +521,7 @@ static void test_key_revoke_visible_to_other_connection(void **state)
 
 static void test_secret(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     uint8_t a[STORE_SECRET_LEN], b[STORE_SECRET_LEN], c[STORE_SECRET_LEN], zero[STORE_SECRET_LEN];
     struct store *again = NULL, *mem;
     sqlite3_stmt *st;
@@ -612,19 +558,19 @@ int main(void)
         cmocka_unit_test(test_open_missing_file),
         cmocka_unit_test(test_open_uninitialised_file),
         cmocka_unit_test(test_open_newer_schema),
-        cmocka_unit_test_setup_teardown(test_open_existing_after_init, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_dc_exists, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_customer_get, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_customer_get_partial_locations, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_customer_get_unknown, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_waypoints_recent_order_and_limit, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_waypoints_recent_update_and_delete, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_waypoints_recent_unknown_customer, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_open_existing_after_init, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_dc_exists, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_customer_get, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_customer_get_partial_locations, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_customer_get_unknown, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_waypoints_recent_order_and_limit, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_waypoints_recent_update_and_delete, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_waypoints_recent_unknown_customer, testdb_setup, testdb_teardown),
         cmocka_unit_test(test_key_insert_lookup_has_dc),
         cmocka_unit_test(test_key_duplicate_name),
         cmocka_unit_test(test_key_revoke),
-        cmocka_unit_test_setup_teardown(test_key_revoke_visible_to_other_connection, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_secret, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_key_revoke_visible_to_other_connection, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_secret, testdb_setup, testdb_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,61 +17,12 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-/* A migrated temporary database, the store under test on it, and a second
- * connection that writes rows the way other programs do. */
-struct fixture {
-    char path[64];
-    struct store *store;
-    sqlite3 *db;
-};
+#include "testdb.h"
 
-static void remove_db(const char *path)
-{
-    char side[80];
-
-    unlink(path);
-    snprintf(side, sizeof(side), "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-shm", path);
-    unlink(side);
-    snprintf(side, sizeof(side), "%s-journal", path);
-    unlink(side);
-}
-
-static int setup(void **state)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    char err[256] = "";
-    int fd;
-
-    assert_non_null(f);
-    snprintf(f->path, sizeof(f->path), "/tmp/waypointd-test-log-XXXXXX");
-    fd = mkstemp(f->path);
-    assert_true(fd >= 0);
-    close(fd);
-    assert_int_equal(store_open(f->path, STORE_OPEN_CREATE, &f->store, err, sizeof(err)), 0);
-    assert_int_equal(store_migrate(f->store), 0);
-    assert_int_equal(sqlite3_open_v2(f->path, &f->db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
-    sqlite3_busy_timeout(f->db, 5000);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-
-    store_close(f->store);
-    sqlite3_close(f->db);
-    remove_db(f->path);
-    free(f);
-    return 0;
-}
-
-static void sql(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sql(struct testdb *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Run SQL on the writer connection; it must succeed. */
-static void sql(struct fixture *f, const char *fmt, ...)
+static void sql(struct testdb *f, const char *fmt, ...)
 {
     char q[1024];
     char *msg = NULL;
@@ -87,10 +38,10 @@ static void sql(struct fixture *f, const char *fmt, ...)
     sqlite3_free(msg);
 }
 
-static int64_t sql_int(struct fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int64_t sql_int(struct testdb *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The first column of the first row of a query on the writer connection. */
-static int64_t sql_int(struct fixture *f, const char *fmt, ...)
+static int64_t sql_int(struct testdb *f, const char *fmt, ...)
 {
     char q[1024];
     sqlite3_stmt *st = NULL;
@@ -108,13 +59,13 @@ static int64_t sql_int(struct fixture *f, const char *fmt, ...)
 }
 
 /* Insert a PENDING waypoint with a route and no timestamps. */
-static void add(struct fixture *f, const char *dc, const char *customer, const char *id)
+static void add(struct testdb *f, const char *dc, const char *customer, const char *id)
 {
     sql(f, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status) VALUES ('%s', '%s', '%s', 'r1', 'PENDING')",
         dc, id, customer);
 }
 
-static int64_t head(struct fixture *f)
+static int64_t head(struct testdb *f)
 {
     struct store_log_head h;
 
@@ -122,7 +73,7 @@ static int64_t head(struct fixture *f)
     return h.head;
 }
 
-static int64_t pruned_through(struct fixture *f)
+static int64_t pruned_through(struct testdb *f)
 {
     struct store_log_head h;
 
@@ -131,7 +82,7 @@ static int64_t pruned_through(struct fixture *f)
 }
 
 /* Check one log row written by the triggers. */
-static void expect_log_row(struct fixture *f, int64_t seq, const char *kind, const char *dc, const char *customer,
+static void expect_log_row(struct testdb *f, int64_t seq, const char *kind, const char *dc, const char *customer,
                            const char *waypoint)
 {
     sqlite3_stmt *st = NULL;
@@ -171,7 +122,7 @@ static int64_t wall_ms(void)
 
 static void test_empty_log(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_change *c = NULL;
     size_t n = 99;
     int64_t next = -5;
@@ -186,7 +137,7 @@ static void test_empty_log(void **state)
 
 static void test_triggers_log_insert_update_delete(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t before = wall_ms(), after, ms;
 
     add(f, "dc1", "c1", "w1");
@@ -212,7 +163,7 @@ static void test_triggers_log_insert_update_delete(void **state)
  * one shown column, including to or from NULL, logs one row. */
 static void test_update_changing_nothing_logs_nothing(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     static const char *const sets[] = {
         "route_id = 'r2'",          "route_id = NULL",        "status = 'EN_ROUTE'",
         "completed_timestamp = 7",  "completed_timestamp = NULL", "estimated_time_of_arrival = 8",
@@ -238,7 +189,7 @@ static void test_update_changing_nothing_logs_nothing(void **state)
  * then an update where it is; reading them gives a removal and an upsert. */
 static void test_move_logs_delete_then_update(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_change *c = NULL;
     size_t n = 0;
     int64_t next = 0;
@@ -290,7 +241,7 @@ static void test_move_logs_delete_then_update(void **state)
 /* ---- store_changes_read ---- */
 
 /* Seven log rows over two DCs (see the comments), used by the next tests. */
-static void seven_rows(struct fixture *f)
+static void seven_rows(struct testdb *f)
 {
     add(f, "d1", "c1", "w1");                                                           /* 1 */
     add(f, "d1", "c1", "w2");                                                           /* 2 */
@@ -304,7 +255,7 @@ static void seven_rows(struct fixture *f)
 
 static void test_changes_read_coalesces(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_change *c = NULL;
     size_t n = 0;
     int64_t next = 0;
@@ -338,7 +289,7 @@ static void test_changes_read_coalesces(void **state)
 /* max bounds the rows read (before coalescing); *next is the last row read. */
 static void test_changes_read_max(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_change *c = NULL;
     size_t n = 0;
     int64_t next = 0;
@@ -387,7 +338,7 @@ static void test_changes_read_max(void **state)
  * plus a few others: coalesced to one per key. */
 static void test_changes_read_many_rows(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_change *c = NULL;
     size_t n = 0;
     int64_t next = 0;
@@ -420,7 +371,7 @@ static void test_changes_read_many_rows(void **state)
  * the next change continues after it. */
 static void test_head_survives_pruning(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_change *c = NULL;
     size_t n = 0;
     int64_t pruned = -1, next = 0;
@@ -448,7 +399,7 @@ static void test_head_survives_pruning(void **state)
 }
 
 /* Ten log rows for ten waypoints, written at 1000, 2000, ... 10000 ms. */
-static void ten_rows_at_known_times(struct fixture *f)
+static void ten_rows_at_known_times(struct testdb *f)
 {
     for (int i = 1; i <= 10; i++) {
         char id[16];
@@ -460,7 +411,7 @@ static void ten_rows_at_known_times(struct fixture *f)
     assert_int_equal(head(f), 10);
 }
 
-static void expect_log_range(struct fixture *f, int64_t first, int64_t last)
+static void expect_log_range(struct testdb *f, int64_t first, int64_t last)
 {
     assert_int_equal(sql_int(f, "SELECT count(*) FROM change_log"), last - first + 1);
     assert_int_equal(sql_int(f, "SELECT min(seq) FROM change_log"), first);
@@ -469,7 +420,7 @@ static void expect_log_range(struct fixture *f, int64_t first, int64_t last)
 
 static void test_prune_by_rows(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t pruned = -1;
 
     ten_rows_at_known_times(f);
@@ -494,7 +445,7 @@ static void test_prune_by_rows(void **state)
 
 static void test_prune_by_age(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t pruned = -1;
 
     ten_rows_at_known_times(f);
@@ -525,7 +476,7 @@ static void test_prune_by_age(void **state)
 /* Rows are pruned when beyond either retention: the farther cutoff wins. */
 static void test_prune_rows_or_age(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t pruned = -1;
 
     ten_rows_at_known_times(f);
@@ -542,7 +493,7 @@ static void test_prune_rows_or_age(void **state)
 /* Never past upto (what the server has delivered), whatever the retention. */
 static void test_prune_never_past_upto(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t pruned = -1;
 
     ten_rows_at_known_times(f);
@@ -571,7 +522,7 @@ static void test_prune_never_past_upto(void **state)
  * nothing, and works once the writer is done. */
 static void test_prune_busy(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t pruned = -1;
 
     ten_rows_at_known_times(f);
@@ -590,7 +541,7 @@ static void test_prune_busy(void **state)
 
 static void test_data_version(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     int64_t v1 = 0, v2 = 0, v3 = 0;
 
     assert_int_equal(store_data_version(f->store, &v1), 0);
@@ -610,7 +561,7 @@ static void test_data_version(void **state)
 
 static void test_subscribe_snapshot_customer(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
 
     for (int i = 1; i <= 12; i++) {
@@ -656,7 +607,7 @@ static void test_subscribe_snapshot_customer(void **state)
 
 static void test_subscribe_snapshot_dc(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
 
     add(f, "d1", "c1", "p1");
@@ -692,7 +643,7 @@ static void test_subscribe_snapshot_dc(void **state)
 }
 
 /* Rows 1..3 before the client's `since`, then 4..10 to replay. */
-static void history(struct fixture *f)
+static void history(struct testdb *f)
 {
     add(f, "d1", "c1", "a");                                                           /* 1 */
     add(f, "d1", "c2", "b");                                                           /* 2 */
@@ -709,7 +660,7 @@ static void history(struct fixture *f)
 
 static void test_subscribe_resume_customer(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
 
     history(f);
@@ -749,7 +700,7 @@ static void test_subscribe_resume_customer(void **state)
 
 static void test_subscribe_resume_dc(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
 
     history(f);
@@ -769,7 +720,7 @@ static void test_subscribe_resume_dc(void **state)
  * an upsert for the new one. */
 static void test_subscribe_resume_move(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
 
     add(f, "d1", "c1", "w");
@@ -801,7 +752,7 @@ static void test_subscribe_resume_move(void **state)
 /* A since that history cannot serve gets a fresh snapshot. */
 static void test_subscribe_since_out_of_range(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
     int64_t pruned = 0;
 
@@ -846,7 +797,7 @@ static void test_subscribe_since_out_of_range(void **state)
 }
 
 /* Insert waypoints "<prefix>1".."<prefix>count" for (d1, c1) in one statement. */
-static void add_many(struct fixture *f, const char *prefix, int count)
+static void add_many(struct testdb *f, const char *prefix, int count)
 {
     sql(f,
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
@@ -857,7 +808,7 @@ static void add_many(struct fixture *f, const char *prefix, int count)
 /* Up to STORE_REPLAY_MAX rows replay; one more gets a snapshot. */
 static void test_replay_limit(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
 
     add_many(f, "w", STORE_REPLAY_MAX);
@@ -883,7 +834,7 @@ static void test_replay_limit(void **state)
  * Here 30000 inserts, 30000 deletes, then one insert that must not be lost. */
 static void test_replay_over_max_rows_that_coalesce(void **state)
 {
-    struct fixture *f = *state;
+    struct testdb *f = *state;
     struct store_sub_state st;
     int found = 0, resumed;
     size_t nw;
@@ -917,28 +868,28 @@ static void test_replay_over_max_rows_that_coalesce(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_empty_log, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_triggers_log_insert_update_delete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_update_changing_nothing_logs_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_move_logs_delete_then_update, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changes_read_coalesces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changes_read_max, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_changes_read_many_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_head_survives_pruning, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_by_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_by_age, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_rows_or_age, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_never_past_upto, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_prune_busy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_data_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subscribe_snapshot_customer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subscribe_snapshot_dc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subscribe_resume_customer, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subscribe_resume_dc, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subscribe_resume_move, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_subscribe_since_out_of_range, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_limit, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_over_max_rows_that_coalesce, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_log, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_triggers_log_insert_update_delete, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_update_changing_nothing_logs_nothing, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_move_logs_delete_then_update, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_read_coalesces, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_read_max, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_changes_read_many_rows, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_head_survives_pruning, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_rows, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_by_age, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_rows_or_age, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_never_past_upto, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_busy, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_data_version, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_snapshot_customer, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_snapshot_dc, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_resume_customer, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_resume_dc, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_resume_move, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_subscribe_since_out_of_range, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_limit, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_over_max_rows_that_coalesce, testdb_setup, testdb_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

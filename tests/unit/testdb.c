@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/* The temporary-database fixture of the unit tests (testdb.h). */
+#include "testdb.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "store.h"
+
+void testdb_temp_path(char *path, size_t cap, const char *tag)
+{
+    int fd;
+
+    snprintf(path, cap, "/tmp/waypointd-test-%s-XXXXXX", tag);
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
+void testdb_remove(const char *path)
+{
+    static const char *const sides[] = {"", "-wal", "-shm", "-journal"};
+    char side[96];
+
+    for (size_t i = 0; i < sizeof(sides) / sizeof(sides[0]); i++) {
+        snprintf(side, sizeof(side), "%s%s", path, sides[i]);
+        unlink(side);
+    }
+}
+
+void testdb_open(struct testdb *t, const char *tag)
+{
+    char err[256] = "";
+
+    testdb_temp_path(t->path, sizeof(t->path), tag);
+    if (store_open(t->path, STORE_OPEN_CREATE, &t->store, err, sizeof(err)))
+        fail_msg("store_open: %s", err);
+    assert_int_equal(store_migrate(t->store), 0);
+    assert_int_equal(sqlite3_open_v2(t->path, &t->db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(t->db, 5000);
+}
+
+void testdb_close(struct testdb *t)
+{
+    sqlite3_close(t->db);
+    store_close(t->store);
+    testdb_remove(t->path);
+    t->db = NULL;
+    t->store = NULL;
+}
+
+int testdb_setup(void **state)
+{
+    struct testdb *t = calloc(1, sizeof(*t));
+
+    assert_non_null(t);
+    testdb_open(t, "db");
+    *state = t;
+    return 0;
+}
+
+int testdb_teardown(void **state)
+{
+    struct testdb *t = *state;
+
+    testdb_close(t);
+    free(t);
+    return 0;
+}

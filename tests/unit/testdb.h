@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared by the unit tests that need a real database file: a migrated
+ * temporary database, the store under test on it, and a second raw
+ * connection that writes rows the way other programs do. */
+#ifndef WAYPOINTD_TESTDB_H
+#define WAYPOINTD_TESTDB_H
+
+#include <stddef.h>
+
+#include <sqlite3.h>
+
+struct store;
+
+struct testdb {
+    char path[64];
+    struct store *store;
+    sqlite3 *db;
+};
+
+/* An empty file under /tmp with a unique name (tag tells whose). */
+void testdb_temp_path(char *path, size_t cap, const char *tag);
+/* Remove a database file and its -wal, -shm and -journal companions. */
+void testdb_remove(const char *path);
+/* Make, migrate and open t (fails the test on any error). */
+void testdb_open(struct testdb *t, const char *tag);
+void testdb_close(struct testdb *t);
+
+/* cmocka setup/teardown that keep a malloc'd struct testdb in *state. */
+int testdb_setup(void **state);
+int testdb_teardown(void **state);
+
+#endif
