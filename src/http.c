@@ -213,10 +213,27 @@ static void on_body(struct pss_http *pss, const void *in, size_t len)
     pss->body_in[pss->body_in_len] = '\0';
 }
 
+/* HTTP/1.x only: will lws close after this answer (the client asked for it,
+ * or spoke HTTP/1.0 without keep-alive)? Then the answer must say so. */
+static int closes_after(struct lws *wsi, const struct pss_http *pss)
+{
+    char conn[64] = "", version[16] = "";
+
+    if (lws_get_network_wsi(wsi) != wsi)
+        return 0; /* HTTP/2 stream */
+    if (pss->close_after)
+        return 1;
+    lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION);
+    lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_HTTP);
+    if (strcasestr(conn, "close"))
+        return 1;
+    return !strcmp(version, "HTTP/1.0") && !strcasestr(conn, "keep-alive");
+}
+
 /* Our response headers into [*p, end); 0 or -1 when they do not fit. */
 static int add_headers(struct lws *wsi, const struct pss_http *pss, uint8_t **p, uint8_t *end)
 {
-    static const char nocache[] = "no-store";
+    static const char nocache[] = "no-store", close[] = "close";
 
     if (lws_add_http_common_headers(wsi, (unsigned int)pss->resp.status, "application/json",
                                     (lws_filepos_t)pss->resp.body_len, p, end) ||
@@ -225,6 +242,9 @@ static int add_headers(struct lws *wsi, const struct pss_http *pss, uint8_t **p,
         return -1;
     if (pss->resp.allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const uint8_t *)pss->resp.allow,
                                                         (int)strlen(pss->resp.allow), p, end))
+        return -1;
+    if (closes_after(wsi, pss) &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)close, sizeof(close) - 1, p, end))
         return -1;
     return 0;
 }

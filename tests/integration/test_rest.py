@@ -779,6 +779,21 @@ class ProtocolTest(ServerTestCase):
         self.assertEqual(json.loads(lines[2]), customer_json(find_customer("dc1", "c2")))
         self.assertEqual(lines[3], "200 1.1 0")  # no new connection for the second request
 
+    def test_connection_close_is_announced(self):
+        # A client that asks to close (or speaks HTTP/1.0) is told so in the
+        # answer (RFC 9112 9.6), and the connection then closes: a second
+        # request needs a new connection, without a retry.
+        url = self.server.url("/dcs/dc1/customers/c1")
+        for args in (["--http1.1", "-H", "Connection: close"], ["--http1.0"]):
+            with self.subTest(args=args):
+                proc = wpd.curl_raw(["--verbose", *args, "-H", "Authorization: Bearer " + self.key_all,
+                                     "-o", "/dev/null", "-o", "/dev/null", "-w", "%{http_code} %{num_connects}\n",
+                                     url, url], self.sb.cert)
+                self.assertEqual(proc.returncode, 0, proc.stderr)
+                self.assertIn("< connection: close", proc.stderr.lower())
+                self.assertNotIn("retrying", proc.stderr.lower())
+                self.assertEqual(proc.stdout.split("\n")[:2], ["200 1", "200 1"])
+
     def test_http11_keep_alive_after_errors_and_static(self):
         # Errors and files must not close a kept-alive connection either.
         urls = [self.server.url(p) for p in ("/dcs/dc1/customers/nobody", "/", "/missing", "/dcs/dc1/customers/c1")]

@@ -58,7 +58,7 @@ static void test_new_version_empties(void **state)
 static void test_full_starts_over(void **state)
 {
     struct cache *c = cache_new(4);
-    char key[8];
+    char key[24];
     size_t len, found = 0;
 
     (void)state;
