@@ -23,7 +23,7 @@ void cache_free(struct cache *c);
 void cache_sync(struct cache *c, int64_t data_version);
 
 /* The value stored under key, or NULL. *len receives its length. The pointer
- * is valid until the next cache_put or cache_sync. */
+ * is aligned for any type and valid until the next cache_put or cache_sync. */
 const void *cache_get(struct cache *c, const void *key, size_t klen, size_t *len);
 /* Store a copy of value under key (replacing any). 0 or -ENOMEM. */
 int cache_put(struct cache *c, const void *key, size_t klen, const void *value, size_t len);

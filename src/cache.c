@@ -12,9 +12,17 @@
 
 struct entry {
     uint64_t hash;
-    unsigned char *key; /* key bytes, then value bytes, one allocation */
+    unsigned char *key; /* key bytes, then the value at an aligned offset: one allocation */
     size_t klen, vlen;
 };
+
+/* Values start at a multiple of this, so callers may store any struct. */
+#define CACHE_ALIGN 16
+
+static size_t value_offset(size_t klen)
+{
+    return (klen + CACHE_ALIGN - 1) & ~(size_t)(CACHE_ALIGN - 1);
+}
 
 struct cache {
     struct entry *slots;
@@ -100,20 +108,21 @@ const void *cache_get(struct cache *c, const void *key, size_t klen, size_t *len
     }
     c->hits++;
     *len = e->vlen;
-    return e->key + e->klen;
+    return e->key + value_offset(e->klen);
 }
 
 int cache_put(struct cache *c, const void *key, size_t klen, const void *value, size_t len)
 {
     uint64_t h = hash_bytes(key, klen);
     struct entry *e = probe(c, key, klen, h);
-    unsigned char *mem = malloc(klen + len + 1);
+    size_t off = value_offset(klen);
+    unsigned char *mem = malloc(off + len + 1); /* malloc aligns to at least 16 */
 
     if (!mem)
         return -ENOMEM;
     memcpy(mem, key, klen);
-    memcpy(mem + klen, value, len);
-    mem[klen + len] = '\0';
+    memcpy(mem + off, value, len);
+    mem[off + len] = '\0';
     if (e->key) {
         free(e->key);
     } else if (c->used == c->max) {
