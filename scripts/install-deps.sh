@@ -5,8 +5,8 @@
 # is missing.
 set -eu
 
-PKGS="build-essential cmake pkg-config libwebsockets-dev libjson-c-dev libsqlite3-dev libssl-dev
-libcmocka-dev sqlite3 openssl curl python3 python3-websockets"
+PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev
+libsqlite3-dev libssl-dev libcmocka-dev sqlite3 openssl curl python3 python3-websockets"
 
 missing=""
 for p in $PKGS; do

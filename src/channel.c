@@ -512,6 +512,8 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
         return http_upgrade_check(wsi, &why) ? 1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
+        if (!vhd)
+            return -1; /* protocol not initialised: refuse rather than crash */
         return on_established(wsi, vhd, pss);
     case LWS_CALLBACK_RECEIVE:
         return on_receive(wsi, vhd, pss, in, len);

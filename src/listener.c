@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
- * Listening sockets and the accept loop. Debian's libwebsockets is built
- * without SMP (LWS_MAX_SMP 1) and sets SO_REUSEPORT only for SMP contexts, so
- * waypointd opens one SO_REUSEPORT socket per service thread itself, adopts
- * it into that thread's context as a raw descriptor, and adopts every
- * accepted connection into the same vhost, where lws does TLS, HTTP/1.1,
- * HTTP/2 and WebSocket. Runs on the owning service thread.
+ * Listening sockets and accepting. Debian's libwebsockets is built without
+ * SMP (LWS_MAX_SMP 1) and sets SO_REUSEPORT only for SMP contexts, so
+ * waypointd opens one SO_REUSEPORT socket per service thread itself, watches
+ * it on that thread's event loop (loop.c), and adopts every accepted
+ * connection into the thread's vhost, where lws does TLS, HTTP/1.1, HTTP/2
+ * and WebSocket. listener_accept runs on the owning service thread.
  */
 #include "listener.h"
 
@@ -95,34 +95,30 @@ int listener_open(const char *host, int port, int n, int *fds, int *bound_port, 
     return rc;
 }
 
-struct vhd_listener {
-    int spare_fd; /* held open so we can still accept-and-close at EMFILE */
-};
-
 /* Out of descriptors: accept with the spare and close at once, so the
  * client sees a closed connection instead of a listener that spins. */
-static void shed_one(struct vhd_listener *vhd, int lfd)
+static void shed_one(int lfd, int *spare_fd)
 {
-    if (vhd->spare_fd < 0)
+    if (*spare_fd < 0)
         return;
-    close(vhd->spare_fd);
-    vhd->spare_fd = accept(lfd, NULL, NULL);
-    if (vhd->spare_fd >= 0)
-        close(vhd->spare_fd);
-    vhd->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    close(*spare_fd);
+    *spare_fd = accept(lfd, NULL, NULL);
+    if (*spare_fd >= 0)
+        close(*spare_fd);
+    *spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     lwsl_warn("%s: out of file descriptors, refused a connection\n", __func__);
 }
 
-static void accept_batch(struct lws *wsi, struct vhd_listener *vhd)
+void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
 {
-    int lfd = lws_get_socket_fd(wsi), one = 1;
+    int one = 1;
 
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EMFILE || errno == ENFILE)
-                shed_one(vhd, lfd);
+                shed_one(lfd, spare_fd);
             else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 lwsl_err("%s: accept: %s\n", __func__, strerror(errno));
             return;
@@ -134,40 +130,8 @@ static void accept_batch(struct lws *wsi, struct vhd_listener *vhd)
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
             lwsl_warn("%s: TCP_NODELAY: %s\n", __func__, strerror(errno));
         /* lws closes fd itself when adoption fails. */
-        if (!lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
+        if (!lws_adopt_socket_vhost(vh, fd))
             lwsl_warn("%s: could not adopt a connection\n", __func__);
     }
-    /* More may be waiting: poll says so again on the next turn. */
+    /* More may be waiting: the loop reports the socket ready again. */
 }
-
-static int callback_listener(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
-{
-    struct vhd_listener *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
-
-    (void)user;
-    (void)in;
-    (void)len;
-    switch (reason) {
-    case LWS_CALLBACK_PROTOCOL_INIT:
-        vhd = lws_protocol_vh_priv_zalloc(lws_get_vhost(wsi), lws_get_protocol(wsi), sizeof(*vhd));
-        if (!vhd)
-            return -1;
-        vhd->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        return 0;
-    case LWS_CALLBACK_PROTOCOL_DESTROY:
-        if (vhd && vhd->spare_fd >= 0)
-            close(vhd->spare_fd);
-        return 0;
-    case LWS_CALLBACK_RAW_RX_FILE:
-        if (vhd)
-            accept_batch(wsi, vhd);
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-const struct lws_protocols listener_protocol = {
-    .name = LISTENER_PROTOCOL_NAME,
-    .callback = callback_listener,
-};

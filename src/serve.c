@@ -9,10 +9,10 @@
 #include "serve.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +27,7 @@
 #include "feed.h"
 #include "http.h"
 #include "listener.h"
+#include "loop.h"
 #include "store.h"
 #include "vhost.h"
 
@@ -38,16 +39,18 @@
 
 struct service_thread {
     struct vhost_conf conf;  /* handed to the protocols as vhost user */
-    struct lws_protocols protocols[4];
+    struct lws_protocols protocols[3];
     uint8_t secret[STORE_SECRET_LEN];
     struct store *store;
     struct lws_context *context;
+    struct lws_vhost *vhost;
+    struct loop *loop;
+    void *foreign_loops[1];
     int listen_fd;
+    int spare_fd; /* kept open to refuse connections cleanly at EMFILE */
     pthread_t tid;
     int started;
 };
-
-static atomic_int stopping;
 
 int serve_check_tls(const char *cert_path, const char *key_path, char *err, size_t errlen)
 {
@@ -84,9 +87,7 @@ static void *service_main(void *arg)
 {
     struct service_thread *t = arg;
 
-    while (!atomic_load(&stopping))
-        if (lws_service(t->context, 0) < 0)
-            break;
+    loop_run(t->loop);
     return NULL;
 }
 
@@ -122,11 +123,11 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
     return lws_create_vhost(t->context, &info);
 }
 
+static void on_listen_ready(void *arg);
+
 static int thread_setup(struct service_thread *t, const struct serve_config *cfg)
 {
     struct lws_context_creation_info info;
-    lws_sock_file_fd_type fd;
-    struct lws_vhost *vh;
     char err[512];
 
     if (store_open(cfg->db_path, STORE_OPEN_EXISTING, &t->store, err, sizeof(err))) {
@@ -150,29 +151,47 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
         t->conf.ws_ping_secs = t->conf.ws_hangup_secs > 1 ? t->conf.ws_hangup_secs / 2 : 1;
     t->protocols[0] = http_protocol;
     t->protocols[1] = channel_protocol;
-    t->protocols[2] = listener_protocol;
 
+    if (loop_new(&t->loop)) {
+        fprintf(stderr, "waypointd: cannot create an epoll event loop\n");
+        return -EIO;
+    }
+    t->foreign_loops[0] = loop_handle(t->loop);
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
+    info.foreign_loops = t->foreign_loops;
     info.port = CONTEXT_PORT_NO_LISTEN;
     t->context = lws_create_context(&info);
-    if (!t->context || !(vh = vhost_create(t, cfg))) {
+    /* lws runs PROTOCOL_INIT from a timer once its loop turns; a connection
+     * accepted before that would meet protocols without their per-vhost
+     * state. Initialise them now, before any connection can arrive. */
+    if (!t->context || !(t->vhost = vhost_create(t, cfg)) || lws_protocol_init(t->context)) {
         fprintf(stderr, "waypointd: cannot create the TLS server context\n");
         return -EIO;
     }
-    fd.filefd = t->listen_fd;
-    if (!lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, LISTENER_PROTOCOL_NAME, NULL)) {
+    /* Accepting is ours, on the same loop: lws only gets connections. */
+    t->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (loop_watch(t->loop, t->listen_fd, on_listen_ready, t)) {
         fprintf(stderr, "waypointd: cannot watch the listening socket\n");
         return -EIO;
     }
-    t->listen_fd = -1; /* the context owns it now */
     return 0;
+}
+
+static void on_listen_ready(void *arg)
+{
+    struct service_thread *t = arg;
+
+    listener_accept(t->listen_fd, &t->spare_fd, t->vhost);
 }
 
 static void thread_teardown(struct service_thread *t)
 {
     if (t->context)
         lws_context_destroy(t->context);
+    loop_free(t->loop);
+    if (t->spare_fd >= 0)
+        close(t->spare_fd);
     if (t->listen_fd >= 0)
         close(t->listen_fd);
     store_close(t->store);
@@ -201,9 +220,8 @@ static void wait_for_stop(struct service_thread *threads, int n)
     sigaddset(&set, SIGTERM);
     sigwait(&set, &sig);
     lwsl_user("signal %d: stopping\n", sig);
-    atomic_store(&stopping, 1);
     for (int i = 0; i < n; i++)
-        lws_cancel_service(threads[i].context);
+        loop_stop(threads[i].loop);
 }
 
 /* Start the change feed once every context exists: it wakes them. */
@@ -255,8 +273,10 @@ int serve_run(const struct serve_config *cfg)
     }
     signals_block(&set);
     lws_set_log_level(LLL_ERR | LLL_USER, NULL);
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i++) {
         threads[i].listen_fd = fds[i];
+        threads[i].spare_fd = -1;
+    }
     for (i = 0; i < n && !rc; i++)
         rc = thread_setup(&threads[i], cfg);
     if (!rc)
@@ -272,10 +292,9 @@ int serve_run(const struct serve_config *cfg)
         fflush(stdout);
         wait_for_stop(threads, n);
     } else {
-        atomic_store(&stopping, 1);
         for (i = 0; i < n; i++)
-            if (threads[i].context)
-                lws_cancel_service(threads[i].context);
+            if (threads[i].started)
+                loop_stop(threads[i].loop);
     }
     for (i = 0; i < n; i++)
         if (threads[i].started)

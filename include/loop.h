@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * One event loop per service thread: a libev loop on epoll, handed to
+ * libwebsockets as a "foreign" loop. lws's own loop calls poll() over every
+ * connection on each wakeup, which costs O(connections) per message; epoll
+ * costs O(ready). The loop is run by its thread and stopped from any thread.
+ */
+#ifndef WAYPOINTD_LOOP_H
+#define WAYPOINTD_LOOP_H
+
+struct loop;
+
+/* 0 and *out, or -ENOMEM / -ENOSYS (no epoll). */
+int loop_new(struct loop **out);
+/* Release; the loop must not be running. loop_free(NULL) does nothing. */
+void loop_free(struct loop *l);
+/* The libev loop, for lws_context_creation_info.foreign_loops. */
+void *loop_handle(struct loop *l);
+/* Call cb(arg) on the loop's thread whenever fd is readable, until the loop
+ * is freed. 0 or -ENOMEM. */
+int loop_watch(struct loop *l, int fd, void (*cb)(void *arg), void *arg);
+/* Run until loop_stop(). On the owning thread. */
+void loop_run(struct loop *l);
+/* Make loop_run() return. Any thread. */
+void loop_stop(struct loop *l);
+
+#endif
