@@ -6,9 +6,12 @@
  */
 #include "cache.h"
 
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 struct entry {
     uint64_t hash;
@@ -33,13 +36,9 @@ struct cache {
     uint64_t hits, misses;
 };
 
-static uint64_t hash_bytes(const unsigned char *p, size_t n)
+static uint64_t hash_bytes(const void *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    return hash_fnv1a(HASH_FNV1A_INIT, p, n);
 }
 
 struct cache *cache_new(size_t max_entries)

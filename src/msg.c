@@ -6,15 +6,16 @@
  */
 #include "msg.h"
 
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 static uint64_t hash_bytes(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = hash_fnv1a(HASH_FNV1A_INIT, p, n);
 
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
     return h ? h : 1; /* 0 means "not mergeable" */
 }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 void store_changes_free(struct store_change *c, size_t n)
 {
     if (!c)
@@ -80,13 +82,11 @@ static int change_row(sqlite3_stmt *st, struct store_change *c, int *stale)
 static uint64_t key_hash(const struct waypoint *w)
 {
     const char *parts[3] = {w->dc_id, w->customer_id, w->id};
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    uint64_t h = HASH_FNV1A_INIT;
 
-    for (int i = 0; i < 3; i++) {
-        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
-            h = (h ^ *p) * 1099511628211ull;
-        h = (h ^ 0xff) * 1099511628211ull; /* separator: "a","bc" != "ab","c" */
-    }
+    /* Each id with its NUL: "a","bc" and "ab","c" hash apart. */
+    for (int i = 0; i < 3; i++)
+        h = hash_fnv1a(h, parts[i], strlen(parts[i]) + 1);
     return h;
 }
 

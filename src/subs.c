@@ -6,9 +6,12 @@
  */
 #include "subs.h"
 
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "hash.h"
 
 #define SUBS_INITIAL_BUCKETS 64
 
@@ -54,11 +57,7 @@ static char *scope_key(const char *dc, const char *customer, size_t *len)
 
 static uint64_t hash(const char *p, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return h;
+    return hash_fnv1a(HASH_FNV1A_INIT, p, n);
 }
 
 struct subs *subs_new(void)
