@@ -6,7 +6,6 @@
  */
 #include "msg.h"
 
-
 #include <stdlib.h>
 #include <string.h>
 

@@ -6,7 +6,6 @@
  */
 #include "subs.h"
 
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
