@@ -15,8 +15,11 @@ struct lws_protocols;
 #define CHANNEL_MSG_MAX 4096
 /* Messages queued for one connection before it counts as too slow. */
 #define CHANNEL_QUEUE_MAX 8192
-/* Subscriptions one connection may hold. */
+/* Subscriptions one connection may hold by default (serve --max-subs). */
 #define CHANNEL_SUBS_MAX 64
+/* Default for serve --ws-send-timeout: a subscriber whose queued messages
+ * make no progress this long (it stopped reading) is dropped. */
+#define CHANNEL_SEND_TIMEOUT_SECS 30
 /* How often open sessions' credentials are checked again (revocation, expiry). */
 #define CHANNEL_SWEEP_MS 2000
 /* Defaults: WebSocket ping after this much silence; hang up after the second
@@ -24,6 +27,13 @@ struct lws_protocols;
 #define CHANNEL_PING_SECS 30
 #define CHANNEL_HANGUP_SECS 75
 
+struct lws_vhost;
+
 extern const struct lws_protocols channel_protocol;
+
+/* The server is stopping: ask every session on this vhost to close with
+ * 1001 (going away) once its queue is written. Returns how many sessions
+ * are still open; call again until 0. On the vhost's service thread. */
+int channel_drain(struct lws_vhost *vh);
 
 #endif

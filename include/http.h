@@ -9,8 +9,10 @@
 struct lws_protocols;
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct lws;
+struct vhost_conf;
 
 /* The request's credential as an Authorization header value ("Bearer X"):
  * the Authorization header, or for WebSocket upgrades (allow_query) the
@@ -20,7 +22,15 @@ int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap);
 /* Would a WebSocket upgrade of this request be allowed: the path /live, the
  * subprotocol offered, a valid credential? 0, or the HTTP status to refuse
  * with and *why in words. */
-int http_upgrade_check(struct lws *wsi, const char **why);
+int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after);
+
+/* Rate-limit ids: the client's address (IPv6 by /64) and a credential (the
+ * bearer text, hashed; 0 for none). */
+uint64_t http_peer_id(struct lws *wsi);
+uint64_t http_cred_id(const char *bearer);
+
+/* Take one request from both rate limits. 0, or the seconds to wait. */
+int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id);
 
 /* The protocol entry for the vhost's protocol table (first = default). */
 extern const struct lws_protocols http_protocol;

@@ -19,6 +19,14 @@ void *loop_handle(struct loop *l);
 /* Call cb(arg) on the loop's thread whenever fd is readable, until the loop
  * is freed. 0 or -ENOMEM. */
 int loop_watch(struct loop *l, int fd, void (*cb)(void *arg), void *arg);
+/* Stop calling back for fd (loop_watch); the watch stays until loop_free.
+ * On the owning thread. */
+void loop_unwatch(struct loop *l, int fd);
+/* cb(arg) runs on the loop's thread after each loop_notify() (several
+ * notifications may be run as one). Set before the loop runs. */
+void loop_set_notify(struct loop *l, void (*cb)(void *arg), void *arg);
+/* Wake the loop's thread to run its notify callback. Any thread. */
+void loop_notify(struct loop *l);
 /* Run until loop_stop(). On the owning thread. */
 void loop_run(struct loop *l);
 /* Make loop_run() return. Any thread. */

@@ -35,6 +35,7 @@ struct routes_request {
 struct routes_response {
     int status;        /* HTTP status */
     const char *allow; /* the Allow header for a 405, else NULL */
+    int retry_after;   /* the Retry-After header (seconds) for a 429, else 0 */
     char *body;        /* malloc'd JSON; NULL for a static file */
     size_t body_len;
     char file[1024];   /* static file relative to the www root, when body is NULL */

@@ -8,6 +8,15 @@
 
 #include <stddef.h>
 
+/* Defaults of serve --rate-limit-addr and --rate-limit-key (per second;
+ * bursts of twice that). */
+#define SERVE_RATE_ADDR_DEFAULT 100
+#define SERVE_RATE_KEY_DEFAULT 1000
+/* Longest graceful stop before the remaining connections are cut. */
+#define SERVE_DRAIN_SECS 5
+/* Most --allow-origin values. */
+#define SERVE_ORIGINS_MAX 64
+
 struct serve_config {
     const char *db_path;
     const char *host;
@@ -20,14 +29,20 @@ struct serve_config {
     long long log_keep_seconds;
     int ws_ping_secs;           /* WebSocket liveness, see channel.h */
     int ws_hangup_secs;
+    int ws_send_timeout_secs;   /* drop a subscriber whose queue stalls this long */
+    int max_subs;               /* subscriptions per WebSocket connection */
+    double rate_addr;           /* requests per second per client address; 0: no limit */
+    double rate_key;            /* and per credential */
+    const char *const *allow_origins; /* browser Origins allowed on /live besides our own */
+    int n_allow_origins;
 };
 
-/* Check that cert and key are readable PEM and belong together. 0, or a
- * negative errno with a one-line reason in err. */
-int serve_check_tls(const char *cert_path, const char *key_path, char *err, size_t errlen);
-
-/* Serve until SIGINT/SIGTERM. Prints "listening on https://HOST:PORT" when
- * ready. Returns 0 after a clean stop, a negative errno (reason on stderr). */
+/* Serve until SIGINT/SIGTERM, then stop gracefully: no new connections,
+ * answers in flight finish, WebSocket clients get a 1001 close, all within
+ * SERVE_DRAIN_SECS. SIGHUP reloads the certificate and key (a bad pair is
+ * refused with a log line and the old one kept). Prints
+ * "listening on https://HOST:PORT" when ready. Returns 0 after a clean stop,
+ * a negative errno (reason on stderr). */
 int serve_run(const struct serve_config *cfg);
 
 #endif

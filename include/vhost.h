@@ -11,6 +11,7 @@
 struct store;
 struct feed;
 struct cache;
+struct ratelimit;
 
 struct vhost_conf {
     struct store *store;    /* this thread's connection; only this thread uses it */
@@ -21,6 +22,16 @@ struct vhost_conf {
     int thread;             /* this thread's index in the feed */
     int ws_ping_secs;       /* ping a WebSocket peer silent this long */
     int ws_hangup_secs;     /* and drop one silent this long */
+    int ws_send_timeout_secs; /* drop one whose queue makes no progress this long */
+    int max_subs;           /* subscriptions per connection */
+    struct ratelimit *rl_addr; /* shared by all threads; NULL: no limit */
+    struct ratelimit *rl_key;
+    const char *const *allow_origins; /* see serve.h */
+    int n_allow_origins;
+    /* This thread's own state, written and read only on it: */
+    int draining;           /* stopping: finish what is in flight, take nothing new */
+    int http_busy;          /* HTTP requests being answered */
+    void *ssl_ctx;          /* the vhost's SSL_CTX, for certificate reloads */
 };
 
 #endif

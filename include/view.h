@@ -39,7 +39,9 @@ unsigned char *view_live_subscribed(const char *id_json, const char *dc_id, cons
                                     int resumed, const struct waypoint *w, size_t n, size_t pre, size_t *len);
 /* {"type":type,"id":id}: "pong" and "unsubscribed". */
 unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre, size_t *len);
-unsigned char *view_live_error(const char *id_json, int code, const char *message, size_t pre, size_t *len);
+/* retry_after > 0 adds "retry_after" (seconds), for code 429. */
+unsigned char *view_live_error(const char *id_json, int code, const char *message, int retry_after, size_t pre,
+                               size_t *len);
 
 enum view_msg_type { VIEW_MSG_SUBSCRIBE = 1, VIEW_MSG_UNSUBSCRIBE, VIEW_MSG_PING };
 

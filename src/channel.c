@@ -47,6 +47,8 @@ struct pss_channel {
     struct sub_scope *scopes;
     int nscopes;
     int64_t last_rx_ms; /* when the peer last sent anything (frames, pongs) */
+    int64_t stalled_ms; /* since when queued messages wait without progress; 0: none wait */
+    uint64_t peer_id, cred_id; /* rate-limit ids (http.h) */
     int ping_due;       /* send a ping at the next writeable callback */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
@@ -83,6 +85,8 @@ static void enqueue(struct pss_channel *pss, struct msg *m)
         pss->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
         pss->close_reason = "too slow; reconnect with since";
     }
+    if (!pss->stalled_ms)
+        pss->stalled_ms = auth_now_ms();
     lws_callback_on_writable(pss->wsi);
 }
 
@@ -99,13 +103,19 @@ static void enqueue_owned(struct pss_channel *pss, unsigned char *buf, size_t le
     msg_unref(m);
 }
 
-static void send_error(struct pss_channel *pss, const char *id_json, int code, const char *message)
+static void send_error_retry(struct pss_channel *pss, const char *id_json, int code, const char *message,
+                             int retry_after)
 {
     size_t len = 0;
-    unsigned char *buf = view_live_error(id_json, code, message, LWS_PRE, &len);
+    unsigned char *buf = view_live_error(id_json, code, message, retry_after, LWS_PRE, &len);
 
     if (buf)
         enqueue_owned(pss, buf, len);
+}
+
+static void send_error(struct pss_channel *pss, const char *id_json, int code, const char *message)
+{
+    send_error_retry(pss, id_json, code, message, 0);
 }
 
 static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
@@ -163,8 +173,14 @@ static int scope_add(struct pss_channel *pss, const char *dc, const char *custom
 /* Who may subscribe to what: 0, or an error reply already queued. */
 static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, const struct view_client_msg *m)
 {
-    int rc;
+    int rc, wait;
 
+    /* Each subscribe reads a snapshot: it counts against the rate limits
+     * like an API request. */
+    if ((wait = http_rate_take(vhd->conf, pss->peer_id, pss->cred_id))) {
+        send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
+        return -EAGAIN;
+    }
     if (!m->dc_id || !path_id_valid(m->dc_id, strlen(m->dc_id)) ||
         (m->customer_id && !path_id_valid(m->customer_id, strlen(m->customer_id)))) {
         send_error(pss, m->id_json, 400, "dc_id and customer_id must be 1 to 255 bytes of UTF-8");
@@ -181,7 +197,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
                    rc < 0 ? "Database unavailable, try again" : "DC does not exist or the credential may not access it");
         return -EACCES;
     }
-    if (scope_find(pss, m->dc_id, m->customer_id) < 0 && pss->nscopes >= CHANNEL_SUBS_MAX) {
+    if (scope_find(pss, m->dc_id, m->customer_id) < 0 && pss->nscopes >= vhd->conf->max_subs) {
         send_error(pss, m->id_json, 429, "Too many subscriptions on one connection");
         return -ENOSPC;
     }
@@ -357,6 +373,7 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
         if (lws_send_pipe_choked(wsi))
             break;
     }
+    pss->stalled_ms = outq_peek(&pss->q) ? auth_now_ms() : 0; /* progress made */
     if (outq_peek(&pss->q)) {
         lws_callback_on_writable(wsi);
         return 0;
@@ -423,6 +440,13 @@ static void sweep(lws_sorted_usec_list_t *sul)
             cache_sync(vhd->conf->cache, version);
     }
     for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
+        if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->ws_send_timeout_secs * 1000) {
+            /* It stopped reading: its queue (bounded) would wait forever. */
+            lwsl_user("live: dropping a subscriber that read nothing for %d s\n", vhd->conf->ws_send_timeout_secs);
+            p->stalled_ms = 0;
+            lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            continue;
+        }
         if (p->closing)
             continue;
         liveness(vhd->conf, p, now);
@@ -449,6 +473,8 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"unauthorized", 12);
         return -1;
     }
+    pss->peer_id = http_peer_id(wsi);
+    pss->cred_id = http_cred_id(cred);
     lws_explicit_bzero(cred, sizeof(cred));
     pss->next = vhd->sessions;
     if (vhd->sessions)
@@ -508,8 +534,11 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
          * upgrade is checked again here; lws can only reset a refused
          * stream, which the browser sees as a failed connection. */
         const char *why;
+        int retry_after;
 
-        return http_upgrade_check(wsi, &why) ? 1 : 0;
+        if (lws_get_network_wsi(wsi) == wsi)
+            return 0; /* HTTP/1.1: checked at CONFIRM_UPGRADE already */
+        return http_upgrade_check(wsi, &why, &retry_after) ? 1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
         if (!vhd)
@@ -532,6 +561,26 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
     default:
         return 0;
     }
+}
+
+int channel_drain(struct lws_vhost *vh)
+{
+    const struct lws_protocols *prot = lws_vhost_name_to_protocol(vh, CHANNEL_PROTOCOL_NAME);
+    struct vhd_channel *vhd = prot ? lws_protocol_vh_priv_get(vh, prot) : NULL;
+    int open = 0;
+
+    if (!vhd)
+        return 0;
+    for (struct pss_channel *p = vhd->sessions; p; p = p->next, open++) {
+        if (p->closing)
+            continue;
+        scopes_drop(vhd, p);
+        p->closing = 1;
+        p->close_status = LWS_CLOSE_STATUS_GOINGAWAY;
+        p->close_reason = "server stopping; reconnect with since";
+        lws_callback_on_writable(p->wsi);
+    }
+    return open;
 }
 
 const struct lws_protocols channel_protocol = {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "channel.h"
 #include "feed.h"
 #include "serve.h"
 #include "store.h"
@@ -42,6 +43,13 @@ static const char serve_help[] =
     "  --log-keep-seconds S  and for how long (default 604800, 7 days)\n"
     "  --ws-ping-seconds S   ping a WebSocket client silent this long (default 30)\n"
     "  --ws-idle-seconds S   drop one silent this long, pongs included (default 75)\n"
+    "  --ws-send-timeout S   drop a subscriber that stops reading for this long (default 30)\n"
+    "  --max-subs N          subscriptions per WebSocket connection, 1..10000 (default 64)\n"
+    "  --rate-limit-addr R   API requests, upgrades and subscribes per second per client\n"
+    "                        address (IPv6: per /64), bursts of 2R; 0: no limit (default 100)\n"
+    "  --rate-limit-key R    the same per API key or tracking token (default 1000)\n"
+    "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
+    "                        besides pages served by waypointd itself; repeatable\n"
     "Prints \"listening on https://HOST:PORT\" once ready.\n";
 
 /* One line on stderr and the usage exit code. */
@@ -297,6 +305,14 @@ static int parse_listen(const char *arg, char *buf, size_t cap, int *port)
     return 0;
 }
 
+/* An origin as browsers send it: scheme://host[:port], nothing after. */
+static int origin_valid(const char *o)
+{
+    const char *host = strstr(o, "://");
+
+    return host && host != o && host[3] && !strpbrk(host + 3, "/?#@ \t") && strlen(o) < 256;
+}
+
 int cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
@@ -309,10 +325,20 @@ int cli_serve(int argc, char **argv)
                                          {"log-keep-seconds", required_argument, NULL, 's'},
                                          {"ws-ping-seconds", required_argument, NULL, 'p'},
                                          {"ws-idle-seconds", required_argument, NULL, 'i'},
+                                         {"ws-send-timeout", required_argument, NULL, 'T'},
+                                         {"max-subs", required_argument, NULL, 'm'},
+                                         {"rate-limit-addr", required_argument, NULL, 'A'},
+                                         {"rate-limit-key", required_argument, NULL, 'K'},
+                                         {"allow-origin", required_argument, NULL, 'o'},
                                          {NULL, 0, NULL, 0}};
     struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW,
                                .log_keep_rows = FEED_KEEP_ROWS_DEFAULT,
-                               .log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT};
+                               .log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT,
+                               .ws_send_timeout_secs = CHANNEL_SEND_TIMEOUT_SECS,
+                               .max_subs = CHANNEL_SUBS_MAX,
+                               .rate_addr = SERVE_RATE_ADDR_DEFAULT,
+                               .rate_key = SERVE_RATE_KEY_DEFAULT};
+    static const char *origins[SERVE_ORIGINS_MAX];
     long v;
     const char *listen = NULL, *www = WAYPOINTD_DEFAULT_WWW;
     char host[256], www_real[PATH_MAX];
@@ -346,9 +372,33 @@ int cli_serve(int argc, char **argv)
                 return usage("serve", "--ws-ping-seconds and --ws-idle-seconds take 1 to 86400");
             *(c == 'p' ? &cfg.ws_ping_secs : &cfg.ws_hangup_secs) = (int)v;
             break;
+        case 'T':
+            if (parse_long(optarg, 1, 86400, &v))
+                return usage("serve", "--ws-send-timeout takes 1 to 86400");
+            cfg.ws_send_timeout_secs = (int)v;
+            break;
+        case 'm':
+            if (parse_long(optarg, 1, 10000, &v))
+                return usage("serve", "--max-subs takes 1 to 10000");
+            cfg.max_subs = (int)v;
+            break;
+        case 'A':
+        case 'K':
+            if (parse_long(optarg, 0, 1000000, &v))
+                return usage("serve", "--rate-limit-addr and --rate-limit-key take 0 to 1000000");
+            *(c == 'A' ? &cfg.rate_addr : &cfg.rate_key) = (double)v;
+            break;
+        case 'o':
+            if (!origin_valid(optarg))
+                return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
+            if (cfg.n_allow_origins == SERVE_ORIGINS_MAX)
+                return usage("serve", "too many --allow-origin values");
+            origins[cfg.n_allow_origins++] = optarg;
+            break;
         default: return usage("serve", "unknown option or missing value");
         }
     }
+    cfg.allow_origins = origins;
     if (optind != argc || !cfg.db_path || !listen || !cfg.cert_path || !cfg.key_path)
         return usage("serve", "--db, --listen, --cert and --key are required");
     if (cfg.ws_ping_secs && cfg.ws_hangup_secs && cfg.ws_hangup_secs <= cfg.ws_ping_secs)

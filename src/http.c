@@ -11,13 +11,19 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <time.h>
 
 #include <libwebsockets.h>
 
 #include "auth.h"
 #include "channel.h"
+#include "hash.h"
 #include "path.h"
+#include "ratelimit.h"
 #include "routes.h"
 #include "vhost.h"
 #include "view.h"
@@ -36,7 +42,22 @@ struct pss_http {
     size_t sent;      /* body bytes written so far */
     int headers_sent;
     int close_after;  /* the request's body was not read: do not reuse the connection */
+    int busy;         /* counted in vhost_conf.http_busy */
 };
+
+static struct vhost_conf *conf_of(struct lws *wsi)
+{
+    return lws_vhost_user(lws_get_vhost(wsi));
+}
+
+/* The request is answered or abandoned: a stopping server waits for none. */
+static void busy_end(struct lws *wsi, struct pss_http *pss)
+{
+    if (pss->busy) {
+        conf_of(wsi)->http_busy--;
+        pss->busy = 0;
+    }
+}
 
 static void pss_reset(struct pss_http *pss)
 {
@@ -89,6 +110,46 @@ int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap)
     return rc;
 }
 
+uint64_t http_peer_id(struct lws *wsi)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+
+    if (getpeername(lws_get_socket_fd(lws_get_network_wsi(wsi)), (struct sockaddr *)&ss, &len))
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return hash_fnv1a(HASH_FNV1A_INIT, &v4->sin_addr, 4);
+    if (ss.ss_family != AF_INET6)
+        return 0;
+    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+        return hash_fnv1a(HASH_FNV1A_INIT, v6->sin6_addr.s6_addr + 12, 4);
+    /* One IPv6 host usually holds a whole /64: limit the prefix. */
+    return hash_fnv1a(HASH_FNV1A_INIT ^ 6, v6->sin6_addr.s6_addr, 8);
+}
+
+uint64_t http_cred_id(const char *bearer)
+{
+    return bearer ? hash_fnv1a(HASH_FNV1A_INIT, bearer, strlen(bearer)) : 0;
+}
+
+int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id)
+{
+    struct timespec ts;
+    int64_t now;
+    int wait;
+
+    if (!conf->rl_addr && !conf->rl_key)
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    wait = ratelimit_take(conf->rl_addr, peer_id, now);
+    if (!wait && cred_id)
+        wait = ratelimit_take(conf->rl_key, cred_id, now);
+    return wait;
+}
+
 /* Run the request through routes.c and schedule the answer. */
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
@@ -100,7 +161,11 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     /* An over-long header is treated as no credential: 401, not a crash. */
     if (!http_credential(wsi, 0, auth, sizeof(auth)))
         req.authorization = auth;
-    if (pss->body_too_big)
+    /* Only the API is limited: static files cost next to nothing. */
+    if (!strncmp(pss->path, "/dcs/", 5) &&
+        (pss->resp.retry_after = http_rate_take(conf, http_peer_id(wsi), http_cred_id(req.authorization))))
+        routes_error(&pss->resp, 429, 429, "Too many requests");
+    else if (pss->body_too_big)
         routes_error(&pss->resp, 413, 413, "Request body too large");
     else if (routes_handle(&ctx, &req, &pss->resp))
         return -1; /* no memory even for an error body: drop the connection */
@@ -176,7 +241,10 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
 
 static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
 {
+    busy_end(wsi, pss);
     pss_reset(pss);
+    pss->busy = 1;
+    conf_of(wsi)->http_busy++;
     method_copy(wsi, pss->method, sizeof(pss->method));
     if (malformed(wsi, pss, uri))
         return 0;
@@ -221,7 +289,7 @@ static int closes_after(struct lws *wsi, const struct pss_http *pss)
 
     if (lws_get_network_wsi(wsi) != wsi)
         return 0; /* HTTP/2 stream */
-    if (pss->close_after)
+    if (pss->close_after || conf_of(wsi)->draining)
         return 1;
     lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION);
     lws_hdr_copy(wsi, version, sizeof(version), WSI_TOKEN_HTTP);
@@ -243,6 +311,13 @@ static int add_headers(struct lws *wsi, const struct pss_http *pss, uint8_t **p,
     if (pss->resp.allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const uint8_t *)pss->resp.allow,
                                                         (int)strlen(pss->resp.allow), p, end))
         return -1;
+    if (pss->resp.retry_after > 0) {
+        char secs[16];
+        int n = lws_snprintf(secs, sizeof(secs), "%d", pss->resp.retry_after);
+
+        if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER, (const uint8_t *)secs, n, p, end))
+            return -1;
+    }
     if (closes_after(wsi, pss) &&
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const uint8_t *)close, sizeof(close) - 1, p, end))
         return -1;
@@ -282,8 +357,9 @@ static int write_whole_h1(struct lws *wsi, struct pss_http *pss)
 /* The transaction is answered: reuse the connection or close it. */
 static int finish(struct lws *wsi, struct pss_http *pss)
 {
-    if (pss->close_after)
-        return -1; /* on purpose: see malformed() */
+    busy_end(wsi, pss);
+    if (pss->close_after || (conf_of(wsi)->draining && lws_get_network_wsi(wsi) == wsi))
+        return -1; /* on purpose: see malformed(), or the server is stopping */
     pss_reset(pss);
     /* Non-zero means the connection is not kept alive: close it. */
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -326,13 +402,14 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
  * small). lws has not parsed the HTTP version yet at this point and its
  * header helpers would say HTTP/1.0, so the status line is written here; the
  * connection closes after it. */
-static int refuse_upgrade(struct lws *wsi, int status, const char *message)
+static int refuse_upgrade(struct lws *wsi, int status, const char *message, int retry_after)
 {
     static const struct {
         int status;
         const char *reason;
-    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {404, "Not Found"}};
-    char buf[LWS_PRE + 2048], *start = buf + LWS_PRE;
+    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
+                   {429, "Too Many Requests"}};
+    char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, retry[32] = "";
     const char *reason = "Error";
     size_t len = 0;
     char *body = view_error(status, message, &len);
@@ -341,10 +418,13 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message)
     for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
         if (reasons[i].status == status)
             reason = reasons[i].reason;
+    if (retry_after > 0)
+        lws_snprintf(retry, sizeof(retry), "retry-after: %d\r\n", retry_after);
     n = body ? lws_snprintf(start, sizeof(buf) - LWS_PRE,
                             "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
-                            "cache-control: no-store\r\nconnection: close\r\n\r\n%s",
-                            status, reason, len, body)
+                            "cache-control: no-store\r\nstrict-transport-security: max-age=31536000\r\n"
+                            "%sconnection: close\r\n\r\n%s",
+                            status, reason, len, retry, body)
              : -1;
     free(body);
     if (n < 0 || n >= (int)(sizeof(buf) - LWS_PRE - 1) ||
@@ -372,13 +452,36 @@ static int offers_protocol(const char *list, const char *name)
     return 0;
 }
 
-int http_upgrade_check(struct lws *wsi, const char **why)
+/* A browser page may open /live only from our own origin or an allowed one
+ * (cross-site WebSocket hijacking). Clients that send no Origin are not
+ * browsers and are let through. 1 when allowed. */
+static int origin_allowed(struct lws *wsi, const struct vhost_conf *conf)
+{
+    char origin[256], host[256], own[272];
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return 1;
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return 0; /* too long to be one we allow */
+    for (int i = 0; i < conf->n_allow_origins; i++)
+        if (!strcasecmp(origin, conf->allow_origins[i]))
+            return 1;
+    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 &&
+        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HTTP_COLON_AUTHORITY) <= 0)
+        return 0;
+    lws_snprintf(own, sizeof(own), "https://%s", host);
+    return !strcasecmp(origin, own);
+}
+
+int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
     char uri[64], proto[256], cred[HTTP_AUTH_MAX];
     struct auth_cred c;
+    uint64_t cred_id = 0;
     int ok;
 
+    *retry_after = 0;
     /* HTTP/1.1 names the path in the request line, HTTP/2 in :path. */
     if ((lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 &&
          lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_HTTP_COLON_PATH) <= 0) ||
@@ -390,8 +493,19 @@ int http_upgrade_check(struct lws *wsi, const char **why)
         *why = "Use the WebSocket subprotocol " CHANNEL_PROTOCOL_NAME;
         return 400;
     }
-    ok = !http_credential(wsi, 1, cred, sizeof(cred)) &&
-         !auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c);
+    if (!origin_allowed(wsi, conf)) {
+        *why = "Origin not allowed";
+        return 403;
+    }
+    ok = !http_credential(wsi, 1, cred, sizeof(cred));
+    if (ok)
+        cred_id = http_cred_id(cred);
+    if ((*retry_after = http_rate_take(conf, http_peer_id(wsi), cred_id))) {
+        lws_explicit_bzero(cred, sizeof(cred));
+        *why = "Too many requests";
+        return 429;
+    }
+    ok = ok && !auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c);
     lws_explicit_bzero(cred, sizeof(cred));
     if (!ok) {
         *why = "Missing, unknown, revoked or expired credential";
@@ -405,9 +519,10 @@ int http_upgrade_check(struct lws *wsi, const char **why)
 static int confirm_upgrade(struct lws *wsi, const char *kind)
 {
     const char *why = "Only WebSocket upgrades are supported";
-    int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why);
+    int retry_after = 0;
+    int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why, &retry_after);
 
-    return status ? refuse_upgrade(wsi, status, why) : 0;
+    return status ? refuse_upgrade(wsi, status, why, retry_after) : 0;
 }
 
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -432,11 +547,21 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
          * HTTP/2 stream (RFC 8441), which lws can only reset. */
         return 1;
     case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+        busy_end(wsi, pss);
+        if (conf_of(wsi)->draining && lws_get_network_wsi(wsi) == wsi)
+            return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (pss)
+        if (pss) {
+            busy_end(wsi, pss);
             pss_reset(pss);
+        }
+        return 0;
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+        /* The vhost's server SSL_CTX, kept for SIGHUP reloads (serve.c). */
+        if (in)
+            ((struct vhost_conf *)lws_vhost_user((struct lws_vhost *)in))->ssl_ctx = user;
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

@@ -7,6 +7,7 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include <ev.h>
@@ -20,7 +21,10 @@ struct watch {
 
 struct loop {
     struct ev_loop *ev;
-    ev_async stop; /* sent by loop_stop() from any thread */
+    ev_async stop;   /* sent by loop_stop() from any thread */
+    ev_async notify; /* sent by loop_notify() from any thread */
+    void (*notify_cb)(void *arg);
+    void *notify_arg;
     struct watch *watches;
 };
 
@@ -55,6 +59,34 @@ static void on_stop(struct ev_loop *ev, ev_async *w, int revents)
     ev_break(ev, EVBREAK_ALL);
 }
 
+static void on_notify(struct ev_loop *ev, ev_async *w, int revents)
+{
+    struct loop *l = (struct loop *)((char *)w - offsetof(struct loop, notify));
+
+    (void)ev;
+    (void)revents;
+    if (l->notify_cb)
+        l->notify_cb(l->notify_arg);
+}
+
+void loop_set_notify(struct loop *l, void (*cb)(void *arg), void *arg)
+{
+    l->notify_cb = cb;
+    l->notify_arg = arg;
+}
+
+void loop_notify(struct loop *l)
+{
+    ev_async_send(l->ev, &l->notify);
+}
+
+void loop_unwatch(struct loop *l, int fd)
+{
+    for (struct watch *w = l->watches; w; w = w->next)
+        if (w->io.fd == fd)
+            ev_io_stop(l->ev, &w->io);
+}
+
 int loop_new(struct loop **out)
 {
     struct loop *l = calloc(1, sizeof(*l));
@@ -69,7 +101,10 @@ int loop_new(struct loop **out)
     }
     ev_async_init(&l->stop, on_stop);
     ev_async_start(l->ev, &l->stop);
-    /* The stop watcher alone must not keep ev_run() going once lws is gone. */
+    ev_async_init(&l->notify, on_notify);
+    ev_async_start(l->ev, &l->notify);
+    /* These watchers alone must not keep ev_run() going once lws is gone. */
+    ev_unref(l->ev);
     ev_unref(l->ev);
     *out = l;
     return 0;
@@ -87,7 +122,9 @@ void loop_free(struct loop *l)
         free(w);
     }
     ev_ref(l->ev);
+    ev_ref(l->ev);
     ev_async_stop(l->ev, &l->stop);
+    ev_async_stop(l->ev, &l->notify);
     ev_loop_destroy(l->ev);
     free(l);
 }

@@ -16,11 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
 
 #include "cache.h"
 #include "channel.h"
@@ -28,7 +27,9 @@
 #include "http.h"
 #include "listener.h"
 #include "loop.h"
+#include "ratelimit.h"
 #include "store.h"
+#include "tls.h"
 #include "vhost.h"
 
 #define SERVE_MAX_THREADS 64
@@ -36,9 +37,31 @@
 #define SERVE_CACHE_ENTRIES 4096
 /* TLS 1.2 suites with forward secrecy only; TLS 1.3 suites are all ECDHE. */
 #define SERVE_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+/* Client addresses and credentials tracked by each rate limit. */
+#define SERVE_RATE_IDS 65536
+
+/* Added by lws to every response it heads (ours and static files'): HTTPS
+ * only, for a year (RFC 6797). Not includeSubDomains: other hosts under the
+ * same name are not ours to decide for. */
+static const struct lws_protocol_vhost_options hsts_header = {
+    NULL, NULL, "strict-transport-security:", "max-age=31536000"};
+
+/* What the main thread asks of the service threads, and their answers. */
+struct control {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int drain;                       /* stop gracefully */
+    int drained;                     /* threads done draining */
+    const struct tls_material *tls;  /* certificate to install */
+    int tls_gen;                     /* bumped with each new tls */
+    int tls_applied, tls_failed;     /* threads done with tls_gen */
+};
 
 struct service_thread {
     struct vhost_conf conf;  /* handed to the protocols as vhost user */
+    struct control *ctl;
+    int tls_gen;             /* the last certificate generation applied */
+    lws_sorted_usec_list_t drain_sul;
     struct lws_protocols protocols[3];
     uint8_t secret[STORE_SECRET_LEN];
     struct store *store;
@@ -52,35 +75,52 @@ struct service_thread {
     int started;
 };
 
-int serve_check_tls(const char *cert_path, const char *key_path, char *err, size_t errlen)
+/* On the thread: has everything in flight finished? Then stop the loop. */
+static void drain_check(lws_sorted_usec_list_t *sul)
 {
-    SSL_CTX *ctx;
-    int rc = -EINVAL;
+    struct service_thread *t = lws_container_of(sul, struct service_thread, drain_sul);
 
-    if (access(cert_path, R_OK)) {
-        snprintf(err, errlen, "cannot read certificate %s: %s", cert_path, strerror(errno));
-        return -errno;
+    if (channel_drain(t->vhost) > 0 || t->conf.http_busy > 0) {
+        lws_sul_schedule(t->context, 0, &t->drain_sul, drain_check, 50 * LWS_US_PER_MS);
+        return;
     }
-    if (access(key_path, R_OK)) {
-        snprintf(err, errlen, "cannot read key %s: %s", key_path, strerror(errno));
-        return -errno;
+    pthread_mutex_lock(&t->ctl->mu);
+    t->ctl->drained++;
+    pthread_cond_broadcast(&t->ctl->cv);
+    pthread_mutex_unlock(&t->ctl->mu);
+    loop_stop(t->loop);
+}
+
+/* On the thread: take no new connections (the kernel refuses those still
+ * queued on our socket when it closes), then wait for the rest. */
+static void drain_start(struct service_thread *t)
+{
+    t->conf.draining = 1;
+    loop_unwatch(t->loop, t->listen_fd);
+    close(t->listen_fd);
+    t->listen_fd = -1;
+    drain_check(&t->drain_sul);
+}
+
+/* On the thread, after loop_notify(): a certificate to install, a stop. */
+static void on_control(void *arg)
+{
+    struct service_thread *t = arg;
+    struct control *c = t->ctl;
+    int drain;
+
+    /* Applied under the lock: the main thread frees the material once the
+     * threads are done or its wait ran out, never while one uses it. */
+    pthread_mutex_lock(&c->mu);
+    drain = c->drain;
+    if (c->tls && c->tls_gen != t->tls_gen) {
+        t->tls_gen = c->tls_gen;
+        *(tls_material_apply(t->conf.ssl_ctx, c->tls) ? &c->tls_failed : &c->tls_applied) += 1;
+        pthread_cond_broadcast(&c->cv);
     }
-    ctx = SSL_CTX_new(TLS_server_method());
-    if (!ctx) {
-        snprintf(err, errlen, "cannot create a TLS context");
-        return -ENOMEM;
-    }
-    if (SSL_CTX_use_certificate_chain_file(ctx, cert_path) != 1)
-        snprintf(err, errlen, "%s is not a PEM certificate", cert_path);
-    else if (SSL_CTX_use_PrivateKey_file(ctx, key_path, SSL_FILETYPE_PEM) != 1)
-        snprintf(err, errlen, "%s is not a PEM private key", key_path);
-    else if (SSL_CTX_check_private_key(ctx) != 1)
-        snprintf(err, errlen, "key %s does not match certificate %s", key_path, cert_path);
-    else
-        rc = 0;
-    ERR_clear_error();
-    SSL_CTX_free(ctx);
-    return rc;
+    pthread_mutex_unlock(&c->mu);
+    if (drain && !t->conf.draining)
+        drain_start(t);
 }
 
 static void *service_main(void *arg)
@@ -110,6 +150,7 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
     info.protocols = t->protocols;
     info.user = &t->conf;
     info.retry_and_idle_policy = &no_lws_liveness;
+    info.headers = &hsts_header;
     /* The server never makes TLS client connections. This option (no
      * listen_accept_role is set, so adoption is unchanged) is the one that
      * makes lws skip creating a client SSL_CTX per vhost, which lws 4.1 also
@@ -149,6 +190,10 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->conf.ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
     if (t->conf.ws_hangup_secs <= t->conf.ws_ping_secs) /* ping before giving up */
         t->conf.ws_ping_secs = t->conf.ws_hangup_secs > 1 ? t->conf.ws_hangup_secs / 2 : 1;
+    t->conf.ws_send_timeout_secs = cfg->ws_send_timeout_secs > 0 ? cfg->ws_send_timeout_secs : CHANNEL_SEND_TIMEOUT_SECS;
+    t->conf.max_subs = cfg->max_subs > 0 ? cfg->max_subs : CHANNEL_SUBS_MAX;
+    t->conf.allow_origins = cfg->allow_origins;
+    t->conf.n_allow_origins = cfg->n_allow_origins;
     t->protocols[0] = http_protocol;
     t->protocols[1] = channel_protocol;
 
@@ -169,6 +214,7 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
         fprintf(stderr, "waypointd: cannot create the TLS server context\n");
         return -EIO;
     }
+    loop_set_notify(t->loop, on_control, t);
     /* Accepting is ours, on the same loop: lws only gets connections. */
     t->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (loop_watch(t->loop, t->listen_fd, on_listen_ready, t)) {
@@ -206,20 +252,81 @@ static void signals_block(sigset_t *set)
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void wait_for_stop(struct service_thread *threads, int n)
+/* Wait (on the main thread, holding c->mu) until the fields add up to n
+ * threads or the deadline passed. */
+static void control_wait(struct control *c, const int *a, const int *b, int n, int secs)
 {
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += secs;
+    while (*a + *b < n && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
+        ;
+}
+
+/* SIGHUP: load and check the files, then have every thread install them. */
+static void reload_tls(struct service_thread *threads, int n, const struct serve_config *cfg)
+{
+    struct control *c = threads[0].ctl;
+    struct tls_material *m;
+    char err[512];
+    int failed;
+
+    if (tls_material_load(cfg->cert_path, cfg->key_path, &m, err, sizeof(err))) {
+        lwsl_user("SIGHUP: keeping the current certificate: %s\n", err);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->tls = m;
+    c->tls_gen++;
+    c->tls_applied = c->tls_failed = 0;
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < n; i++)
+        loop_notify(threads[i].loop);
+    pthread_mutex_lock(&c->mu);
+    control_wait(c, &c->tls_applied, &c->tls_failed, n, SERVE_DRAIN_SECS);
+    failed = n - c->tls_applied;
+    c->tls = NULL;
+    pthread_mutex_unlock(&c->mu);
+    /* A thread that has not run it yet by now finds tls NULL and skips. */
+    tls_material_free(m);
+    if (failed)
+        lwsl_user("SIGHUP: certificate %s not installed on %d of %d threads\n", cfg->cert_path, failed, n);
+    else
+        lwsl_user("SIGHUP: reloaded certificate %s and key %s\n", cfg->cert_path, cfg->key_path);
+}
+
+/* Until SIGINT or SIGTERM; then drain every thread for SERVE_DRAIN_SECS at most. */
+static void run_until_stopped(struct service_thread *threads, int n, const struct serve_config *cfg)
+{
+    struct control *c = threads[0].ctl;
+    static const int zero = 0;
     sigset_t set;
     int sig = 0;
 
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    sigwait(&set, &sig);
+    sigaddset(&set, SIGHUP);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        reload_tls(threads, n, cfg);
     lwsl_user("signal %d: stopping\n", sig);
+    pthread_mutex_lock(&c->mu);
+    c->drain = 1;
+    pthread_mutex_unlock(&c->mu);
+    for (int i = 0; i < n; i++)
+        loop_notify(threads[i].loop);
+    pthread_mutex_lock(&c->mu);
+    control_wait(c, &c->drained, &zero, n, SERVE_DRAIN_SECS);
+    if (c->drained < n)
+        lwsl_user("stopping: %d of %d threads still busy after %d s; closing their connections\n", n - c->drained,
+                  n, SERVE_DRAIN_SECS);
+    pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++)
         loop_stop(threads[i].loop);
 }
@@ -245,21 +352,36 @@ static int feed_setup(struct service_thread *threads, int n, const struct serve_
     return 0;
 }
 
+/* The two rate limits, shared by every thread (NULL: off). 0 or -ENOMEM. */
+static int limits_new(const struct serve_config *cfg, struct ratelimit **addr, struct ratelimit **key)
+{
+    int e1, e2;
+
+    *addr = ratelimit_new(cfg->rate_addr, 2 * cfg->rate_addr, SERVE_RATE_IDS, &e1);
+    *key = ratelimit_new(cfg->rate_key, 2 * cfg->rate_key, SERVE_RATE_IDS, &e2);
+    return e1 ? e1 : e2;
+}
+
 int serve_run(const struct serve_config *cfg)
 {
     struct service_thread *threads;
     struct feed *feed = NULL;
+    struct ratelimit *rl_addr = NULL, *rl_key = NULL;
+    struct tls_material *tls;
+    struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
 
     if (n < 1 || n > SERVE_MAX_THREADS)
         return -EINVAL;
-    rc = serve_check_tls(cfg->cert_path, cfg->key_path, err, sizeof(err));
+    /* lws loads the files itself; this is to refuse a bad pair in one line. */
+    rc = tls_material_load(cfg->cert_path, cfg->key_path, &tls, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "waypointd: %s\n", err);
         return rc;
     }
+    tls_material_free(tls);
     rc = listener_open(cfg->host, cfg->port, n, fds, &port, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "waypointd: %s:%d: %s\n", cfg->host, cfg->port, err);
@@ -273,9 +395,13 @@ int serve_run(const struct serve_config *cfg)
     }
     signals_block(&set);
     lws_set_log_level(LLL_ERR | LLL_USER, NULL);
+    rc = limits_new(cfg, &rl_addr, &rl_key);
     for (i = 0; i < n; i++) {
         threads[i].listen_fd = fds[i];
         threads[i].spare_fd = -1;
+        threads[i].ctl = &ctl;
+        threads[i].conf.rl_addr = rl_addr;
+        threads[i].conf.rl_key = rl_key;
     }
     for (i = 0; i < n && !rc; i++)
         rc = thread_setup(&threads[i], cfg);
@@ -290,7 +416,7 @@ int serve_run(const struct serve_config *cfg)
         printf(strchr(cfg->host, ':') ? "listening on https://[%s]:%d\n" : "listening on https://%s:%d\n", cfg->host,
                port);
         fflush(stdout);
-        wait_for_stop(threads, n);
+        run_until_stopped(threads, n, cfg);
     } else {
         for (i = 0; i < n; i++)
             if (threads[i].started)
@@ -305,5 +431,7 @@ int serve_run(const struct serve_config *cfg)
     for (i = 0; i < n; i++)
         thread_teardown(&threads[i]);
     free(threads);
+    ratelimit_free(rl_addr);
+    ratelimit_free(rl_key);
     return rc;
 }

@@ -345,7 +345,8 @@ unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre
     return finish_pre(o, pre, len);
 }
 
-unsigned char *view_live_error(const char *id_json, int code, const char *message, size_t pre, size_t *len)
+unsigned char *view_live_error(const char *id_json, int code, const char *message, int retry_after, size_t pre,
+                               size_t *len)
 {
     struct json_object *o = typed("error");
 
@@ -354,6 +355,8 @@ unsigned char *view_live_error(const char *id_json, int code, const char *messag
     json_object_object_add(o, "id", id_object(id_json));
     json_object_object_add(o, "code", json_object_new_int(code));
     json_object_object_add(o, "message", json_object_new_string(message));
+    if (retry_after > 0)
+        json_object_object_add(o, "retry_after", json_object_new_int(retry_after));
     return finish_pre(o, pre, len);
 }
 
