@@ -370,7 +370,9 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
         if (write_one(vhd, wsi, m))
             return -1; /* the socket failed: lws closes it */
         outq_pop(&pss->q);
-        if (lws_send_pipe_choked(wsi))
+        /* lws_send_pipe_choked() costs a poll() system call: ask only when
+         * there is more to write (a broadcast queues one message each). */
+        if (outq_peek(&pss->q) && lws_send_pipe_choked(wsi))
             break;
     }
     pss->stalled_ms = outq_peek(&pss->q) ? auth_now_ms() : 0; /* progress made */
