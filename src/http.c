@@ -43,6 +43,9 @@ struct pss_http {
     int headers_sent;
     int close_after;  /* the request's body was not read: do not reuse the connection */
     int busy;         /* counted in vhost_conf.http_busy */
+    char etag[24];    /* "\"16 hex digits\"" for an API GET's 200 or 304, else empty */
+    char cors[256];   /* the allowed Origin to echo, else empty */
+    int preflight;    /* a CORS preflight answered with 204 */
 };
 
 static struct vhost_conf *conf_of(struct lws *wsi)
@@ -150,6 +153,74 @@ int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cre
     return wait;
 }
 
+/* 1 when the If-None-Match list names etag (weak or strong) or is "*". */
+static int etag_matches(const char *list, const char *etag)
+{
+    size_t elen = strlen(etag);
+
+    while (*list) {
+        size_t len;
+
+        list += strspn(list, " \t,");
+        if (!strncmp(list, "W/", 2))
+            list += 2;
+        len = strcspn(list, " \t,");
+        if ((len == 1 && *list == '*') || (len == elen && !memcmp(list, etag, elen)))
+            return 1;
+        list += len;
+    }
+    return 0;
+}
+
+/* A 200 for an API GET gets an ETag of its body; a request that already
+ * holds that version gets 304 and no body. */
+static void conditional(struct lws *wsi, struct pss_http *pss)
+{
+    char inm[512];
+    uint64_t h;
+
+    if (pss->resp.status != 200 || !pss->resp.body || strcmp(pss->method, "GET"))
+        return;
+    h = hash_fnv1a(HASH_FNV1A_INIT, pss->resp.body, pss->resp.body_len);
+    lws_snprintf(pss->etag, sizeof(pss->etag), "\"%016llx\"", (unsigned long long)h);
+    if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 && etag_matches(inm, pss->etag)) {
+        pss->resp.status = 304;
+        pss->resp.body_len = 0; /* the body stays allocated: "ours to write" */
+    }
+}
+
+/* The Origin of a cross-site page allowed by --allow-origin, into pss->cors.
+ * Pages of our own origin need no CORS headers. 0 when allowed or no Origin,
+ * -EPERM otherwise. */
+static int cors_origin(struct lws *wsi, const struct vhost_conf *conf, struct pss_http *pss)
+{
+    char origin[256];
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return 0;
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return -EPERM;
+    for (int i = 0; i < conf->n_allow_origins; i++)
+        if (!strcasecmp(origin, conf->allow_origins[i])) {
+            lws_strncpy(pss->cors, origin, sizeof(pss->cors));
+            return 0;
+        }
+    return -EPERM;
+}
+
+/* A CORS preflight (an OPTIONS from a browser page) for an API path: 204
+ * with what a page may send, or 403 for an Origin not allowed. */
+static void preflight(struct pss_http *pss, int cors)
+{
+    if (cors) {
+        routes_error(&pss->resp, 403, 403, "Origin not allowed");
+        return;
+    }
+    routes_error(&pss->resp, 204, 204, "");
+    pss->resp.body_len = 0; /* the body stays allocated: "ours to write" */
+    pss->preflight = 1;
+}
+
 /* Run the request through routes.c and schedule the answer. */
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
@@ -161,14 +232,19 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     /* An over-long header is treated as no credential: 401, not a crash. */
     if (!http_credential(wsi, 0, auth, sizeof(auth)))
         req.authorization = auth;
+    int api = !strncmp(pss->path, "/dcs/", 5), cors = api ? cors_origin(wsi, conf, pss) : 0;
+
+    if (api && !strcmp(pss->method, "OPTIONS") && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
+        preflight(pss, cors);
     /* Only the API is limited: static files cost next to nothing. */
-    if (!strncmp(pss->path, "/dcs/", 5) &&
-        (pss->resp.retry_after = http_rate_take(conf, http_peer_id(wsi), http_cred_id(req.authorization))))
+    else if (api && (pss->resp.retry_after = http_rate_take(conf, http_peer_id(wsi), http_cred_id(req.authorization))))
         routes_error(&pss->resp, 429, 429, "Too many requests");
     else if (pss->body_too_big)
         routes_error(&pss->resp, 413, 413, "Request body too large");
     else if (routes_handle(&ctx, &req, &pss->resp))
         return -1; /* no memory even for an error body: drop the connection */
+    else if (api)
+        conditional(wsi, pss);
     lws_explicit_bzero(auth, sizeof(auth));
     lws_callback_on_writable(wsi);
     return 0;
@@ -298,15 +374,41 @@ static int closes_after(struct lws *wsi, const struct pss_http *pss)
     return !strcmp(version, "HTTP/1.0") && !strcasestr(conn, "keep-alive");
 }
 
+static int add_header(struct lws *wsi, enum lws_token_indexes tok, const char *v, uint8_t **p, uint8_t *end)
+{
+    return lws_add_http_header_by_token(wsi, tok, (const uint8_t *)v, (int)strlen(v), p, end);
+}
+
+/* name in lower case with its colon, as lws wants for HTTP/2 too. */
+static int add_header_named(struct lws *wsi, const char *name, const char *v, uint8_t **p, uint8_t *end)
+{
+    return lws_add_http_header_by_name(wsi, (const uint8_t *)name, (const uint8_t *)v, (int)strlen(v), p, end);
+}
+
 /* Our response headers into [*p, end); 0 or -1 when they do not fit. */
 static int add_headers(struct lws *wsi, const struct pss_http *pss, uint8_t **p, uint8_t *end)
 {
-    static const char nocache[] = "no-store", close[] = "close";
+    static const char close[] = "close";
+    /* An API answer with an ETag may be kept, by the client only (it is
+     * per credential), and must be revalidated each time: data is live. */
+    const char *cache = pss->etag[0] ? "private, no-cache" : "no-store";
+    int rc;
 
-    if (lws_add_http_common_headers(wsi, (unsigned int)pss->resp.status, "application/json",
-                                    (lws_filepos_t)pss->resp.body_len, p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, (const uint8_t *)nocache,
-                                     sizeof(nocache) - 1, p, end))
+    if (pss->resp.status == 304 || pss->resp.status == 204) /* no body, no content headers (RFC 9110) */
+        rc = lws_add_http_header_status(wsi, (unsigned int)pss->resp.status, p, end);
+    else
+        rc = lws_add_http_common_headers(wsi, (unsigned int)pss->resp.status, "application/json",
+                                         (lws_filepos_t)pss->resp.body_len, p, end);
+    if (rc || add_header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, cache, p, end) ||
+        (pss->etag[0] && add_header(wsi, WSI_TOKEN_HTTP_ETAG, pss->etag, p, end)) ||
+        (pss->cors[0] && (add_header_named(wsi, "access-control-allow-origin:", pss->cors, p, end) ||
+                          add_header_named(wsi, "access-control-expose-headers:", "ETag, Retry-After", p, end))) ||
+        (pss->resp.status != 304 && add_header_named(wsi, "vary:", "Origin", p, end)))
+        return -1;
+    if (pss->preflight && pss->cors[0] &&
+        (add_header_named(wsi, "access-control-allow-methods:", "GET, POST, OPTIONS", p, end) ||
+         add_header_named(wsi, "access-control-allow-headers:", "Authorization, Content-Type, If-None-Match", p, end) ||
+         add_header_named(wsi, "access-control-max-age:", "600", p, end)))
         return -1;
     if (pss->resp.allow && lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (const uint8_t *)pss->resp.allow,
                                                         (int)strlen(pss->resp.allow), p, end))
