@@ -38,6 +38,10 @@ void feed_stop(struct feed *f);
  * Returns the count. Called on service thread i. */
 size_t feed_take(struct feed *f, int thread, struct msg ***out);
 
+/* When the watcher last read the database successfully (epoch ms; 0:
+ * never). Any thread: health checks. */
+int64_t feed_last_check_ms(struct feed *f);
+
 /* Render one change as its push message with LWS_PRE headroom; NULL when
  * out of memory. Any thread. */
 struct msg *feed_render(const struct store_change *c);

@@ -29,6 +29,11 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after);
 uint64_t http_peer_id(struct lws *wsi);
 uint64_t http_cred_id(const char *bearer);
 
+/* Metrics: an upgrade refused with this status; a wsi destroyed (counted
+ * down from the open connections when it is one). */
+void http_count_refusal(struct lws *wsi, int status);
+void http_count_destroy(struct lws *wsi);
+
 /* Take one request from both rate limits. 0, or the seconds to wait. */
 int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id);
 

@@ -35,6 +35,8 @@ struct serve_config {
     double rate_key;            /* and per credential */
     const char *const *allow_origins; /* browser Origins allowed on /live besides our own */
     int n_allow_origins;
+    const char *metrics_host;   /* /metrics and /healthz on plain HTTP here; NULL: off */
+    int metrics_port;
 };
 
 /* Serve until SIGINT/SIGTERM, then stop gracefully: no new connections,

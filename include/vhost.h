@@ -12,6 +12,8 @@ struct store;
 struct feed;
 struct cache;
 struct ratelimit;
+struct metrics_thread;
+struct feed;
 
 struct vhost_conf {
     struct store *store;    /* this thread's connection; only this thread uses it */
@@ -32,6 +34,7 @@ struct vhost_conf {
     int draining;           /* stopping: finish what is in flight, take nothing new */
     int http_busy;          /* HTTP requests being answered */
     void *ssl_ctx;          /* the vhost's SSL_CTX, for certificate reloads */
+    struct metrics_thread *metrics; /* this thread's counters; NULL: none */
 };
 
 #endif

@@ -20,6 +20,7 @@
 #include "cache.h"
 #include "feed.h"
 #include "http.h"
+#include "metrics.h"
 #include "msg.h"
 #include "outq.h"
 #include "path.h"
@@ -72,6 +73,12 @@ static struct vhd_channel *vhd_of(struct lws *wsi)
     return lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
 }
 
+/* This thread's counters (NULL: none). */
+static struct metrics_thread *mt_of(struct lws *wsi)
+{
+    return ((struct vhost_conf *)lws_vhost_user(lws_get_vhost(wsi)))->metrics;
+}
+
 /* Queue m (taking a reference) and ask for a writeable callback. A queue
  * that is full even after merging means a client too slow to keep: it is
  * closed and resumes with `since`, losing nothing. */
@@ -84,6 +91,7 @@ static void enqueue(struct pss_channel *pss, struct msg *m)
         pss->closing = 2;
         pss->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
         pss->close_reason = "too slow; reconnect with since";
+        metrics_refused(mt_of(pss->wsi), METRICS_REFUSE_SLOW_CONSUMER);
     }
     if (!pss->stalled_ms)
         pss->stalled_ms = auth_now_ms();
@@ -120,6 +128,7 @@ static void send_error(struct pss_channel *pss, const char *id_json, int code, c
 
 static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
 {
+    metrics_gauge_add(vhd->conf->metrics, METRICS_SUBSCRIPTIONS, -pss->nscopes);
     for (int i = 0; i < pss->nscopes; i++) {
         subs_remove(vhd->subs, pss->scopes[i].dc_id, pss->scopes[i].customer_id, pss);
         free(pss->scopes[i].dc_id);
@@ -167,6 +176,7 @@ static int scope_add(struct pss_channel *pss, const char *dc, const char *custom
         return -ENOMEM;
     }
     pss->nscopes++;
+    metrics_gauge_add(mt_of(pss->wsi), METRICS_SUBSCRIPTIONS, 1);
     return 0;
 }
 
@@ -179,6 +189,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
      * like an API request. */
     if ((wait = http_rate_take(vhd->conf, pss->peer_id, pss->cred_id))) {
         send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
+        metrics_refused(vhd->conf->metrics, METRICS_REFUSE_RATE_LIMIT);
         return -EAGAIN;
     }
     if (!m->dc_id || !path_id_valid(m->dc_id, strlen(m->dc_id)) ||
@@ -199,6 +210,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
     }
     if (scope_find(pss, m->dc_id, m->customer_id) < 0 && pss->nscopes >= vhd->conf->max_subs) {
         send_error(pss, m->id_json, 429, "Too many subscriptions on one connection");
+        metrics_refused(vhd->conf->metrics, METRICS_REFUSE_TOO_MANY_SUBS);
         return -ENOSPC;
     }
     return 0;
@@ -250,6 +262,7 @@ static void on_unsubscribe(struct vhd_channel *vhd, struct pss_channel *pss, con
         free(pss->scopes[i].dc_id);
         free(pss->scopes[i].customer_id);
         pss->scopes[i] = pss->scopes[--pss->nscopes];
+        metrics_gauge_add(vhd->conf->metrics, METRICS_SUBSCRIPTIONS, -1);
     }
     /* Unsubscribing from something not subscribed is answered the same way:
      * afterwards, either way, nothing of it arrives. */
@@ -267,6 +280,7 @@ static void on_message(struct vhd_channel *vhd, struct pss_channel *pss, const c
 
     if (view_parse_client_msg(text, len, &m, &why)) {
         send_error(pss, m.id_json ? m.id_json : "null", 400, why);
+        metrics_refused(vhd->conf->metrics, METRICS_REFUSE_BAD_MESSAGE);
     } else if (m.type == VIEW_MSG_PING) {
         buf = view_live_reply("pong", m.id_json, LWS_PRE, &n);
         if (buf)
@@ -289,6 +303,7 @@ static int on_receive(struct lws *wsi, struct vhd_channel *vhd, struct pss_chann
         return 0; /* we are hanging up: ignore what still arrives */
     if (pss->rx_len + len > CHANNEL_MSG_MAX) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"message too large", 17);
+        metrics_refused(vhd->conf->metrics, METRICS_REFUSE_TOO_LARGE);
         return -1;
     }
     g = realloc(pss->rx, pss->rx_len + len + 1);
@@ -299,9 +314,10 @@ static int on_receive(struct lws *wsi, struct vhd_channel *vhd, struct pss_chann
     pss->rx_len += len;
     if (!lws_is_final_fragment(wsi))
         return 0;
-    if (lws_frame_is_binary(wsi))
+    if (lws_frame_is_binary(wsi)) {
         send_error(pss, "null", 400, "Messages must be JSON text frames");
-    else
+        metrics_refused(vhd->conf->metrics, METRICS_REFUSE_BAD_MESSAGE);
+    } else
         on_message(vhd, pss, pss->rx, pss->rx_len);
     free(pss->rx);
     pss->rx = NULL;
@@ -354,6 +370,7 @@ static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg 
 static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
     uint8_t ping[LWS_PRE + 2];
+    int64_t now = 0;
     struct msg *m;
 
     if (pss->ping_due) {
@@ -369,6 +386,8 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
     for (int i = 0; i < WRITE_BURST && (m = outq_peek(&pss->q)); i++) {
         if (write_one(vhd, wsi, m))
             return -1; /* the socket failed: lws closes it */
+        if (m->seq && vhd->conf->metrics)
+            metrics_pushed(vhd->conf->metrics, m->changed_ms, now ? now : (now = auth_now_ms()));
         outq_pop(&pss->q);
         /* lws_send_pipe_choked() costs a poll() system call: ask only when
          * there is more to write (a broadcast queues one message each). */
@@ -446,6 +465,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
             /* It stopped reading: its queue (bounded) would wait forever. */
             lwsl_user("live: dropping a subscriber that read nothing for %d s\n", vhd->conf->ws_send_timeout_secs);
             p->stalled_ms = 0;
+            metrics_refused(vhd->conf->metrics, METRICS_REFUSE_SEND_TIMEOUT);
             lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
             continue;
         }
@@ -483,6 +503,7 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
         vhd->sessions->prevp = &pss->next;
     pss->prevp = &vhd->sessions;
     vhd->sessions = pss;
+    metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, 1);
     return 0;
 }
 
@@ -497,6 +518,7 @@ static void on_closed(struct vhd_channel *vhd, struct pss_channel *pss)
     outq_clear(&pss->q);
     free(pss->rx);
     pss->prevp = NULL;
+    metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, -1);
 }
 
 static int protocol_init(struct lws *wsi)

@@ -48,6 +48,8 @@ static const char serve_help[] =
     "  --rate-limit-addr R   API requests, upgrades and subscribes per second per client\n"
     "                        address (IPv6: per /64), bursts of 2R; 0: no limit (default 100)\n"
     "  --rate-limit-key R    the same per API key or tracking token (default 1000)\n"
+    "  --metrics-listen HOST:PORT  serve /metrics and /healthz over plain HTTP there\n"
+    "                        (keep it private: loopback or an internal network); default off\n"
     "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
     "                        besides pages served by waypointd itself; repeatable\n"
     "Prints \"listening on https://HOST:PORT\" once ready.\n";
@@ -330,6 +332,7 @@ int cli_serve(int argc, char **argv)
                                          {"rate-limit-addr", required_argument, NULL, 'A'},
                                          {"rate-limit-key", required_argument, NULL, 'K'},
                                          {"allow-origin", required_argument, NULL, 'o'},
+                                         {"metrics-listen", required_argument, NULL, 'M'},
                                          {NULL, 0, NULL, 0}};
     struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW,
                                .log_keep_rows = FEED_KEEP_ROWS_DEFAULT,
@@ -340,8 +343,8 @@ int cli_serve(int argc, char **argv)
                                .rate_key = SERVE_RATE_KEY_DEFAULT};
     static const char *origins[SERVE_ORIGINS_MAX];
     long v;
-    const char *listen = NULL, *www = WAYPOINTD_DEFAULT_WWW;
-    char host[256], www_real[PATH_MAX];
+    const char *listen = NULL, *www = WAYPOINTD_DEFAULT_WWW, *metrics_listen = NULL;
+    char host[256], metrics_host[256], www_real[PATH_MAX];
     long threads = sysconf(_SC_NPROCESSORS_ONLN);
     int c;
 
@@ -388,6 +391,7 @@ int cli_serve(int argc, char **argv)
                 return usage("serve", "--rate-limit-addr and --rate-limit-key take 0 to 1000000");
             *(c == 'A' ? &cfg.rate_addr : &cfg.rate_key) = (double)v;
             break;
+        case 'M': metrics_listen = optarg; break;
         case 'o':
             if (!origin_valid(optarg))
                 return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
@@ -405,6 +409,10 @@ int cli_serve(int argc, char **argv)
         return usage("serve", "--ws-idle-seconds must be longer than --ws-ping-seconds");
     if (parse_listen(listen, host, sizeof(host), &cfg.port))
         return usage("serve", "--listen must be HOST:PORT with PORT from 0 to 65535");
+    if (metrics_listen && parse_listen(metrics_listen, metrics_host, sizeof(metrics_host), &cfg.metrics_port))
+        return usage("serve", "--metrics-listen must be HOST:PORT with PORT from 0 to 65535");
+    if (metrics_listen)
+        cfg.metrics_host = metrics_host;
     if (!realpath(www, www_real)) {
         fprintf(stderr, "waypointd: static root %s: %s\n", www, strerror(errno));
         return CLI_FAIL;

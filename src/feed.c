@@ -12,6 +12,7 @@
 #include "feed.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -55,6 +56,7 @@ struct feed {
     char wal_name[NAME_MAX + 1]; /* basename of the -wal file */
     int64_t cursor;              /* newest log row read */
     int64_t data_version;
+    _Atomic int64_t last_check_ms; /* see feed_last_check_ms() */
     int64_t last_prune_ms;
     pthread_t tid;
 };
@@ -200,6 +202,12 @@ static void check(struct feed *f)
         f->data_version = v;
         deliver_new(f);
     }
+    atomic_store_explicit(&f->last_check_ms, auth_now_ms(), memory_order_relaxed);
+}
+
+int64_t feed_last_check_ms(struct feed *f)
+{
+    return atomic_load_explicit(&f->last_check_ms, memory_order_relaxed);
 }
 
 static void *watch_main(void *arg)
@@ -285,6 +293,7 @@ static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
     if (store_log_head(f->store, &head) || store_data_version(f->store, &f->data_version))
         return -EIO;
     f->cursor = head.head;
+    f->last_check_ms = auth_now_ms();
     f->last_prune_ms = 0; /* prune once at start */
     f->inboxes = calloc((size_t)n, sizeof(*f->inboxes));
     if (!f->inboxes)

@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "hash.h"
+#include "metrics.h"
 #include "path.h"
 #include "ratelimit.h"
 #include "routes.h"
@@ -51,6 +52,25 @@ struct pss_http {
 static struct vhost_conf *conf_of(struct lws *wsi)
 {
     return lws_vhost_user(lws_get_vhost(wsi));
+}
+
+/* Count an answer by route and status. */
+static void count_answer(struct lws *wsi, const struct pss_http *pss)
+{
+    static const enum metrics_route by_path[] = {
+        [PATH_NONE] = METRICS_ROUTE_STATIC,          [PATH_UNKNOWN] = METRICS_ROUTE_OTHER,
+        [PATH_CUSTOMER] = METRICS_ROUTE_CUSTOMER,    [PATH_CONFIDENT] = METRICS_ROUTE_CONFIDENT,
+        [PATH_WAYPOINTS] = METRICS_ROUTE_WAYPOINTS, [PATH_TRACKING_TOKEN] = METRICS_ROUTE_TOKEN,
+    };
+    struct metrics_thread *mt = conf_of(wsi)->metrics;
+    struct path_match m;
+
+    if (!mt)
+        return;
+    path_match(pss->path, &m);
+    metrics_http(mt, pss->preflight ? METRICS_ROUTE_OTHER : by_path[m.route], pss->resp.status);
+    if (pss->resp.status == 429)
+        metrics_refused(mt, METRICS_REFUSE_RATE_LIMIT);
 }
 
 /* The request is answered or abandoned: a stopping server waits for none. */
@@ -246,6 +266,8 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     else if (api)
         conditional(wsi, pss);
     lws_explicit_bzero(auth, sizeof(auth));
+    if (pss->resp.body) /* static files are counted once served */
+        count_answer(wsi, pss);
     lws_callback_on_writable(wsi);
     return 0;
 }
@@ -264,9 +286,11 @@ static int serve_file(struct lws *wsi, struct pss_http *pss)
     if (n >= (int)sizeof(full) - 1 || !realpath(full, real) || strncmp(real, conf->www_root, rootlen) != 0 ||
         real[rootlen] != '/' || stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
         routes_error(&pss->resp, 404, 404, "Not found");
+        count_answer(wsi, pss);
         lws_callback_on_writable(wsi);
         return 0;
     }
+    count_answer(wsi, pss);
     n = lws_serve_http_file(wsi, real, path_mime_type(real), NULL, 0);
     /* <0: lws failed and wants the connection closed; >0: done already. */
     if (n < 0 || (n > 0 && lws_http_transaction_completed(wsi)))
@@ -311,6 +335,7 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
     }
     else
         return 0;
+    count_answer(wsi, pss);
     lws_callback_on_writable(wsi);
     return 1;
 }
@@ -575,6 +600,25 @@ static int origin_allowed(struct lws *wsi, const struct vhost_conf *conf)
     return !strcasecmp(origin, own);
 }
 
+void http_count_refusal(struct lws *wsi, int status)
+{
+    struct metrics_thread *mt = conf_of(wsi)->metrics;
+
+    if (status == 429)
+        metrics_refused(mt, METRICS_REFUSE_RATE_LIMIT);
+    else if (status == 403)
+        metrics_refused(mt, METRICS_REFUSE_ORIGIN);
+    else if (status == 401)
+        metrics_refused(mt, METRICS_REFUSE_UNAUTHORIZED);
+}
+
+void http_count_destroy(struct lws *wsi)
+{
+    /* Only connections: HTTP/2 streams are wsis of their own. */
+    if (lws_get_network_wsi(wsi) == wsi)
+        metrics_gauge_add(conf_of(wsi)->metrics, METRICS_CONNECTIONS, -1);
+}
+
 int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
@@ -624,6 +668,8 @@ static int confirm_upgrade(struct lws *wsi, const char *kind)
     int retry_after = 0;
     int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why, &retry_after);
 
+    if (status)
+        http_count_refusal(wsi, status);
     return status ? refuse_upgrade(wsi, status, why, retry_after) : 0;
 }
 
@@ -659,6 +705,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             busy_end(wsi, pss);
             pss_reset(pss);
         }
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        http_count_destroy(wsi);
         return 0;
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* The vhost's server SSL_CTX, kept for SIGHUP reloads (serve.c). */

@@ -21,6 +21,9 @@
 
 #include <libwebsockets.h>
 
+#include "metrics.h"
+#include "vhost.h"
+
 /* Connections taken per readiness event, so one busy listener cannot starve
  * the rest of the loop. */
 #define ACCEPT_BATCH 64
@@ -132,6 +135,8 @@ void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
         /* lws closes fd itself when adoption fails. */
         if (!lws_adopt_socket_vhost(vh, fd))
             lwsl_warn("%s: could not adopt a connection\n", __func__);
+        else /* http.c counts it down when lws destroys it */
+            metrics_gauge_add(((struct vhost_conf *)lws_vhost_user(vh))->metrics, METRICS_CONNECTIONS, 1);
     }
     /* More may be waiting: the loop reports the socket ready again. */
 }

@@ -21,12 +21,14 @@
 
 #include <libwebsockets.h>
 
+#include "admin.h"
 #include "cache.h"
 #include "channel.h"
 #include "feed.h"
 #include "http.h"
 #include "listener.h"
 #include "loop.h"
+#include "metrics.h"
 #include "ratelimit.h"
 #include "store.h"
 #include "tls.h"
@@ -352,6 +354,20 @@ static int feed_setup(struct service_thread *threads, int n, const struct serve_
     return 0;
 }
 
+/* /metrics and /healthz, served by the first service thread. */
+static int admin_start(struct service_thread *t, struct admin_conf *admin, const struct serve_config *cfg)
+{
+    struct lws_vhost *vh;
+
+    admin->store = t->store;
+    vh = admin_create(t->context, admin, cfg->metrics_host, cfg->metrics_port);
+    if (!vh)
+        return -EIO;
+    lwsl_user("metrics and health on http://%s:%d/metrics and /healthz\n", cfg->metrics_host,
+              lws_get_vhost_listen_port(vh));
+    return 0;
+}
+
 /* The two rate limits, shared by every thread (NULL: off). 0 or -ENOMEM. */
 static int limits_new(const struct serve_config *cfg, struct ratelimit **addr, struct ratelimit **key)
 {
@@ -369,6 +385,7 @@ int serve_run(const struct serve_config *cfg)
     struct ratelimit *rl_addr = NULL, *rl_key = NULL;
     struct tls_material *tls;
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct admin_conf admin = {0};
     int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
@@ -396,17 +413,24 @@ int serve_run(const struct serve_config *cfg)
     signals_block(&set);
     lws_set_log_level(LLL_ERR | LLL_USER, NULL);
     rc = limits_new(cfg, &rl_addr, &rl_key);
+    admin.metrics = metrics_new(n);
+    if (!admin.metrics)
+        rc = -ENOMEM;
     for (i = 0; i < n; i++) {
         threads[i].listen_fd = fds[i];
         threads[i].spare_fd = -1;
         threads[i].ctl = &ctl;
         threads[i].conf.rl_addr = rl_addr;
         threads[i].conf.rl_key = rl_key;
+        threads[i].conf.metrics = metrics_thread(admin.metrics, i);
     }
     for (i = 0; i < n && !rc; i++)
         rc = thread_setup(&threads[i], cfg);
+    if (!rc && cfg->metrics_host)
+        rc = admin_start(&threads[0], &admin, cfg);
     if (!rc)
         rc = feed_setup(threads, n, cfg, &feed);
+    admin.feed = feed;
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_main, &threads[i]);
         threads[i].started = !rc;
@@ -433,5 +457,6 @@ int serve_run(const struct serve_config *cfg)
     free(threads);
     ratelimit_free(rl_addr);
     ratelimit_free(rl_key);
+    metrics_free(admin.metrics);
     return rc;
 }
