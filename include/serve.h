@@ -35,6 +35,9 @@ struct serve_config {
     double rate_key;            /* and per credential */
     const char *const *allow_origins; /* browser Origins allowed on /live besides our own */
     int n_allow_origins;
+    const char *log_level;      /* log.h; NULL: info */
+    const char *log_format;     /* "text" or "json"; NULL: text */
+    int access_log;             /* one line per HTTP answer */
     const char *metrics_host;   /* /metrics and /healthz on plain HTTP here; NULL: off */
     int metrics_port;
 };

@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "feed.h"
+#include "log.h"
 #include "serve.h"
 #include "store.h"
 
@@ -48,6 +49,9 @@ static const char serve_help[] =
     "  --rate-limit-addr R   API requests, upgrades and subscribes per second per client\n"
     "                        address (IPv6: per /64), bursts of 2R; 0: no limit (default 100)\n"
     "  --rate-limit-key R    the same per API key or tracking token (default 1000)\n"
+    "  --log-level LEVEL     error, warn, info (default) or debug\n"
+    "  --log-format FORMAT   text (key=value, the default) or json: one line per event\n"
+    "  --access-log          also log one line per HTTP answer (never a credential)\n"
     "  --metrics-listen HOST:PORT  serve /metrics and /healthz over plain HTTP there\n"
     "                        (keep it private: loopback or an internal network); default off\n"
     "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
@@ -333,6 +337,9 @@ int cli_serve(int argc, char **argv)
                                          {"rate-limit-key", required_argument, NULL, 'K'},
                                          {"allow-origin", required_argument, NULL, 'o'},
                                          {"metrics-listen", required_argument, NULL, 'M'},
+                                         {"log-level", required_argument, NULL, 'L'},
+                                         {"log-format", required_argument, NULL, 'F'},
+                                         {"access-log", no_argument, NULL, 'a'},
                                          {NULL, 0, NULL, 0}};
     struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW,
                                .log_keep_rows = FEED_KEEP_ROWS_DEFAULT,
@@ -392,6 +399,9 @@ int cli_serve(int argc, char **argv)
             *(c == 'A' ? &cfg.rate_addr : &cfg.rate_key) = (double)v;
             break;
         case 'M': metrics_listen = optarg; break;
+        case 'L': cfg.log_level = optarg; break;
+        case 'F': cfg.log_format = optarg; break;
+        case 'a': cfg.access_log = 1; break;
         case 'o':
             if (!origin_valid(optarg))
                 return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
@@ -413,6 +423,8 @@ int cli_serve(int argc, char **argv)
         return usage("serve", "--metrics-listen must be HOST:PORT with PORT from 0 to 65535");
     if (metrics_listen)
         cfg.metrics_host = metrics_host;
+    if (log_setup(cfg.log_level, cfg.log_format, cfg.access_log))
+        return usage("serve", "--log-level takes error, warn, info or debug; --log-format text or json");
     if (!realpath(www, www_real)) {
         fprintf(stderr, "waypointd: static root %s: %s\n", www, strerror(errno));
         return CLI_FAIL;

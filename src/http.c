@@ -22,6 +22,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "hash.h"
+#include "log.h"
 #include "metrics.h"
 #include "path.h"
 #include "ratelimit.h"
@@ -47,6 +48,7 @@ struct pss_http {
     char etag[24];    /* "\"16 hex digits\"" for an API GET's 200 or 304, else empty */
     char cors[256];   /* the allowed Origin to echo, else empty */
     int preflight;    /* a CORS preflight answered with 204 */
+    int64_t t0_us;    /* when the request arrived (access log) */
 };
 
 static struct vhost_conf *conf_of(struct lws *wsi)
@@ -54,7 +56,25 @@ static struct vhost_conf *conf_of(struct lws *wsi)
     return lws_vhost_user(lws_get_vhost(wsi));
 }
 
-/* Count an answer by route and status. */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void access_line(struct lws *wsi, const struct pss_http *pss)
+{
+    char peer[64] = "";
+    struct log_access a = {peer, lws_get_network_wsi(wsi) != wsi ? "h2" : "h1", pss->method, pss->path,
+                           pss->resp.status, pss->resp.body ? pss->resp.body_len : 0, mono_us() - pss->t0_us};
+
+    lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer));
+    log_access(&a);
+}
+
+/* Count an answer by route and status, and log it. */
 static void count_answer(struct lws *wsi, const struct pss_http *pss)
 {
     static const enum metrics_route by_path[] = {
@@ -65,6 +85,8 @@ static void count_answer(struct lws *wsi, const struct pss_http *pss)
     struct metrics_thread *mt = conf_of(wsi)->metrics;
     struct path_match m;
 
+    if (log_access_enabled())
+        access_line(wsi, pss);
     if (!mt)
         return;
     path_match(pss->path, &m);
@@ -159,14 +181,12 @@ uint64_t http_cred_id(const char *bearer)
 
 int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id)
 {
-    struct timespec ts;
     int64_t now;
     int wait;
 
     if (!conf->rl_addr && !conf->rl_key)
         return 0;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    now = mono_us();
     wait = ratelimit_take(conf->rl_addr, peer_id, now);
     if (!wait && cred_id)
         wait = ratelimit_take(conf->rl_key, cred_id, now);
@@ -345,6 +365,7 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
     busy_end(wsi, pss);
     pss_reset(pss);
     pss->busy = 1;
+    pss->t0_us = log_access_enabled() ? mono_us() : 0;
     conf_of(wsi)->http_busy++;
     method_copy(wsi, pss->method, sizeof(pss->method));
     if (malformed(wsi, pss, uri))

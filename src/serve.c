@@ -27,6 +27,7 @@
 #include "feed.h"
 #include "http.h"
 #include "listener.h"
+#include "log.h"
 #include "loop.h"
 #include "metrics.h"
 #include "ratelimit.h"
@@ -411,8 +412,10 @@ int serve_run(const struct serve_config *cfg)
         return -ENOMEM;
     }
     signals_block(&set);
-    lws_set_log_level(LLL_ERR | LLL_USER, NULL);
-    rc = limits_new(cfg, &rl_addr, &rl_key);
+    if (log_setup(cfg->log_level, cfg->log_format, cfg->access_log))
+        rc = -EINVAL;
+    if (!rc)
+        rc = limits_new(cfg, &rl_addr, &rl_key);
     admin.metrics = metrics_new(n);
     if (!admin.metrics)
         rc = -ENOMEM;

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The server's log on stderr: one line per event, as key=value pairs or as
+ * JSON objects, at a chosen level. Every libwebsockets log line (ours via
+ * lwsl_*() and lws's own) goes through here. The access log (one line per
+ * HTTP answer) carries no credential: the Authorization header and query
+ * strings (where browsers put access_token) are never written.
+ */
+#ifndef WAYPOINTD_LOG_H
+#define WAYPOINTD_LOG_H
+
+#include <stdint.h>
+
+/* level: "error", "warn", "info" (the default) or "debug"; format: "text"
+ * (key=value) or "json". 0, or -EINVAL for an unknown name. Call before the
+ * service threads start. */
+int log_setup(const char *level, const char *format, int access_log);
+
+/* 1 when access logging is on. */
+int log_access_enabled(void);
+
+struct log_access {
+    const char *peer;   /* client address */
+    const char *proto;  /* "h1" or "h2" */
+    const char *method;
+    const char *path;   /* decoded, without the query string */
+    int status;
+    uint64_t bytes;     /* body bytes of the answer (0 for files: unknown here) */
+    int64_t us;         /* from the request's arrival to its answer being ready */
+};
+
+/* One access line (when enabled). Any thread. */
+void log_access(const struct log_access *a);
+
+#endif
