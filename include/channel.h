@@ -7,6 +7,8 @@
 #ifndef WAYPOINTD_CHANNEL_H
 #define WAYPOINTD_CHANNEL_H
 
+#include <stdint.h>
+
 struct lws_protocols;
 
 #define CHANNEL_PROTOCOL_NAME "waypoints.v1"
@@ -27,9 +29,27 @@ struct lws_protocols;
 #define CHANNEL_PING_SECS 30
 #define CHANNEL_HANGUP_SECS 75
 
+struct lws;
 struct lws_vhost;
+struct pss_channel;
+
+/* Server-Sent Events (GET .../waypoints/events): a heartbeat comment after
+ * this much silence, and at most this many bytes per write. */
+#define CHANNEL_SSE_HEARTBEAT_SECS 15
+#define CHANNEL_SSE_WRITE_MAX 8192
 
 extern const struct lws_protocols channel_protocol;
+
+/* Start an event stream on an HTTP wsi: one customer's waypoints, as a live
+ * subscription (since < 0: a snapshot first; else resume after it). The
+ * session, owned by the wsi until channel_sse_close(); or NULL with the
+ * HTTP status and reason to refuse with. On the wsi's service thread. */
+struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const char *dc_id, const char *customer_id,
+                                     int64_t since, int *status, const char **why);
+/* Write what is queued as events (or a heartbeat); an lws verdict: -1 closes. */
+int channel_sse_writeable(struct lws *wsi, struct pss_channel *s);
+/* The stream is gone: drop the session. */
+void channel_sse_close(struct lws *wsi, struct pss_channel *s);
 
 /* The server is stopping: ask every session on this vhost to close with
  * 1001 (going away) once its queue is written. Returns how many sessions

@@ -18,6 +18,7 @@ enum metrics_route {
     METRICS_ROUTE_CONFIDENT,
     METRICS_ROUTE_WAYPOINTS,
     METRICS_ROUTE_TOKEN,
+    METRICS_ROUTE_EVENTS, /* Server-Sent Events streams opened or refused */
     METRICS_ROUTE_STATIC,
     METRICS_ROUTE_OTHER, /* unknown API paths, preflights */
     METRICS_ROUTES

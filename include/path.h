@@ -17,6 +17,7 @@ enum path_route {
     PATH_CONFIDENT,         /* /dcs/{dc}/customers/{c}/confident-location */
     PATH_WAYPOINTS,         /* /dcs/{dc}/customers/{c}/waypoints */
     PATH_TRACKING_TOKEN,    /* /dcs/{dc}/customers/{c}/tracking-token */
+    PATH_EVENTS,            /* /dcs/{dc}/customers/{c}/waypoints/events (Server-Sent Events) */
 };
 
 struct path_match {

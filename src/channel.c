@@ -51,6 +51,8 @@ struct pss_channel {
     int64_t stalled_ms; /* since when queued messages wait without progress; 0: none wait */
     uint64_t peer_id, cred_id; /* rate-limit ids (http.h) */
     int ping_due;       /* send a ping at the next writeable callback */
+    int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
+    int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
     const char *close_reason;
@@ -438,6 +440,13 @@ static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64
 {
     int64_t silent = now - p->last_rx_ms;
 
+    if (p->sse) { /* the client never speaks: send a heartbeat comment instead */
+        if (now - p->last_tx_ms >= CHANNEL_SSE_HEARTBEAT_SECS * 1000 && !p->ping_due) {
+            p->ping_due = 1;
+            lws_callback_on_writable(p->wsi);
+        }
+        return;
+    }
     if (silent >= (int64_t)conf->ws_hangup_secs * 1000) {
         /* Not in the wsi's own callback: ask lws to close it for us. */
         lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
@@ -480,6 +489,15 @@ static void sweep(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
 }
 
+static void link_session(struct vhd_channel *vhd, struct pss_channel *pss)
+{
+    pss->next = vhd->sessions;
+    if (vhd->sessions)
+        vhd->sessions->prevp = &pss->next;
+    pss->prevp = &vhd->sessions;
+    vhd->sessions = pss;
+}
+
 static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
     char cred[AUTH_TOKEN_MAX + 64];
@@ -498,11 +516,7 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
     pss->peer_id = http_peer_id(wsi);
     pss->cred_id = http_cred_id(cred);
     lws_explicit_bzero(cred, sizeof(cred));
-    pss->next = vhd->sessions;
-    if (vhd->sessions)
-        vhd->sessions->prevp = &pss->next;
-    pss->prevp = &vhd->sessions;
-    vhd->sessions = pss;
+    link_session(vhd, pss);
     metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, 1);
     return 0;
 }
@@ -518,7 +532,8 @@ static void on_closed(struct vhd_channel *vhd, struct pss_channel *pss)
     outq_clear(&pss->q);
     free(pss->rx);
     pss->prevp = NULL;
-    metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, -1);
+    if (!pss->sse)
+        metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, -1);
 }
 
 static int protocol_init(struct lws *wsi)
@@ -587,10 +602,132 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
     }
 }
 
-int channel_drain(struct lws_vhost *vh)
+/* The channel's per-vhost state from any wsi or vhost of this thread. */
+static struct vhd_channel *vhd_of_vhost(struct lws_vhost *vh)
 {
     const struct lws_protocols *prot = lws_vhost_name_to_protocol(vh, CHANNEL_PROTOCOL_NAME);
-    struct vhd_channel *vhd = prot ? lws_protocol_vh_priv_get(vh, prot) : NULL;
+
+    return prot ? lws_protocol_vh_priv_get(vh, prot) : NULL;
+}
+
+/* ---- Server-Sent Events: the same session, written as an event stream ---- */
+
+struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const char *dc_id, const char *customer_id,
+                                     int64_t since, int *status, const char **why)
+{
+    struct vhd_channel *vhd = vhd_of_vhost(lws_get_vhost(wsi));
+    struct view_client_msg m = {VIEW_MSG_SUBSCRIBE, (char *)"null", (char *)dc_id, (char *)customer_id, since};
+    struct pss_channel *pss;
+    int rc;
+
+    *status = 500;
+    *why = "Live channel unavailable";
+    if (!vhd || !(pss = calloc(1, sizeof(*pss))))
+        return NULL;
+    pss->wsi = wsi;
+    pss->sse = 1;
+    pss->last_rx_ms = pss->last_tx_ms = auth_now_ms();
+    outq_init(&pss->q, CHANNEL_QUEUE_MAX);
+    if (!bearer || auth_resolve(vhd->conf->store, vhd->conf->secret, bearer, auth_now_ms(), &pss->cred)) {
+        *status = 401;
+        *why = "Missing, unknown, revoked or expired credential";
+    } else if (!auth_may_read_customer(&pss->cred, dc_id, customer_id) ||
+               (rc = auth_may_read_dc(vhd->conf->store, &pss->cred, dc_id)) == 0) {
+        *status = 403;
+        *why = "DC does not exist or the credential may not access it";
+    } else if (rc < 0) {
+        *why = "Database unavailable, try again";
+    } else {
+        pss->peer_id = http_peer_id(wsi);
+        pss->cred_id = http_cred_id(bearer);
+        link_session(vhd, pss);
+        /* Its errors (rate limit, database) become events on the stream. */
+        on_subscribe(vhd, pss, &m);
+        return pss;
+    }
+    free(pss);
+    return NULL;
+}
+
+/* Append one queued message as an event: "id:" for changes (what
+ * Last-Event-ID resumes after), then the JSON on one data line. */
+static size_t sse_format(unsigned char *out, size_t cap, const struct msg *m)
+{
+    int n = m->seq ? lws_snprintf((char *)out, cap, "id: %lld\ndata: ", (long long)m->seq)
+                   : lws_snprintf((char *)out, cap, "data: ");
+
+    if ((size_t)n + m->len + 2 >= cap)
+        return 0;
+    memcpy(out + n, m->buf + m->pre, m->len);
+    memcpy(out + n + m->len, "\n\n", 2);
+    return (size_t)n + m->len + 2;
+}
+
+static int sse_reserve(struct vhd_channel *vhd, size_t need)
+{
+    unsigned char *g;
+
+    if (vhd->scratch_cap >= need)
+        return 0;
+    g = realloc(vhd->scratch, need);
+    if (!g)
+        return -1;
+    vhd->scratch = g;
+    vhd->scratch_cap = need;
+    return 0;
+}
+
+int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
+{
+    struct vhd_channel *vhd = vhd_of_vhost(lws_get_vhost(wsi));
+    size_t len = 0, n;
+    int64_t now = auth_now_ms();
+    struct msg *m;
+
+    if (!vhd)
+        return -1;
+    /* Several events per write, but one write per callback (HTTP/2). */
+    while ((m = outq_peek(&pss->q)) && (len == 0 || len + m->len + 64 <= CHANNEL_SSE_WRITE_MAX)) {
+        if (sse_reserve(vhd, LWS_PRE + len + m->len + 64) ||
+            !(n = sse_format(vhd->scratch + LWS_PRE + len, vhd->scratch_cap - LWS_PRE - len, m)))
+            return -1;
+        len += n;
+        if (m->seq)
+            metrics_pushed(vhd->conf->metrics, m->changed_ms, now);
+        outq_pop(&pss->q);
+    }
+    if (!len && pss->ping_due) {
+        if (sse_reserve(vhd, LWS_PRE + 16))
+            return -1;
+        memcpy(vhd->scratch + LWS_PRE, ": keep-alive\n\n", 15);
+        len = 15;
+    }
+    pss->ping_due = 0;
+    if (len) {
+        if (lws_write(wsi, vhd->scratch + LWS_PRE, len, LWS_WRITE_HTTP) != (int)len)
+            return -1;
+        pss->last_tx_ms = now;
+    }
+    pss->stalled_ms = outq_peek(&pss->q) ? now : 0;
+    if (outq_peek(&pss->q))
+        lws_callback_on_writable(wsi);
+    else if (pss->closing)
+        return -1; /* everything queued was written: end the stream */
+    return 0;
+}
+
+void channel_sse_close(struct lws *wsi, struct pss_channel *pss)
+{
+    struct vhd_channel *vhd = vhd_of_vhost(lws_get_vhost(wsi));
+
+    if (vhd)
+        on_closed(vhd, pss);
+    free(pss);
+}
+
+int channel_drain(struct lws_vhost *vh)
+{
+    struct vhd_channel *vhd = vhd_of_vhost(vh);
     int open = 0;
 
     if (!vhd)

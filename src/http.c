@@ -49,11 +49,23 @@ struct pss_http {
     char cors[256];   /* the allowed Origin to echo, else empty */
     int preflight;    /* a CORS preflight answered with 204 */
     int64_t t0_us;    /* when the request arrived (access log) */
+    struct pss_channel *sse; /* an open event stream (channel.c owns its insides) */
 };
 
 static struct vhost_conf *conf_of(struct lws *wsi)
 {
     return lws_vhost_user(lws_get_vhost(wsi));
+}
+
+static int add_header(struct lws *wsi, enum lws_token_indexes tok, const char *v, uint8_t **p, uint8_t *end)
+{
+    return lws_add_http_header_by_token(wsi, tok, (const uint8_t *)v, (int)strlen(v), p, end);
+}
+
+/* name in lower case with its colon, as lws wants for HTTP/2 too. */
+static int add_header_named(struct lws *wsi, const char *name, const char *v, uint8_t **p, uint8_t *end)
+{
+    return lws_add_http_header_by_name(wsi, (const uint8_t *)name, (const uint8_t *)v, (int)strlen(v), p, end);
 }
 
 static int64_t mono_us(void)
@@ -81,6 +93,7 @@ static void count_answer(struct lws *wsi, const struct pss_http *pss)
         [PATH_NONE] = METRICS_ROUTE_STATIC,          [PATH_UNKNOWN] = METRICS_ROUTE_OTHER,
         [PATH_CUSTOMER] = METRICS_ROUTE_CUSTOMER,    [PATH_CONFIDENT] = METRICS_ROUTE_CONFIDENT,
         [PATH_WAYPOINTS] = METRICS_ROUTE_WAYPOINTS, [PATH_TRACKING_TOKEN] = METRICS_ROUTE_TOKEN,
+        [PATH_EVENTS] = METRICS_ROUTE_EVENTS,
     };
     struct metrics_thread *mt = conf_of(wsi)->metrics;
     struct path_match m;
@@ -360,8 +373,77 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
     return 1;
 }
 
+/* Where an event stream resumes: the Last-Event-ID header (HTTP/1.1; lws
+ * drops unknown HTTP/2 headers) or ?since=N. -1: from a snapshot. */
+static int64_t sse_since(struct lws *wsi)
+{
+    char v[32], arg[40];
+    const char *s = NULL;
+    char *end;
+    long long n;
+
+    if (lws_hdr_custom_copy(wsi, v, sizeof(v), "last-event-id:", 14) > 0)
+        s = v;
+    else if (lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg)))
+        s = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg;
+    if (!s || !*s)
+        return -1;
+    n = strtoll(s, &end, 10);
+    return *end || n < 0 ? -1 : n;
+}
+
+/* GET .../waypoints/events: the live channel as Server-Sent Events, with
+ * the live channel's credentials (the header, or access_token for
+ * EventSource, which cannot set headers). */
+static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_match *m)
+{
+    struct vhost_conf *conf = conf_of(wsi);
+    char cred[HTTP_AUTH_MAX];
+    int have = !http_credential(wsi, 1, cred, sizeof(cred)), status = 0;
+    const char *why = "";
+
+    cors_origin(wsi, conf, pss);
+    if (m->bad_id) {
+        status = 400;
+        why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
+    } else if ((pss->resp.retry_after = http_rate_take(conf, http_peer_id(wsi), have ? http_cred_id(cred) : 0))) {
+        status = 429;
+        why = "Too many requests";
+    } else {
+        pss->sse = channel_sse_open(wsi, have ? cred : NULL, m->dc_id, m->customer_id, sse_since(wsi), &status, &why);
+    }
+    lws_explicit_bzero(cred, sizeof(cred));
+    if (pss->sse) {
+        pss->resp.status = 200;
+        count_answer(wsi, pss);
+        busy_end(wsi, pss); /* a session now: stopping closes it like a WebSocket */
+    } else {
+        routes_error(&pss->resp, status, status, why);
+        count_answer(wsi, pss);
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+/* The stream's headers: no length (HTTP/1.1 closes at its end). */
+static int write_sse_headers(struct lws *wsi, struct pss_http *pss)
+{
+    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+
+    if (lws_add_http_common_headers(wsi, 200, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+        add_header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, "no-store", &p, end) ||
+        (pss->cors[0] && add_header_named(wsi, "access-control-allow-origin:", pss->cors, &p, end)) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    pss->headers_sent = 1;
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
 static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
 {
+    struct path_match m;
+
     busy_end(wsi, pss);
     pss_reset(pss);
     pss->busy = 1;
@@ -371,6 +453,9 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
     if (malformed(wsi, pss, uri))
         return 0;
     lws_strncpy(pss->path, uri, sizeof(pss->path));
+    path_match(pss->path, &m);
+    if (m.route == PATH_EVENTS && !strcmp(pss->method, "GET"))
+        return open_events(wsi, pss, &m);
     /* A POST with a declared body waits for HTTP_BODY_COMPLETION; lws only
      * delivers bodies it was told the length of (or an explicit zero). */
     if (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
@@ -418,17 +503,6 @@ static int closes_after(struct lws *wsi, const struct pss_http *pss)
     if (strcasestr(conn, "close"))
         return 1;
     return !strcmp(version, "HTTP/1.0") && !strcasestr(conn, "keep-alive");
-}
-
-static int add_header(struct lws *wsi, enum lws_token_indexes tok, const char *v, uint8_t **p, uint8_t *end)
-{
-    return lws_add_http_header_by_token(wsi, tok, (const uint8_t *)v, (int)strlen(v), p, end);
-}
-
-/* name in lower case with its colon, as lws wants for HTTP/2 too. */
-static int add_header_named(struct lws *wsi, const char *name, const char *v, uint8_t **p, uint8_t *end)
-{
-    return lws_add_http_header_by_name(wsi, (const uint8_t *)name, (const uint8_t *)v, (int)strlen(v), p, end);
 }
 
 /* Our response headers into [*p, end); 0 or -1 when they do not fit. */
@@ -521,6 +595,8 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
     size_t left, n;
     int final, rc;
 
+    if (pss->sse)
+        return pss->headers_sent ? channel_sse_writeable(wsi, pss->sse) : write_sse_headers(wsi, pss);
     if (!pss->resp.body)
         return 0; /* nothing of ours to write (lws is sending a file) */
     if (!pss->headers_sent && (rc = write_whole_h1(wsi, pss)) != 0)
@@ -724,6 +800,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         if (pss) {
             busy_end(wsi, pss);
+            if (pss->sse)
+                channel_sse_close(wsi, pss->sse);
             pss_reset(pss);
         }
         return 0;

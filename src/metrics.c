@@ -20,7 +20,7 @@ static const int buckets_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500,
 #define NBUCKETS (sizeof(buckets_ms) / sizeof(buckets_ms[0]))
 
 static const char *const route_names[METRICS_ROUTES] = {"customer", "confident_location", "waypoints",
-                                                        "tracking_token", "static", "other"};
+                                                        "tracking_token", "events", "static", "other"};
 static const char *const refusal_names[METRICS_REFUSALS] = {
     "rate_limit", "origin", "unauthorized", "too_many_subscriptions",
     "slow_consumer", "send_timeout", "bad_message", "message_too_large"};

@@ -79,6 +79,8 @@ static enum path_route suffix_route(const char *rest)
         return PATH_CONFIDENT;
     if (!strcmp(rest, "/waypoints"))
         return PATH_WAYPOINTS;
+    if (!strcmp(rest, "/waypoints/events"))
+        return PATH_EVENTS;
     if (!strcmp(rest, "/tracking-token"))
         return PATH_TRACKING_TOKEN;
     return PATH_UNKNOWN;

@@ -311,8 +311,10 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
     case PATH_WAYPOINTS:
         rc = get_waypoints(ctx, &m, resp);
         break;
-    default:
+    case PATH_TRACKING_TOKEN:
         return post_token(ctx, &m, req, resp);
+    default: /* PATH_EVENTS: a stream, answered by http.c */
+        return routes_error(resp, 404, 404, "Not found");
     }
     answer_to_cache(ctx, &m, resp);
     return rc;

@@ -131,6 +131,7 @@ static void test_match_api_routes(void **state)
     assert_route("/dcs/dc1/customers/c1", PATH_CUSTOMER, "dc1", "c1");
     assert_route("/dcs/dc1/customers/c1/confident-location", PATH_CONFIDENT, "dc1", "c1");
     assert_route("/dcs/dc1/customers/c1/waypoints", PATH_WAYPOINTS, "dc1", "c1");
+    assert_route("/dcs/dc1/customers/c1/waypoints/events", PATH_EVENTS, "dc1", "c1");
     assert_route("/dcs/dc1/customers/c1/tracking-token", PATH_TRACKING_TOKEN, "dc1", "c1");
     /* Ids are taken as they come: lws decoded them already, never twice. */
     assert_route("/dcs/dc%201/customers/a%2Fb", PATH_CUSTOMER, "dc%201", "a%2Fb");
@@ -152,6 +153,8 @@ static void test_match_static_and_unknown(void **state)
         "/dcs/dc1/customers/c1/nope",
         "/dcs/dc1/customers/c1/waypoints/",
         "/dcs/dc1/customers/c1/waypoints/w1",
+        "/dcs/dc1/customers/c1/waypoints/events/",
+        "/dcs/dc1/customers/c1/waypoints/events/x",
         "/dcs/dc1/customers/c1/waypointsx",
         "/dcs/dc1/customers/c1/confident-location/x",
     };
