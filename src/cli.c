@@ -16,10 +16,12 @@
 
 #include "auth.h"
 #include "channel.h"
+#include "config.h"
 #include "feed.h"
 #include "log.h"
 #include "serve.h"
 #include "store.h"
+#include "tls.h"
 
 #define MAX_KEY_DCS 1024
 
@@ -56,6 +58,12 @@ static const char serve_help[] =
     "                        (keep it private: loopback or an internal network); default off\n"
     "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
     "                        besides pages served by waypointd itself; repeatable\n"
+    "  --config FILE         read these settings from FILE first (\"name = value\" lines, names\n"
+    "                        as the options without dashes); also WAYPOINTD_CONFIG\n"
+    "  --check-config        check the settings, certificate and database, print them, exit\n"
+    "Every option can also come from the environment as WAYPOINTD_NAME (e.g. WAYPOINTD_LISTEN).\n"
+    "The command line overrides the environment, which overrides the file.\n"
+    "SIGHUP reloads the certificate and key; SIGTERM stops gracefully.\n"
     "Prints \"listening on https://HOST:PORT\" once ready.\n";
 
 /* One line on stderr and the usage exit code. */
@@ -319,118 +327,249 @@ static int origin_valid(const char *o)
     return host && host != o && host[3] && !strpbrk(host + 3, "/?#@ \t") && strlen(o) < 256;
 }
 
+static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
+                                           {"listen", required_argument, NULL, 'l'},
+                                           {"cert", required_argument, NULL, 'c'},
+                                           {"key", required_argument, NULL, 'k'},
+                                           {"www", required_argument, NULL, 'w'},
+                                           {"threads", required_argument, NULL, 't'},
+                                           {"log-keep-rows", required_argument, NULL, 'r'},
+                                           {"log-keep-seconds", required_argument, NULL, 's'},
+                                           {"ws-ping-seconds", required_argument, NULL, 'p'},
+                                           {"ws-idle-seconds", required_argument, NULL, 'i'},
+                                           {"ws-send-timeout", required_argument, NULL, 'T'},
+                                           {"max-subs", required_argument, NULL, 'm'},
+                                           {"rate-limit-addr", required_argument, NULL, 'A'},
+                                           {"rate-limit-key", required_argument, NULL, 'K'},
+                                           {"allow-origin", required_argument, NULL, 'o'},
+                                           {"metrics-listen", required_argument, NULL, 'M'},
+                                           {"log-level", required_argument, NULL, 'L'},
+                                           {"log-format", required_argument, NULL, 'F'},
+                                           {"access-log", no_argument, NULL, 'a'},
+                                           {"config", required_argument, NULL, 'C'},
+                                           {"check-config", no_argument, NULL, 'X'},
+                                           {NULL, 0, NULL, 0}};
+
+/* Everything serve's options set, before and after checking. */
+struct serve_args {
+    struct serve_config cfg;
+    const char *listen, *www, *metrics_listen;
+    long threads;
+    int check; /* --check-config */
+    const char *origins[SERVE_ORIGINS_MAX];
+    char host[256], metrics_host[256], www_real[PATH_MAX];
+};
+
+static void serve_defaults(struct serve_args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->cfg.log_keep_rows = FEED_KEEP_ROWS_DEFAULT;
+    a->cfg.log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT;
+    a->cfg.ws_send_timeout_secs = CHANNEL_SEND_TIMEOUT_SECS;
+    a->cfg.max_subs = CHANNEL_SUBS_MAX;
+    a->cfg.rate_addr = SERVE_RATE_ADDR_DEFAULT;
+    a->cfg.rate_key = SERVE_RATE_KEY_DEFAULT;
+    a->cfg.log_level = "info";
+    a->cfg.log_format = "text";
+    a->cfg.allow_origins = a->origins;
+    a->www = WAYPOINTD_DEFAULT_WWW;
+    a->threads = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* A bounded integer option into *out; 0 or the usage exit code. */
+static int int_option(const char *arg, long min, long max, long *out, const char *msg)
+{
+    return parse_long(arg, min, max, out) ? usage("serve", msg) : 0;
+}
+
+/* One option from getopt_long; 0 or the usage exit code. */
+static int serve_option(struct serve_args *a, int c, char *arg)
+{
+    struct serve_config *cfg = &a->cfg;
+    long v = 0;
+    int rc = 0;
+
+    switch (c) {
+    case 'd': cfg->db_path = arg; break;
+    case 'l': a->listen = arg; break;
+    case 'c': cfg->cert_path = arg; break;
+    case 'k': cfg->key_path = arg; break;
+    case 'w': a->www = arg; break;
+    case 't': rc = int_option(arg, 1, 64, &a->threads, "--threads must be an integer from 1 to 64"); break;
+    case 'r':
+    case 's':
+        if (!(rc = int_option(arg, 0, LONG_MAX, &v, "--log-keep-rows and --log-keep-seconds take a non-negative integer")))
+            *(c == 'r' ? &cfg->log_keep_rows : &cfg->log_keep_seconds) = v;
+        break;
+    case 'p':
+    case 'i':
+        if (!(rc = int_option(arg, 1, 86400, &v, "--ws-ping-seconds and --ws-idle-seconds take 1 to 86400")))
+            *(c == 'p' ? &cfg->ws_ping_secs : &cfg->ws_hangup_secs) = (int)v;
+        break;
+    case 'T':
+        if (!(rc = int_option(arg, 1, 86400, &v, "--ws-send-timeout takes 1 to 86400")))
+            cfg->ws_send_timeout_secs = (int)v;
+        break;
+    case 'm':
+        if (!(rc = int_option(arg, 1, 10000, &v, "--max-subs takes 1 to 10000")))
+            cfg->max_subs = (int)v;
+        break;
+    case 'A':
+    case 'K':
+        if (!(rc = int_option(arg, 0, 1000000, &v, "--rate-limit-addr and --rate-limit-key take 0 to 1000000")))
+            *(c == 'A' ? &cfg->rate_addr : &cfg->rate_key) = (double)v;
+        break;
+    case 'M': a->metrics_listen = arg; break;
+    case 'L': cfg->log_level = arg; break;
+    case 'F': cfg->log_format = arg; break;
+    case 'a': cfg->access_log = 1; break;
+    case 'C': break; /* read before parsing, see serve_gather() */
+    case 'X': a->check = 1; break;
+    case 'o':
+        if (!origin_valid(arg))
+            return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
+        if (cfg->n_allow_origins == SERVE_ORIGINS_MAX)
+            return usage("serve", "too many --allow-origin values");
+        a->origins[cfg->n_allow_origins++] = arg;
+        break;
+    default: return usage("serve", "unknown option or missing value");
+    }
+    return rc;
+}
+
+/* Cross-option checks and conversions after parsing; 0 or an exit code. */
+static int serve_finish(struct serve_args *a)
+{
+    struct serve_config *cfg = &a->cfg;
+
+    if (!cfg->db_path || !a->listen || !cfg->cert_path || !cfg->key_path)
+        return usage("serve", "--db, --listen, --cert and --key are required");
+    if (cfg->ws_ping_secs && cfg->ws_hangup_secs && cfg->ws_hangup_secs <= cfg->ws_ping_secs)
+        return usage("serve", "--ws-idle-seconds must be longer than --ws-ping-seconds");
+    if (parse_listen(a->listen, a->host, sizeof(a->host), &cfg->port))
+        return usage("serve", "--listen must be HOST:PORT with PORT from 0 to 65535");
+    if (a->metrics_listen &&
+        parse_listen(a->metrics_listen, a->metrics_host, sizeof(a->metrics_host), &cfg->metrics_port))
+        return usage("serve", "--metrics-listen must be HOST:PORT with PORT from 0 to 65535");
+    if (a->metrics_listen)
+        cfg->metrics_host = a->metrics_host;
+    if (log_setup(cfg->log_level, cfg->log_format, cfg->access_log))
+        return usage("serve", "--log-level takes error, warn, info or debug; --log-format text or json");
+    if (!realpath(a->www, a->www_real)) {
+        fprintf(stderr, "waypointd: static root %s: %s\n", a->www, strerror(errno));
+        return CLI_FAIL;
+    }
+    cfg->host = a->host;
+    cfg->www_root = a->www_real;
+    cfg->threads = a->threads < 1 ? 1 : a->threads > 64 ? 64 : (int)a->threads;
+    return CLI_OK;
+}
+
+/* The config file named by --config (or WAYPOINTD_CONFIG), or NULL. */
+static const char *config_path(int argc, char **argv)
+{
+    const char *path = getenv("WAYPOINTD_CONFIG");
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            path = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            path = argv[i] + 9;
+    }
+    return path && *path ? path : NULL;
+}
+
+/* argv[0], the file's settings, the environment's, then the command line:
+ * getopt_long then lets the last one win. 0 or an exit code. */
+static int serve_gather(int argc, char **argv, struct config_args *all)
+{
+    static const char *const not_from_env[] = {"config", "check-config", NULL};
+    const char *path = config_path(argc, argv);
+    struct config_args file = {0}, env = {0};
+    char err[1024] = "";
+    int rc = 0;
+
+    if (path)
+        rc = config_read_file(path, serve_opts, &file, err, sizeof(err));
+    if (!rc)
+        rc = config_read_env(serve_opts, not_from_env, &env, err, sizeof(err));
+    all->cap = 1 + file.n + env.n + argc;
+    all->v = calloc((size_t)all->cap + 1, sizeof(char *));
+    if (!rc && !all->v)
+        rc = -ENOMEM;
+    if (!rc) {
+        all->v[all->n++] = strdup(argv[0]);
+        for (int i = 0; i < file.n; i++)
+            all->v[all->n++] = strdup(file.v[i]);
+        for (int i = 0; i < env.n; i++)
+            all->v[all->n++] = strdup(env.v[i]);
+        for (int i = 1; i < argc; i++)
+            all->v[all->n++] = strdup(argv[i]);
+        for (int i = 0; i < all->n; i++)
+            rc = rc ? rc : all->v[i] ? 0 : -ENOMEM;
+    }
+    config_args_free(&file);
+    config_args_free(&env);
+    if (rc == -ENOMEM)
+        return fputs("waypointd: out of memory\n", stderr), CLI_FAIL;
+    return rc ? usage("serve", err) : CLI_OK;
+}
+
+/* --check-config: what serve would run with, as a config file, after
+ * checking what can be checked without serving. */
+static int check_config(const struct serve_args *a)
+{
+    const struct serve_config *c = &a->cfg;
+    int hangup = c->ws_hangup_secs ? c->ws_hangup_secs : CHANNEL_HANGUP_SECS;
+    int ping = c->ws_ping_secs ? c->ws_ping_secs : CHANNEL_PING_SECS;
+    struct tls_material *tls;
+    struct store *s;
+    char err[512];
+
+    if (tls_material_load(c->cert_path, c->key_path, &tls, err, sizeof(err)))
+        return fprintf(stderr, "waypointd: %s\n", err), CLI_FAIL;
+    tls_material_free(tls);
+    if (open_store(c->db_path, STORE_OPEN_EXISTING, &s))
+        return CLI_FAIL;
+    store_close(s);
+    printf("db = %s\nlisten = %s\ncert = %s\nkey = %s\nwww = %s\nthreads = %d\n", c->db_path, a->listen, c->cert_path,
+           c->key_path, c->www_root, c->threads);
+    printf("log-keep-rows = %lld\nlog-keep-seconds = %lld\n", c->log_keep_rows, c->log_keep_seconds);
+    if (hangup <= ping) /* as serve does: ping before giving up */
+        ping = hangup > 1 ? hangup / 2 : 1;
+    printf("ws-ping-seconds = %d\nws-idle-seconds = %d\nws-send-timeout = %d\nmax-subs = %d\n", ping, hangup,
+           c->ws_send_timeout_secs, c->max_subs);
+    printf("rate-limit-addr = %.0f\nrate-limit-key = %.0f\n", c->rate_addr, c->rate_key);
+    for (int i = 0; i < c->n_allow_origins; i++)
+        printf("allow-origin = %s\n", c->allow_origins[i]);
+    if (a->metrics_listen)
+        printf("metrics-listen = %s\n", a->metrics_listen);
+    printf("log-level = %s\nlog-format = %s\naccess-log = %s\n", c->log_level, c->log_format,
+           c->access_log ? "true" : "false");
+    fprintf(stderr, "waypointd: configuration OK\n");
+    return CLI_OK;
+}
+
 int cli_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"listen", required_argument, NULL, 'l'},
-                                         {"cert", required_argument, NULL, 'c'},
-                                         {"key", required_argument, NULL, 'k'},
-                                         {"www", required_argument, NULL, 'w'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"log-keep-rows", required_argument, NULL, 'r'},
-                                         {"log-keep-seconds", required_argument, NULL, 's'},
-                                         {"ws-ping-seconds", required_argument, NULL, 'p'},
-                                         {"ws-idle-seconds", required_argument, NULL, 'i'},
-                                         {"ws-send-timeout", required_argument, NULL, 'T'},
-                                         {"max-subs", required_argument, NULL, 'm'},
-                                         {"rate-limit-addr", required_argument, NULL, 'A'},
-                                         {"rate-limit-key", required_argument, NULL, 'K'},
-                                         {"allow-origin", required_argument, NULL, 'o'},
-                                         {"metrics-listen", required_argument, NULL, 'M'},
-                                         {"log-level", required_argument, NULL, 'L'},
-                                         {"log-format", required_argument, NULL, 'F'},
-                                         {"access-log", no_argument, NULL, 'a'},
-                                         {NULL, 0, NULL, 0}};
-    struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW,
-                               .log_keep_rows = FEED_KEEP_ROWS_DEFAULT,
-                               .log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT,
-                               .ws_send_timeout_secs = CHANNEL_SEND_TIMEOUT_SECS,
-                               .max_subs = CHANNEL_SUBS_MAX,
-                               .rate_addr = SERVE_RATE_ADDR_DEFAULT,
-                               .rate_key = SERVE_RATE_KEY_DEFAULT};
-    static const char *origins[SERVE_ORIGINS_MAX];
-    long v;
-    const char *listen = NULL, *www = WAYPOINTD_DEFAULT_WWW, *metrics_listen = NULL;
-    char host[256], metrics_host[256], www_real[PATH_MAX];
-    long threads = sysconf(_SC_NPROCESSORS_ONLN);
-    int c;
+    struct config_args all = {0};
+    struct serve_args a;
+    int c, rc;
 
     if (wants_help(argc, argv))
         return fputs(serve_help, stdout), CLI_OK;
+    serve_defaults(&a);
+    rc = serve_gather(argc, argv, &all);
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': cfg.db_path = optarg; break;
-        case 'l': listen = optarg; break;
-        case 'c': cfg.cert_path = optarg; break;
-        case 'k': cfg.key_path = optarg; break;
-        case 'w': www = optarg; break;
-        case 't':
-            if (parse_long(optarg, 1, 64, &threads))
-                return usage("serve", "--threads must be an integer from 1 to 64");
-            break;
-        case 'r':
-        case 's':
-            if (parse_long(optarg, 0, LONG_MAX, &v))
-                return usage("serve", "--log-keep-rows and --log-keep-seconds take a non-negative integer");
-            *(c == 'r' ? &cfg.log_keep_rows : &cfg.log_keep_seconds) = v;
-            break;
-        case 'p':
-        case 'i':
-            if (parse_long(optarg, 1, 86400, &v))
-                return usage("serve", "--ws-ping-seconds and --ws-idle-seconds take 1 to 86400");
-            *(c == 'p' ? &cfg.ws_ping_secs : &cfg.ws_hangup_secs) = (int)v;
-            break;
-        case 'T':
-            if (parse_long(optarg, 1, 86400, &v))
-                return usage("serve", "--ws-send-timeout takes 1 to 86400");
-            cfg.ws_send_timeout_secs = (int)v;
-            break;
-        case 'm':
-            if (parse_long(optarg, 1, 10000, &v))
-                return usage("serve", "--max-subs takes 1 to 10000");
-            cfg.max_subs = (int)v;
-            break;
-        case 'A':
-        case 'K':
-            if (parse_long(optarg, 0, 1000000, &v))
-                return usage("serve", "--rate-limit-addr and --rate-limit-key take 0 to 1000000");
-            *(c == 'A' ? &cfg.rate_addr : &cfg.rate_key) = (double)v;
-            break;
-        case 'M': metrics_listen = optarg; break;
-        case 'L': cfg.log_level = optarg; break;
-        case 'F': cfg.log_format = optarg; break;
-        case 'a': cfg.access_log = 1; break;
-        case 'o':
-            if (!origin_valid(optarg))
-                return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
-            if (cfg.n_allow_origins == SERVE_ORIGINS_MAX)
-                return usage("serve", "too many --allow-origin values");
-            origins[cfg.n_allow_origins++] = optarg;
-            break;
-        default: return usage("serve", "unknown option or missing value");
-        }
-    }
-    cfg.allow_origins = origins;
-    if (optind != argc || !cfg.db_path || !listen || !cfg.cert_path || !cfg.key_path)
-        return usage("serve", "--db, --listen, --cert and --key are required");
-    if (cfg.ws_ping_secs && cfg.ws_hangup_secs && cfg.ws_hangup_secs <= cfg.ws_ping_secs)
-        return usage("serve", "--ws-idle-seconds must be longer than --ws-ping-seconds");
-    if (parse_listen(listen, host, sizeof(host), &cfg.port))
-        return usage("serve", "--listen must be HOST:PORT with PORT from 0 to 65535");
-    if (metrics_listen && parse_listen(metrics_listen, metrics_host, sizeof(metrics_host), &cfg.metrics_port))
-        return usage("serve", "--metrics-listen must be HOST:PORT with PORT from 0 to 65535");
-    if (metrics_listen)
-        cfg.metrics_host = metrics_host;
-    if (log_setup(cfg.log_level, cfg.log_format, cfg.access_log))
-        return usage("serve", "--log-level takes error, warn, info or debug; --log-format text or json");
-    if (!realpath(www, www_real)) {
-        fprintf(stderr, "waypointd: static root %s: %s\n", www, strerror(errno));
-        return CLI_FAIL;
-    }
-    cfg.host = host;
-    cfg.www_root = www_real;
-    cfg.threads = threads < 1 ? 1 : threads > 64 ? 64 : (int)threads;
-    return serve_run(&cfg) ? CLI_FAIL : CLI_OK;
+    while (!rc && (c = getopt_long(all.n, all.v, "", serve_opts, NULL)) != -1)
+        rc = serve_option(&a, c, optarg);
+    if (!rc && optind != all.n)
+        rc = usage("serve", "unexpected argument");
+    if (!rc)
+        rc = serve_finish(&a);
+    if (!rc)
+        rc = a.check ? check_config(&a) : serve_run(&a.cfg) ? CLI_FAIL : CLI_OK;
+    config_args_free(&all);
+    return rc;
 }
