@@ -11,6 +11,10 @@ wait has a deadline, and everything started here can be cleaned up with
 Environment:
   WAYPOINTD             the binary (ctest sets it; default /tmp/build-it/waypointd)
   WAYPOINTD_SOURCE_DIR  the source tree (default: two folders up from this file)
+  WAYPOINTD_WRAPPER     a command put before `waypointd serve` (scripts/valgrind.sh
+                        runs the server under valgrind this way)
+  WAYPOINTD_SLOW        a factor for the start and stop deadlines (a wrapped server
+                        starts and stops slower)
 """
 import json
 import os
@@ -31,8 +35,10 @@ WWW_DIR = os.path.join(SOURCE_DIR, "www")
 HOST = "127.0.0.1"
 
 # Deadlines in seconds. None is tighter than about 2 s.
-START_DEADLINE = 10.0
-STOP_DEADLINE = 10.0
+SLOW = float(os.environ.get("WAYPOINTD_SLOW", "1"))
+START_DEADLINE = 10.0 * SLOW
+STOP_DEADLINE = 10.0 * SLOW
+WRAPPER = os.environ.get("WAYPOINTD_WRAPPER", "").split()
 CMD_DEADLINE = 30.0
 CURL_MAX_TIME = 10.0
 
@@ -192,7 +198,7 @@ class Server:
 
     def __init__(self, db, cert, key, www=None, threads=None, extra=(), logdir=None, listen=HOST + ":0"):
         self.db, self.cert, self.key, self.www = db, cert, key, www
-        self.argv = [WAYPOINTD, "serve", "--db", db, "--listen", listen, "--cert", cert, "--key", key]
+        self.argv = WRAPPER + [WAYPOINTD, "serve", "--db", db, "--listen", listen, "--cert", cert, "--key", key]
         if www is not None:
             self.argv += ["--www", www]
         if threads is not None:
