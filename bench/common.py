@@ -127,7 +127,9 @@ class Server:
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [setup.binary, "serve", "--db", setup.db, "--listen", "127.0.0.1:0", "--cert", setup.cert,
-                 "--key", setup.keyfile, "--threads", str(threads)],
+                 "--key", setup.keyfile, "--threads", str(threads),
+                 # no rate limits: a benchmark's load would otherwise be answered with 429s
+                 "--rate-limit-addr", "0", "--rate-limit-key", "0"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err)
         try:
             self._wait_ready(start_timeout)

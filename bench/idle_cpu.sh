@@ -8,7 +8,9 @@
 # pings), lets it settle, then reads the server's CPU time (utime+stime from
 # /proc/PID/stat) and context switches (summed over /proc/PID/task/*/status)
 # before and after the measuring window. Nothing writes to the database
-# meanwhile. Always stops the server (SIGTERM) and removes the folder.
+# meanwhile. Always stops the server (SIGTERM) and removes the folder. The
+# server runs without rate limits (--rate-limit-addr 0 --rate-limit-key 0), so
+# that opening the subscribers is never answered with 429.
 #
 # usage: bench/idle_cpu.sh [--binary FILE] [--subscribers N] [--settle S]
 #                          [--duration S] [--threads N] [--keep]
@@ -23,7 +25,7 @@ duration=30
 threads=2
 keep=0
 
-usage() { sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
     --binary) binary=$2; shift 2 ;;
@@ -92,7 +94,7 @@ EOF
 "$binary" key create --db "$db" --name bench --all-dcs >"$dir/api-key"
 
 "$binary" serve --db "$db" --listen 127.0.0.1:0 --cert "$dir/dev-cert.pem" --key "$dir/dev-key.pem" \
-    --threads "$threads" </dev/null >"$dir/serve.out" 2>"$dir/serve.err" &
+    --threads "$threads" --rate-limit-addr 0 --rate-limit-key 0 </dev/null >"$dir/serve.out" 2>"$dir/serve.err" &
 server_pid=$!
 port=
 for _ in $(seq 300); do

@@ -4,9 +4,12 @@
 # push_bench.sh — the live push benchmark of waypointd, side by side with
 # nginx + nchan. One command: installs what is missing (Debian packages),
 # builds a Release waypointd (build-bench/) and the load client
-# bench/wsload.c, runs the scenarios on 127.0.0.1 only, prints a table and
-# appends it to docs/performance-push.md with the date and the git commit.
-# See docs/performance-push.md for what each figure means.
+# bench/wsload.c, runs the scenarios on 127.0.0.1 only and prints a table
+# with the date and the git commit (--doc appends it to the older runs in
+# docs/performance-push.md; bench/run.sh runs this script and writes
+# docs/performance.md). See docs/performance-push.md for what each figure
+# means. waypointd runs with --rate-limit-addr 0 --rate-limit-key 0: with its
+# default limits the subscribers would be refused with 429s.
 #
 #   bench/push_bench.sh                        # N = 1000 10000 15000
 #   bench/push_bench.sh --sizes "1000"         # a quick run
@@ -45,7 +48,11 @@ CONNECT_TIMEOUT=180
 SYNC=NORMAL
 SCENARIOS="spread broadcast nchan"
 INSTALL=1
-DOC=1
+DOC=0
+BINARY=
+WSLOAD_BIN=
+RESULTS_OUT=
+PERF_DIR=
 KEEP=0
 BUILD_DIR=$REPO/build-bench
 DOC_FILE=$REPO/docs/performance-push.md
@@ -68,9 +75,17 @@ usage: bench/push_bench.sh [options]
   --threads N          waypointd serve --threads (default $THREADS)
   --sync MODE          the writer's PRAGMA synchronous: NORMAL (default) or FULL
   --build-dir DIR      where to build waypointd and wsload (default build-bench)
+  --binary FILE        measure this waypointd instead of building one
+  --wsload FILE        use this wsload instead of building one
+  --results FILE       also write the results (JSON lines, one per scenario and size)
+  --perf DIR           perf record -g the server during each broadcast's rounds
+                       (profiling: the CPU figures then include perf's cost)
   --no-install         do not apt-get install what is missing
-  --no-doc             do not append to docs/performance-push.md
+  --doc                append the tables to docs/performance-push.md (older runs)
+  --no-doc             do not (the default)
   --keep               keep the temp folder (logs, latencies)
+The run exits 1 when any scenario had an anomaly (a subscriber refused, a 429,
+a lost message, a dropped connection, a server that died...), after the table.
 EOF
 }
 
@@ -91,6 +106,11 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD_DIR=$2; shift ;;
     --no-install) INSTALL=0 ;;
     --no-doc) DOC=0 ;;
+    --doc) DOC=1 ;;
+    --binary) BINARY=$2; shift ;;
+    --wsload) WSLOAD_BIN=$2; shift ;;
+    --results) RESULTS_OUT=$2; shift ;;
+    --perf) PERF_DIR=$2; shift ;;
     --keep) KEEP=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "push_bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -154,18 +174,38 @@ PY=python3
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- src include CMakeLists.txt 2>/dev/null ||
     COMMIT="$COMMIT + uncommitted changes in src/"
-say "building waypointd (Release) and wsload in $BUILD_DIR (commit $COMMIT)"
-cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null ||
-    die "cmake configure failed"
-cmake --build "$BUILD_DIR" -j2 >/dev/null || die "cmake build failed"
-cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$REPO/bench/wsload.c" -lssl -lcrypto ||
-    die "building wsload failed"
+if [ -n "$BINARY" ]; then
+    [ -x "$BINARY" ] || die "--binary $BINARY is not an executable"
+    COMMIT="$COMMIT (the work tree's; measured: --binary $BINARY)"
+else
+    say "building waypointd (Release) in $BUILD_DIR (commit $COMMIT)"
+    cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null ||
+        die "cmake configure failed"
+    cmake --build "$BUILD_DIR" -j2 >/dev/null || die "cmake build failed"
+    BINARY=$BUILD_DIR/waypointd
+fi
+# bench/run.sh builds once and says what it built.
+[ -z "${BENCH_COMMIT:-}" ] || COMMIT=$BENCH_COMMIT
+if [ -n "$WSLOAD_BIN" ]; then
+    [ -x "$WSLOAD_BIN" ] || die "--wsload $WSLOAD_BIN is not an executable"
+else
+    mkdir -p "$BUILD_DIR"
+    cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$REPO/bench/wsload.c" -lssl -lcrypto ||
+        die "building wsload failed"
+    WSLOAD_BIN=$BUILD_DIR/wsload
+fi
+if [ -n "$PERF_DIR" ]; then
+    command -v perf >/dev/null || die "--perf needs perf (apt-get install linux-perf)"
+    mkdir -p "$PERF_DIR"
+    PERF_DIR=$(cd "$PERF_DIR" && pwd)
+fi
 
 # --------------------------------------------------------------- 3. set-up
 TMP=$(mktemp -d /tmp/push-bench.XXXXXX)
 chmod 755 "$TMP"
 # Run copies: a rebuild of build-bench/ during the run must not change what is measured.
-cp "$BUILD_DIR/waypointd" "$BUILD_DIR/wsload" "$TMP/"
+cp "$BINARY" "$TMP/waypointd"
+cp "$WSLOAD_BIN" "$TMP/wsload"
 WAYPOINTD=$TMP/waypointd
 WSLOAD=$TMP/wsload
 CERT=$TMP/dev-cert.pem
@@ -194,6 +234,10 @@ SQL
 KEY=$("$WAYPOINTD" key create --db "$DB" --name bench --all-dcs)
 seq 0 $((MAXN - 1)) | awk '{printf "c%06d\n", $1}' >"$TMP/customers.txt"
 RESULTS=$TMP/results.jsonl
+if [ -n "$RESULTS_OUT" ]; then
+    mkdir -p "$(dirname "$RESULTS_OUT")"
+    RESULTS_OUT=$(cd "$(dirname "$RESULTS_OUT")" && pwd)/$(basename "$RESULTS_OUT")
+fi
 : >"$RESULTS"
 CLK_TCK=$(getconf CLK_TCK)
 HARD_NOFILE=$(ulimit -Hn)
@@ -460,6 +504,11 @@ def status(r):
         s.append("%d close handshakes unanswered" % r["close_timeouts"])
     if r.get("clients_without_result"):
         s.append("%d wsload without result" % r["clients_without_result"])
+    n429 = sum(v for k, v in r.get("reasons", {}).items() if "429" in k)
+    if n429:
+        s.append("%d × 429 (rate limited!)" % n429)
+    if r.get("error_msgs"):
+        s.append("%d error messages" % r["error_msgs"])
     if r.get("server_alive") == 0:
         s.append("SERVER DIED")
     if str(r.get("server_exit", "0")) not in ("0", ""):
@@ -591,8 +640,23 @@ def report(argv):
             d.write("\n" + text)
 
 
+def anomalies(argv):
+    """One line per scenario whose status is not "ok"; exit 1 if there is any."""
+    a = dict(zip(argv[::2], argv[1::2]))
+    bad = 0
+    for line in open(a["--results"]):
+        if not line.strip():
+            continue
+        r = json.loads(line)
+        st = status(r)
+        if st != "ok":
+            bad += 1
+            print("%s %s N=%s: %s" % (r.get("kind"), r.get("server", ""), r.get("n"), st))
+    sys.exit(1 if bad else 0)
+
+
 if __name__ == "__main__":
-    {"writer": writer, "merge": merge, "report": report}[sys.argv[1]](sys.argv[2:])
+    {"writer": writer, "merge": merge, "report": report, "anomalies": anomalies}[sys.argv[1]](sys.argv[2:])
 PYEOF
 
 # --------------------------------------------------------------- helpers
@@ -632,8 +696,9 @@ stop_pid() { # PID TIMEOUT_S (a child of this shell); sets STOP_RC to its exit s
 SRV_PID=
 SRV_PORT=
 start_waypointd() {
+    : >"$RUN/serve.out"
     "$WAYPOINTD" serve --db "$DB" --listen 127.0.0.1:0 --cert "$CERT" --key "$KEYF" --threads "$THREADS" \
-        </dev/null >"$RUN/serve.out" 2>"$RUN/serve.err" &
+        --rate-limit-addr 0 --rate-limit-key 0 </dev/null >"$RUN/serve.out" 2>"$RUN/serve.err" &
     SRV_PID=$!
     PIDS+=("$SRV_PID")
     local line=
@@ -860,6 +925,15 @@ run_broadcast() { # SERVER N
     sleep "$SETTLE"
     rss1=$(rss_kib "$SRV_PID")
     mark_clients
+    local perf_pid=
+    if [ -n "$PERF_DIR" ]; then
+        local pids=$SRV_PID
+        [ "$server" = nchan ] && pids="$NG_MASTER,$NG_WORKER"
+        perf record ${PERF_RECORD_OPTS:--F 999 -g} -p "$pids" -o "$PERF_DIR/push-$kind-$n.data" >"$PERF_DIR/push-$kind-$n.log" 2>&1 &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+        sleep 1
+    fi
     cc0=$(clients_cpu)
     cpu0=$(cpu_server "$server")
     t0=$(now)
@@ -875,6 +949,11 @@ run_broadcast() { # SERVER N
     cpu1=$(cpu_server "$server")
     t1=$(now)
     cc1=$(clients_cpu)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        for _ in $(seq 300); do alive "$perf_pid" || break; sleep 0.1; done
+        stop_pid "$perf_pid" 5
+    fi
     say "$kind N=$n: $IDLE s idle"
     # one sample a second: the server's CPU, and (mark) the pings each client got so far
     : >"$RUN/idle.samples"
@@ -944,4 +1023,18 @@ DOCARG=()
 echo
 $PY "$TMP/pb.py" report --results "$RESULTS" --meta "$META" "${DOCARG[@]}"
 ((DOC)) && say "appended to ${DOC_FILE#"$REPO"/}"
+if [ -n "$RESULTS_OUT" ]; then
+    { cat "$RESULTS"; echo "$META" | $PY -c 'import json,sys; m=json.load(sys.stdin); m["kind"]="meta"; print(json.dumps(m))'; } \
+        >"$RESULTS_OUT"
+fi
+if ! $PY "$TMP/pb.py" anomalies --results "$RESULTS" >"$TMP/anomalies.txt"; then
+    {
+        echo
+        echo "################################################################################"
+        echo "push_bench.sh: ANOMALIES (see the status column and the notes):"
+        sed 's/^/    /' "$TMP/anomalies.txt"
+        echo "################################################################################"
+    } >&2
+    exit 1
+fi
 exit 0

@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 """Parsing and tables for bench/rest_bench.sh (see docs/performance-rest.md).
 
-    rest_bench.py table MANIFEST     prints the markdown table of a run
-    rest_bench.py check MANIFEST     exit 1 if any run had errors or non-2xx answers
+    rest_bench.py table MANIFEST [PROBES]  prints the markdown table of a run
+    rest_bench.py check MANIFEST [PROBES]  exit 1 if any run had errors or an answer
+                                           other than 200 (a 429 above all)
+    rest_bench.py json MANIFEST [PROBES]   one JSON object per run (for bench/run.sh)
 
 MANIFEST is the tab-separated file rest_bench.sh writes, one line per
 measured run:
@@ -17,7 +19,13 @@ machine's busy time meanwhile (other processes, steal), all in clock ticks.
 `tool` is wrk or h2load; `output` is the tool's stdout; `h2load-log` is the
 --log-file of h2load (one line per request: start us, status, duration us),
 from which p50 and p99 are computed (nearest rank), since h2load itself prints
-only mean and sd. wrk's p50/p99 come from its --latency distribution.
+only mean and sd, and every answer's status is checked to be 200. wrk's
+p50/p99 come from its --latency distribution; wrk counts answers >= 400
+itself, and where a Lua script counted every status ("statuses: 200 N, 429 N,
+other N" from status.lua: the connection tests and the status probes) those
+counts are checked too.
+
+PROBES (optional) lists the status probes: workers server output, one per line.
 """
 import math
 import os
@@ -72,7 +80,21 @@ def parse_wrk(path):
         for name, v in zip(("connect", "read", "write", "timeout"), m.groups()):
             if int(v):
                 r["errors"][name] = int(v)
+    parse_statuses(out, r)
     return r
+
+
+def parse_statuses(out, r):
+    """The status.lua line, when the run had it: exact counts of 200, 429 and the rest."""
+    m = re.search(r"^statuses: 200 (\d+), 429 (\d+), other (\d+) \(last other (\d+)\)", out, re.M)
+    if not m:
+        return
+    ok, s429, other, last = map(int, m.groups())
+    r["status"] = {"200": ok, "429": s429, "other": other}
+    r["non200"] = s429 + other
+    r["n429"] = s429
+    if other:
+        r["last_other"] = last
 
 
 def percentile(sorted_values, p):
@@ -110,6 +132,7 @@ def parse_h2load(path, log_path):
     alpn = re.search(r"^Application protocol: (\S+)", out, re.M)
     r["tls"] = " ".join(x.group(1) for x in (proto, cipher, alpn) if x)
     durations = []
+    codes = {}
     if log_path and os.path.exists(log_path):
         with open(log_path) as f:
             for line in f:
@@ -117,13 +140,40 @@ def parse_h2load(path, log_path):
                 if len(parts) >= 3:
                     try:
                         durations.append(int(parts[2]))
+                        codes[parts[1]] = codes.get(parts[1], 0) + 1
                     except ValueError:
                         pass
+    r["codes"] = codes
+    r["non200"] = sum(v for k, v in codes.items() if k != "200")
+    r["n429"] = codes.get("429", 0)
     durations.sort()
     r["p50"] = percentile(durations, 50)
     r["p99"] = percentile(durations, 99)
     r["logged"] = len(durations)
     return r
+
+
+def empty():
+    return {"requests": None, "seconds": None, "rps": None, "p50": None, "p99": None,
+            "non2xx": 0, "errors": {}, "status": {}, "tls": None}
+
+
+def read_probes(path):
+    probes = []
+    if not path or not os.path.exists(path):
+        return probes
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            workers, server, out = line.split("\t")
+            r = parse_wrk(out) if os.path.exists(out) else empty()
+            r.update(workers=int(workers), server=server, test="status-probe")
+            if "200" not in r.get("status", {}):
+                r["errors"]["no status count"] = 1
+            probes.append(r)
+    return probes
 
 
 def read_manifest(path):
@@ -165,15 +215,22 @@ def cpu_us_per_req(r):
 
 def errors_text(r):
     parts = []
-    if not r["alive"]:
+    if not r.get("alive", True):
         parts.append("SERVER DIED")
-    if r["non2xx"]:
+    if r.get("codes") and r.get("non200"):  # h2load's log: every request's status
+        parts.append("%d answers not 200 (%s)" % (r["non200"], ", ".join(
+            "%d × %s" % (v, k) for k, v in sorted(r["codes"].items()) if k != "200")))
+    elif r.get("non200"):  # status.lua
+        parts.append("%d answers not 200 (429: %d, other: %d%s)" % (
+            r["non200"], r.get("n429", 0), r["status"].get("other", 0),
+            ", e.g. %d" % r["last_other"] if r.get("last_other") else ""))
+    if r["non2xx"] and not r.get("non200"):
         st = r.get("status") or {}
         detail = ", ".join("%d %s" % (v, k) for k, v in st.items() if k != "2xx" and v)
         parts.append("%d non-2xx%s" % (r["non2xx"], " (%s)" % detail if detail else ""))
     for k, v in r["errors"].items():
         parts.append("%s %d" % (k, v))
-    if r["requests"] is None and r["alive"]:
+    if r["requests"] is None and r.get("alive", True):
         parts.append("no result")
     return ", ".join(parts)
 
@@ -223,8 +280,10 @@ def table(runs):
         if busy:
             errs.append("other processes used " + ", ".join(busy) + " of a core")
         label = "%d%s" % (workers, " (pinned)" if pinned == "yes" else "")
+        invalid = any(r is not None and (r.get("non200") or r["non2xx"]) for r in (wp, ng))
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             label, TESTS.get(test, test), w_rps, n_rps, w_lat, n_lat, w_cpu, n_cpu,
+            "INVALID (answers not 200)" if invalid else
             ratio(cpu_us_per_req(wp) if wp else None, cpu_us_per_req(ng) if ng else None),
             ratio(wp["rps"] if wp else None, ng["rps"] if ng else None),
             "; ".join(errs) if errs else "none"))
@@ -232,18 +291,57 @@ def table(runs):
     return "\n".join(lines), tls
 
 
+def probes_text(probes):
+    if not probes:
+        return ""
+    parts = []
+    for p in probes:
+        st = p.get("status", {})
+        parts.append("%s %d worker(s): %s" % (
+            p["server"], p["workers"],
+            "%s × 200, %s × 429, %s other" % (st.get("200", "?"), st.get("429", "?"), st.get("other", "?"))
+            if st else "no count (%s)" % (errors_text(p) or "no output")))
+    return ("Status probes (2 s of `wrk -t2 -c64` keep-alive before each row's runs, every answer's status "
+            "counted by a wrk Lua script; the measured keep-alive runs count answers >= 400, the h2load runs "
+            "log every status, the connection runs count every status): " + "; ".join(parts) + ".")
+
+
+def as_json(r):
+    cpu = cpu_us_per_req(r)
+    return {"workers": r["workers"], "pinned": r["pinned"] == "yes", "test": r["test"], "server": r["server"],
+            "tool": r["tool"], "requests": r["requests"], "seconds": r["seconds"], "rps": r["rps"],
+            "p50_us": r["p50"], "p99_us": r["p99"], "cpu_s": r["cpu_s"], "wall_s": r["wall"],
+            "cpu_us_per_req": cpu, "core_pct": 100.0 * r["cpu_s"] / r["wall"] if r["wall"] > 0 else None,
+            "other_pct": 100.0 * r["other_s"] / r["wall"] if r["wall"] > 0 else None,
+            "client_s": r["client_s"], "alive": r["alive"], "non2xx": r["non2xx"], "non200": r.get("non200", 0),
+            "n429": r.get("n429", 0), "codes": r.get("codes") or r.get("status") or {}, "errors": errors_text(r),
+            "tls": r.get("tls")}
+
+
 def main(argv):
-    if len(argv) != 2 or argv[0] not in ("table", "check"):
+    if len(argv) not in (2, 3) or argv[0] not in ("table", "check", "json"):
         sys.exit(__doc__)
     runs = read_manifest(argv[1])
+    probes = read_probes(argv[2] if len(argv) > 2 else None)
     if argv[0] == "table":
         text, tls = table(runs)
         print(text)
         if tls:
             print()
             print("TLS as negotiated by h2load: " + "; ".join(tls) + ".")
+        if probes:
+            print()
+            print(probes_text(probes))
+    elif argv[0] == "json":
+        import json
+        for r in runs:
+            print(json.dumps(as_json(r), sort_keys=True))
+        for p in probes:
+            print(json.dumps({"test": "status-probe", "server": p["server"], "workers": p["workers"],
+                              "codes": p.get("status", {}), "non200": p.get("non200", 0), "n429": p.get("n429", 0),
+                              "errors": errors_text(p)}, sort_keys=True))
     else:
-        bad = [r for r in runs if errors_text(r)]
+        bad = [r for r in runs + probes if errors_text(r)]
         for r in bad:
             print("%s %s workers=%d: %s" % (r["server"], r["test"], r["workers"], errors_text(r)))
         sys.exit(1 if bad else 0)

@@ -5,7 +5,8 @@
 #
 # usage: bench/rest_bench.sh [--workers "1 2"] [--duration S] [--pin yes|no]
 #                            [--tests "h1-c64 h1-c256 h2-c64-m10 conn-resumed conn-full"]
-#                            [--quiet-wait S] [--no-record] [--no-install] [--keep]
+#                            [--quiet-wait S] [--json FILE] [--perf DIR] [--record]
+#                            [--no-install] [--keep]
 #   WAYPOINTD=FILE   use this binary instead of building build-bench/ (Release)
 #   --workers        rows: waypointd --threads N and nginx worker_processes N
 #   --duration       seconds per measured run (default 10, 1..120)
@@ -13,9 +14,17 @@
 #                    (default yes; rows with 2 workers are never pinned)
 #   --quiet-wait S   before each run, wait up to S s (default 60) for the rest of
 #                    the machine to use < 15% of it; 0: do not wait
-#   --no-record      do not append the table to docs/performance-rest.md
+#   --json FILE      also write every run's figures as JSON lines (bench/run.sh)
+#   --perf DIR       perf record -g each server during its measured runs into
+#                    DIR (profiling: the CPU figures then include perf's cost)
+#   --record         append the table to docs/performance-rest.md (the older
+#                    runs; bench/run.sh writes docs/performance.md)
 #   --no-install     do not apt-get install missing tools; fail instead
 #   --keep           keep the temp dir (logs, raw tool output)
+# waypointd runs with --rate-limit-addr 0 --rate-limit-key 0: with its default
+# limits the load would be answered with 429s. Any answer that is not 200
+# (counted by wrk, h2load's per-request log and wrk Lua status counters) makes
+# the script print why and exit 1.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,12 +33,14 @@ workers_list="1 2"
 duration=10
 pin=yes
 tests="h1-c64 h1-c256 h2-c64-m10 conn-resumed conn-full"
-record=1
+record=0
+json_out=
+perf_dir=
 quiet_wait=60
 install=1
 keep=0
 
-usage() { sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
     --workers) workers_list=$2; shift 2 ;;
@@ -37,7 +48,10 @@ while [ $# -gt 0 ]; do
     --pin) pin=$2; shift 2 ;;
     --tests) tests=$2; shift 2 ;;
     --quiet-wait) quiet_wait=$2; shift 2 ;;
-    --no-record) record=0; shift ;;
+    --no-record) record=0; shift ;;   # the default now; kept for old command lines
+    --record) record=1; shift ;;
+    --json) json_out=$2; shift 2 ;;
+    --perf) perf_dir=$2; shift 2 ;;
     --no-install) install=0; shift ;;
     --keep) keep=1; shift ;;
     -h|--help) usage 0 ;;
@@ -114,15 +128,27 @@ binary=$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if ! git -C "$repo" diff --quiet HEAD -- src include CMakeLists.txt 2>/dev/null; then commit="$commit+local changes"; fi
 [ -z "${WAYPOINTD:-}" ] || commit="$commit (the work tree's; the binary is WAYPOINTD's)"
+# bench/run.sh builds once and says what it built.
+[ -z "${BENCH_COMMIT:-}" ] || commit=$BENCH_COMMIT
+[ -z "${BENCH_BUILD_NOTE:-}" ] || build_note=$BENCH_BUILD_NOTE
+if [ -n "$perf_dir" ]; then
+    command -v perf >/dev/null || { echo "rest_bench.sh: --perf needs perf (apt-get install linux-perf)" >&2; exit 1; }
+    mkdir -p "$perf_dir"; perf_dir=$(cd "$perf_dir" && pwd)
+fi
+if [ -n "$json_out" ]; then
+    mkdir -p "$(dirname "$json_out")"; json_out=$(cd "$(dirname "$json_out")" && pwd)/$(basename "$json_out")
+fi
 
 # --- 3. temp dir: certificate, database, key ---------------------------------
 dir=$(mktemp -d /tmp/waypointd-rest-XXXXXX)
 chmod 711 "$dir"   # nginx's workers (user nobody) must reach $dir/www
 wp_pid=
 ng_pid=
+perf_pid=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; fi
     stop_servers || true
     if [ "$keep" = 1 ]; then log "kept $dir"; else rm -rf "$dir"; fi
     exit "$rc"
@@ -192,6 +218,27 @@ cat >"$dir/conn.lua" <<EOF
 local req = "GET $path HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer $api_key\r\n\r\n"
 request = function() return req end
 EOF
+# Every answer's status, counted by wrk's Lua (conn.lua, and the status probe
+# of each row): done() prints one line, "statuses: 200 N, 429 N, other N (...)".
+cat >"$dir/status.lua" <<'EOF'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+ok, s429, other, last_other = 0, 0, 0, 0
+function response(status, headers, body)
+    if status == 200 then ok = ok + 1
+    elseif status == 429 then s429 = s429 + 1
+    else other = other + 1; last_other = status end
+end
+function done(summary, latency, requests)
+    local a, b, c, l = 0, 0, 0, 0
+    for _, t in ipairs(threads) do
+        a = a + t:get("ok"); b = b + t:get("s429"); c = c + t:get("other")
+        if t:get("last_other") ~= 0 then l = t:get("last_other") end
+    end
+    io.write(string.format("statuses: 200 %d, 429 %d, other %d (last other %d)\n", a, b, c, l))
+end
+EOF
+cat "$dir/status.lua" >>"$dir/conn.lua"
 # For conn-full: an LD_PRELOAD for wrk that drops the TLS session wrk keeps
 # across its reconnects, so every connection makes a full handshake (by
 # default wrk resumes the TLS 1.3 session with the server's ticket).
@@ -226,7 +273,7 @@ client_cpu=()    # and for the load generators
 start_waypointd() {  # threads
     : >"$dir/serve.out"
     "${server_cpu[@]}" "$binary" serve --db "$db" --listen 127.0.0.1:0 --cert "$cert" --key "$keyfile" \
-        --threads "$1" </dev/null >"$dir/serve.out" 2>>"$dir/serve.err" &
+        --threads "$1" --rate-limit-addr 0 --rate-limit-key 0 </dev/null >"$dir/serve.out" 2>>"$dir/serve.err" &
     wp_pid=$!
     wp_port=
     for _ in $(seq 300); do
@@ -273,6 +320,7 @@ alive() { local p; for p in "$@"; do kill -0 "$p" 2>/dev/null || return 1; done;
 # --- 5. measurements ---------------------------------------------------------
 manifest=$dir/manifest.tsv
 : >"$manifest"
+: >"$dir/probes.tsv"
 limit=$((duration + 60))   # hard time limit of every load generator run
 
 busy_ticks() {  # ticks all CPUs spent not idle since boot (steal included: a core we did not get)
@@ -371,6 +419,12 @@ run_one() {  # workers pinned test server port pids...
     h2-c64-m10) n=$(h2_requests "$port") ;;
     esac
     wait_quiet
+    if [ -n "$perf_dir" ]; then
+        local pf=$perf_dir/rest-$w-$test-$server
+        perf record ${PERF_RECORD_OPTS:--F 999 -g} -p "$(echo "$@" | tr ' ' ',')" -o "$pf.data" >"$pf.log" 2>&1 &
+        perf_pid=$!
+        sleep 1
+    fi
     read_children; k0=$children; b0=$(busy_ticks); c0=$(cpu_ticks "$@") || c0=0; t0=$(date +%s.%N)
     case $test in
     h1-c64|h1-c256)
@@ -388,6 +442,11 @@ run_one() {  # workers pinned test server port pids...
             "$url" >"$out" 2>&1 || rc=$? ;;
     esac
     c1=$(cpu_ticks "$@") || c1=$c0; b1=$(busy_ticks); read_children; k1=$children; t1=$(date +%s.%N)
+    if [ -n "$perf_pid" ]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        perf_pid=
+    fi
     [ "$rc" = 0 ] || log "$server $test: load generator exit status $rc (see $out with --keep)"
     local a=yes; alive "$@" || a=no
     # other = CPU time of everything else on the machine meanwhile (other
@@ -432,6 +491,15 @@ for w in $workers_list; do
         timeout 30 "${client_cpu[@]}" wrk -t2 -c64 -d2s -H "Authorization: Bearer $api_key" \
             "https://127.0.0.1:$port$path" >/dev/null 2>&1 || true
     done
+    # Status probe, not measured: 2 s of keep-alive load with every answer's
+    # status counted (wrk's own counter in the measured runs only sees >= 400).
+    for s_p in "waypointd $wp_port" "nginx $ng_port"; do
+        p_name=${s_p% *}; p_port=${s_p#* }
+        timeout 30 "${client_cpu[@]}" wrk -t2 -c64 -d2s -s "$dir/status.lua" -H "Authorization: Bearer $api_key" \
+            "https://127.0.0.1:$p_port$path" >"$dir/out/$w-probe-$p_name.txt" 2>&1 || true
+        printf '%s\t%s\t%s\n' "$w" "$p_name" "$dir/out/$w-probe-$p_name.txt" >>"$dir/probes.tsv"
+        log "  status probe $p_name: $(sed -n 's/^statuses: //p' "$dir/out/$w-probe-$p_name.txt")"
+    done
     for t in $tests; do
         log "  $t"
         run_one "$w" "$pinned" "$t" waypointd "$wp_port" "$wp_pid"
@@ -444,10 +512,10 @@ done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 6. the table --------------------------------------------------------------
-table=$(python3 "$here/rest_bench.py" table "$manifest")
+table=$(python3 "$here/rest_bench.py" table "$manifest" "$dir/probes.tsv")
 wp_exit=$(sort -u "$dir/waypointd-exit" | tr '\n' ' ')
 # lws prints "signal 15: stopping" at each stop; anything else is worth reading.
-wp_err_lines=$(grep -vc -e '^$' -e 'U: signal [0-9]*: stopping$' "$dir/serve.err" || true)
+wp_err_lines=$(grep -vc -e '^$' -e 'signal [0-9]*: stopping' "$dir/serve.err" || true)
 now=$(date -u '+%Y-%m-%d %H:%M UTC')
 report=$(cat <<EOF
 ### $now — commit $commit
@@ -455,7 +523,7 @@ report=$(cat <<EOF
 waypointd from $build_note; $(nginx -v 2>&1 | sed 's/^nginx version: //'); wrk $(wrk -v 2>&1 | sed -n 's/^wrk \([^ ]*\).*/\1/p'); h2load $(h2load --version | sed 's/^h2load //'); $(openssl version | cut -d' ' -f1-2); kernel $(uname -r); $ncpu cores.
 Runs of ${duration} s each; the 1-worker rows $( [ "$pin" = yes ] && echo "pinned: server on core 0, load generator on core 1" || echo "not pinned"); rows with 2 workers share both cores with the load generator. Load average before $load_before, after $load_after.
 TLS (openssl s_client): waypointd${tls_info%%|*}; nginx $(echo "$tls_info" | cut -d'|' -f2).
-waypointd exit status after SIGTERM: ${wp_exit% }; waypointd stderr: $wp_err_lines line(s) besides "signal 15: stopping".
+waypointd serve --threads N --rate-limit-addr 0 --rate-limit-key 0 (no rate limits). waypointd exit status after SIGTERM: ${wp_exit% }; waypointd stderr: $wp_err_lines line(s) besides "signal 15: stopping".
 $(sed 's/^i/I/; s/$/./' "$dir/idle.txt" 2>/dev/null)
 
 $table
@@ -466,7 +534,7 @@ echo "$report"
 if [ "$wp_err_lines" != 0 ]; then
     echo
     echo "waypointd stderr (last 10 lines):"
-    grep -v -e '^$' -e 'U: signal [0-9]*: stopping$' "$dir/serve.err" | tail -n 10
+    grep -v -e '^$' -e 'signal [0-9]*: stopping' "$dir/serve.err" | tail -n 10
 fi
 if [ "$record" = 1 ]; then
     doc=$repo/docs/performance-rest.md
@@ -474,4 +542,15 @@ if [ "$record" = 1 ]; then
     printf '\n%s\n' "$report" >>"$doc"
     log "appended to docs/performance-rest.md"
 fi
-python3 "$here/rest_bench.py" check "$manifest" >&2 || log "some runs had errors (see the errors column)"
+[ -z "$json_out" ] || python3 "$here/rest_bench.py" json "$manifest" "$dir/probes.tsv" >"$json_out"
+if ! python3 "$here/rest_bench.py" check "$manifest" "$dir/probes.tsv" >"$dir/check.txt" 2>&1; then
+    {
+        echo
+        echo "################################################################################"
+        echo "rest_bench.sh: FAILED: some runs had errors or answers other than 200;"
+        echo "their CPU per request is not the cost of the real answer:"
+        sed 's/^/    /' "$dir/check.txt"
+        echo "################################################################################"
+    } >&2
+    exit 1
+fi

@@ -604,8 +604,13 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
     if (!pss->headers_sent) {
         if (write_headers(wsi, pss))
             return -1;
-        lws_callback_on_writable(wsi);
-        return 0;
+        /* A small HTTP/2 answer goes on in the same callback: lws queues a
+         * second write behind the first if the socket did not take it all,
+         * and the stream need not wait for its next turn. */
+        if (pss->resp.body_len > HTTP_CHUNK) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
     }
     left = pss->resp.body_len - pss->sent;
     n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
