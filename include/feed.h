@@ -42,6 +42,10 @@ size_t feed_take(struct feed *f, int thread, struct msg ***out);
  * never). Any thread: health checks. */
 int64_t feed_last_check_ms(struct feed *f);
 
+/* 1 while the database path still names the file opened at start (not
+ * replaced or removed). Any thread: health checks. */
+int feed_file_ok(struct feed *f);
+
 /* Render one change as its push message with LWS_PRE headroom; NULL when
  * out of memory. Any thread. */
 struct msg *feed_render(const struct store_change *c);

@@ -16,6 +16,12 @@
  * service threads start. */
 int log_setup(const char *level, const char *format, int access_log);
 
+/* A message for the operator, one line: through the server's log once
+ * log_setup() ran, else as "waypointd: ..." on stderr (the command-line
+ * tools). Any thread. */
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* 1 when access logging is on. */
 int log_access_enabled(void);
 

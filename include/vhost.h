@@ -33,6 +33,7 @@ struct vhost_conf {
     /* This thread's own state, written and read only on it: */
     int draining;           /* stopping: finish what is in flight, take nothing new */
     int http_busy;          /* HTTP requests being answered */
+    int64_t http_last_start_us; /* lws_now_usecs() when the last request began */
     void *ssl_ctx;          /* the vhost's SSL_CTX, for certificate reloads */
     struct metrics_thread *metrics; /* this thread's counters; NULL: none */
 };

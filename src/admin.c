@@ -51,6 +51,8 @@ static void healthz(const struct admin_conf *conf, struct pss_admin *pss)
         why = "database unreadable";
     else if (!conf->feed || auth_now_ms() - seen > ADMIN_FEED_STALE_MS)
         why = "change watcher not running";
+    else if (!feed_file_ok(conf->feed))
+        why = "database file replaced or removed";
     pss->type = "application/json";
     pss->status = why ? 503 : 200;
     if (why)

@@ -20,6 +20,7 @@
 #include "cache.h"
 #include "feed.h"
 #include "http.h"
+#include "log.h"
 #include "metrics.h"
 #include "msg.h"
 #include "outq.h"
@@ -230,6 +231,10 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
         send_error(pss, m->id_json, 500, "Database unavailable, try again");
         return;
     }
+    if (m->since >= 0 && !st.resumed)
+        log_info("live: cannot resume %s/%s after seq %lld (no longer in the change log, or too far behind): "
+                 "sent a snapshot at seq %lld",
+                 m->dc_id, m->customer_id ? m->customer_id : "*", (long long)m->since, (long long)st.seq);
     /* A resume answers with the since given; the stream continues after the
      * head the replay was read at (st.seq), so nothing comes twice. */
     buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq, st.resumed,

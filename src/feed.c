@@ -21,11 +21,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "log.h"
 #include "msg.h"
 #include "store.h"
 #include "view.h"
@@ -34,6 +37,10 @@
 #define FEED_FALLBACK_MS 1000
 #define FEED_BATCH 4096
 #define FEED_PRUNE_INTERVAL_MS 60000
+/* How often the database file's identity and its disk's free space are
+ * looked at, and how little free space counts as full. */
+#define FEED_SURROUNDINGS_MS 1000
+#define FEED_DISK_LOW_BYTES (1024 * 1024)
 
 /* Re-checks after a write was seen, in ms from one to the next. */
 static const int recheck_ms[] = {1, 2, 5, 10, 20, 50, 100};
@@ -58,6 +65,13 @@ struct feed {
     int64_t data_version;
     _Atomic int64_t last_check_ms; /* see feed_last_check_ms() */
     int64_t last_prune_ms;
+    char dir[PATH_MAX];          /* the database's folder */
+    dev_t dev;                   /* the database file opened at start */
+    ino_t ino;
+    _Atomic int file_ok;         /* the path still names that file */
+    int disk_low;                /* the folder's disk is (nearly) full */
+    int read_failing;            /* data_version reads fail: logged once */
+    int64_t last_surroundings_ms;
     pthread_t tid;
 };
 
@@ -187,17 +201,63 @@ static void maybe_prune(struct feed *f)
     else if (rc)
         lwsl_err("%s: pruning the change log failed: %s\n", __func__, store_errmsg(f->store));
     else if (pruned)
-        lwsl_info("change log: pruned through seq %lld\n", (long long)pruned);
+        log_info("change log: pruned through seq %lld (retention: %lld rows, %lld s)", (long long)pruned,
+                 (long long)f->cfg.keep_rows, (long long)f->cfg.keep_seconds);
+}
+
+/* The database file replaced or removed, its disk full: nothing the
+ * server can fix, but the operator must hear of it, once per episode. */
+static void check_surroundings(struct feed *f)
+{
+    int64_t now = auth_now_ms();
+    struct statvfs vfs;
+    struct stat st;
+    int ok, missing;
+
+    if (now - f->last_surroundings_ms < FEED_SURROUNDINGS_MS)
+        return;
+    f->last_surroundings_ms = now;
+    missing = stat(f->cfg.db_path, &st) != 0;
+    ok = !missing && st.st_dev == f->dev && st.st_ino == f->ino;
+    if (!ok && atomic_load(&f->file_ok))
+        log_error("database file %s was %s: still serving the file opened at start; put it back, or restart "
+                  "waypointd to serve the new one",
+                  f->cfg.db_path, missing ? "removed" : "replaced");
+    else if (ok && !atomic_load(&f->file_ok))
+        log_info("database file %s is back: serving it again", f->cfg.db_path);
+    atomic_store(&f->file_ok, ok);
+    if (statvfs(f->dir, &vfs) == 0) {
+        unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+
+        if (avail < FEED_DISK_LOW_BYTES && !f->disk_low)
+            log_error("database disk is full: %llu KiB free where %s is; writers fail until space is freed, "
+                      "reads and pushes go on",
+                      avail / 1024, f->cfg.db_path);
+        else if (avail >= 2 * FEED_DISK_LOW_BYTES && f->disk_low)
+            log_info("the disk holding %s has space again (%llu KiB free)", f->cfg.db_path, avail / 1024);
+        f->disk_low = avail < FEED_DISK_LOW_BYTES || (f->disk_low && avail < 2 * FEED_DISK_LOW_BYTES);
+    }
+}
+
+int feed_file_ok(struct feed *f)
+{
+    return atomic_load(&f->file_ok);
 }
 
 static void check(struct feed *f)
 {
     int64_t v;
 
+    check_surroundings(f);
     if (store_data_version(f->store, &v)) {
-        lwsl_err("%s: cannot read data_version: %s\n", __func__, store_errmsg(f->store));
+        if (!f->read_failing)
+            log_error("change feed: cannot read the database: %s (retrying)", store_errmsg(f->store));
+        f->read_failing = 1;
         return;
     }
+    if (f->read_failing)
+        log_info("change feed: reading the database again");
+    f->read_failing = 0;
     if (v != f->data_version) {
         f->data_version = v;
         deliver_new(f);
@@ -243,6 +303,10 @@ static int watch_setup(struct feed *f)
 
     if (!realpath(f->cfg.db_path, dir))
         return -errno;
+    lws_strncpy(f->dir, dir, sizeof(f->dir));
+    *strrchr(f->dir, '/') = '\0';
+    if (!f->dir[0])
+        lws_strncpy(f->dir, "/", sizeof(f->dir));
     slash = strrchr(dir, '/');
     base = slash + 1;
     if (snprintf(f->wal_name, sizeof(f->wal_name), "%s-wal", base) >= (int)sizeof(f->wal_name))
@@ -283,17 +347,23 @@ static void feed_free(struct feed *f)
 static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
 {
     struct store_log_head head;
+    struct stat st;
     char err[512];
     int rc;
 
     if (store_open(f->cfg.db_path, STORE_OPEN_EXISTING, &f->store, err, sizeof(err))) {
-        fprintf(stderr, "waypointd: %s\n", err);
+        log_error("%s", err);
         return -EIO;
     }
     if (store_log_head(f->store, &head) || store_data_version(f->store, &f->data_version))
         return -EIO;
     f->cursor = head.head;
     f->last_check_ms = auth_now_ms();
+    if (stat(f->cfg.db_path, &st))
+        return -errno;
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    f->file_ok = 1;
     f->last_prune_ms = 0; /* prune once at start */
     f->inboxes = calloc((size_t)n, sizeof(*f->inboxes));
     if (!f->inboxes)
@@ -307,7 +377,7 @@ static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
         return -errno;
     rc = watch_setup(f);
     if (rc)
-        fprintf(stderr, "waypointd: cannot watch %s (%s); polling every %d ms instead\n", f->cfg.db_path,
+        log_error("cannot watch %s (%s); polling every %d ms instead", f->cfg.db_path,
                 strerror(-rc), FEED_FALLBACK_MS);
     return 0;
 }

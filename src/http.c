@@ -449,6 +449,8 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
     pss->busy = 1;
     pss->t0_us = log_access_enabled() ? mono_us() : 0;
     conf_of(wsi)->http_busy++;
+    if (conf_of(wsi)->draining)
+        conf_of(wsi)->http_last_start_us = lws_now_usecs();
     method_copy(wsi, pss->method, sizeof(pss->method));
     if (malformed(wsi, pss, uri))
         return 0;

@@ -7,6 +7,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +21,7 @@
 
 static int json_format;
 static int access_on;
+static int set_up; /* log_setup() ran: lines go through lws's emit hook */
 
 /* Append s to [*p, end) quoted: JSON string rules for both formats (a
  * key=value reader accepts them too). Truncates rather than overflow. */
@@ -160,7 +162,38 @@ int log_setup(const char *level, const char *format, int access_log)
     json_format = format && !strcasecmp(format, "json");
     access_on = access_log;
     lws_set_log_level(mask, emit);
+    set_up = 1;
     return 0;
+}
+
+static void vlog(int level, const char *fmt, va_list ap)
+{
+    char msg[LOG_LINE_MAX];
+
+    if (set_up) {
+        _lws_logv(level, fmt, ap);
+        return;
+    }
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    fprintf(stderr, "waypointd: %s\n", msg);
+}
+
+void log_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(LLL_ERR, fmt, ap);
+    va_end(ap);
+}
+
+void log_info(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(LLL_USER, fmt, ap);
+    va_end(ap);
 }
 
 int log_access_enabled(void)

@@ -40,6 +40,9 @@
 #define SERVE_CACHE_ENTRIES 4096
 /* TLS 1.2 suites with forward secrecy only; TLS 1.3 suites are all ECDHE. */
 #define SERVE_TLS12_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+/* Stopping waits at least this long after it began and after the last
+ * request began, for requests whose head is still on its way. */
+#define SERVE_DRAIN_QUIET_US (1000 * 1000)
 /* Client addresses and credentials tracked by each rate limit. */
 #define SERVE_RATE_IDS 65536
 
@@ -65,6 +68,7 @@ struct service_thread {
     struct control *ctl;
     int tls_gen;             /* the last certificate generation applied */
     lws_sorted_usec_list_t drain_sul;
+    int64_t drain_since_us;  /* lws_now_usecs() when draining began */
     struct lws_protocols protocols[3];
     uint8_t secret[STORE_SECRET_LEN];
     struct store *store;
@@ -83,7 +87,12 @@ static void drain_check(lws_sorted_usec_list_t *sul)
 {
     struct service_thread *t = lws_container_of(sul, struct service_thread, drain_sul);
 
-    if (channel_drain(t->vhost) > 0 || t->conf.http_busy > 0) {
+    /* A request whose head is still arriving is not busy yet: wait for a
+     * quiet moment after the stop and after the last request began. */
+    int64_t now = lws_now_usecs();
+
+    if (channel_drain(t->vhost) > 0 || t->conf.http_busy > 0 || now - t->drain_since_us < SERVE_DRAIN_QUIET_US ||
+        now - t->conf.http_last_start_us < SERVE_DRAIN_QUIET_US) {
         lws_sul_schedule(t->context, 0, &t->drain_sul, drain_check, 50 * LWS_US_PER_MS);
         return;
     }
@@ -99,6 +108,7 @@ static void drain_check(lws_sorted_usec_list_t *sul)
 static void drain_start(struct service_thread *t)
 {
     t->conf.draining = 1;
+    t->drain_since_us = lws_now_usecs();
     loop_unwatch(t->loop, t->listen_fd);
     close(t->listen_fd);
     t->listen_fd = -1;

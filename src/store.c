@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "log.h"
 #include "store_int.h"
 
 
@@ -137,7 +138,7 @@ sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id)
 {
     if (!s->stmt[id] &&
         sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
-        fprintf(stderr, "waypointd: store: %s: %s\n", store_stmt_sql[id], sqlite3_errmsg(s->db));
+        log_error("store: %s: %s", store_stmt_sql[id], sqlite3_errmsg(s->db));
         return NULL;
     }
     return s->stmt[id];
@@ -154,7 +155,7 @@ int store_exec(struct store *s, const char *sql)
     char *msg = NULL;
 
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        fprintf(stderr, "waypointd: store: %s\n", msg ? msg : sqlite3_errmsg(s->db));
+        log_error("store: %s", msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
         return -EIO;
     }
@@ -439,7 +440,7 @@ int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE
     }
     return store_exec(s, "COMMIT") ? -EIO : 0;
 fail:
-    fprintf(stderr, "waypointd: store: key insert: %s\n", sqlite3_errmsg(s->db));
+    log_error("store: key insert: %s", sqlite3_errmsg(s->db));
     store_exec(s, "ROLLBACK");
     return -EIO;
 }
