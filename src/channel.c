@@ -53,6 +53,7 @@ struct pss_channel {
     uint64_t peer_id, cred_id; /* rate-limit ids (http.h) */
     int ping_due;       /* send a ping at the next writeable callback */
     int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
+    int rate_paid;      /* the next subscribe was paid for by its HTTP request */
     int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
@@ -190,7 +191,9 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
 
     /* Each subscribe reads a snapshot: it counts against the rate limits
      * like an API request. */
-    if ((wait = http_rate_take(vhd->conf, pss->peer_id, pss->cred_id))) {
+    if (pss->rate_paid)
+        pss->rate_paid = 0;
+    else if ((wait = http_rate_take(vhd->conf, pss->peer_id, pss->cred_id))) {
         send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_RATE_LIMIT);
         return -EAGAIN;
@@ -646,8 +649,12 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
         pss->peer_id = http_peer_id(wsi);
         pss->cred_id = http_cred_id(bearer);
         link_session(vhd, pss);
-        /* Its errors (rate limit, database) become events on the stream. */
+        /* The request paid the rate limits already. A failure (the
+         * database) becomes an error event, and the stream then ends. */
+        pss->rate_paid = 1;
         on_subscribe(vhd, pss, &m);
+        if (!pss->nscopes)
+            pss->closing = 1;
         return pss;
     }
     free(pss);
@@ -704,8 +711,10 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
     if (!len && pss->ping_due) {
         if (sse_reserve(vhd, LWS_PRE + 16))
             return -1;
-        memcpy(vhd->scratch + LWS_PRE, ": keep-alive\n\n", 15);
-        len = 15;
+        static const char beat[] = ": keep-alive\n\n";
+
+        memcpy(vhd->scratch + LWS_PRE, beat, sizeof(beat) - 1);
+        len = sizeof(beat) - 1;
     }
     pss->ping_due = 0;
     if (len) {
@@ -714,10 +723,15 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
         pss->last_tx_ms = now;
     }
     pss->stalled_ms = outq_peek(&pss->q) ? now : 0;
-    if (outq_peek(&pss->q))
+    if (outq_peek(&pss->q)) {
         lws_callback_on_writable(wsi);
-    else if (pss->closing)
-        return -1; /* everything queued was written: end the stream */
+    } else if (pss->closing) {
+        /* Everything queued was written: end the stream cleanly (HTTP/2:
+         * END_STREAM rather than a reset; HTTP/1.1: the connection closes). */
+        if (lws_write(wsi, vhd->scratch + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
     return 0;
 }
 

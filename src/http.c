@@ -377,7 +377,8 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
  * drops unknown HTTP/2 headers) or ?since=N. -1: from a snapshot. */
 static int64_t sse_since(struct lws *wsi)
 {
-    char v[32], arg[40];
+    /* lws stops at a query argument longer than the buffer: room for a token. */
+    char v[32], arg[AUTH_TOKEN_MAX + 32];
     const char *s = NULL;
     char *end;
     long long n;
@@ -436,6 +437,8 @@ static int write_sse_headers(struct lws *wsi, struct pss_http *pss)
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     pss->headers_sent = 1;
+    /* A long-lived answer: no lws transaction timeout on it. */
+    lws_http_mark_sse(wsi);
     lws_callback_on_writable(wsi);
     return 0;
 }

@@ -13,7 +13,10 @@
 //     missing pong as a dead connection (sleeping laptops, changed networks);
 //   - tells a refused credential (the upgrade is answered 401, which a browser
 //     only sees as a close before any open) from an unreachable server by
-//     asking the page's probe (a REST request with the same credential).
+//     asking the page's probe (a REST request with the same credential);
+//   - optionally (one customer's page: `eventsPath`) falls back to Server-Sent
+//     Events when WebSocket is missing or never manages to open, e.g. behind a
+//     proxy that blocks it: the same JSON messages, the same code path.
 
 export const PROTOCOL = "waypoints.v1";
 
@@ -22,11 +25,32 @@ const BACKOFF_MAX_MS = 30000;
 const CONNECT_TIMEOUT_MS = 10000;
 const QUIET_PING_MS = 20000;
 const PONG_TIMEOUT_MS = 10000;
+// Failed attempts in a row, none of which ever opened, before trying the other
+// transport (WebSocket -> Server-Sent Events, and back if those never open either).
+const FALLBACK_AFTER = 2;
+const SWITCH_DELAY_MS = 250;
+// readyState values, the same for WebSocket and EventSource (WebSocket may be missing).
+const CONNECTING = 0;
+const OPEN = 1;
+
+const hasWebSocket = () => typeof WebSocket === "function";
+const hasEventSource = () => typeof EventSource === "function";
 
 /** The live channel's URL on this page's own origin. */
 export function liveUrl(credential) {
     const scheme = location.protocol === "http:" ? "ws://" : "wss://";
     return scheme + location.host + "/live?access_token=" + encodeURIComponent(credential);
+}
+
+/**
+ * The event-stream URL (Server-Sent Events), relative to this page's origin.
+ * `since` goes before the long access_token: the server's query parsing
+ * (libwebsockets 4.1's lws_get_urlarg_by_name) stops at the first parameter
+ * longer than its buffer, so a `since` after the token can be overlooked.
+ */
+export function eventsUrl(path, credential, since = null) {
+    return path + "?" + (since != null ? "since=" + encodeURIComponent(since) + "&" : "") +
+           "access_token=" + encodeURIComponent(credential);
 }
 
 /**
@@ -63,10 +87,15 @@ export async function probeRest(path, credential, timeoutMs = 8000) {
 }
 
 /**
- * new LiveClient({credential, dcId, customerId?, probe?, on: {...}})
+ * new LiveClient({credential, dcId, customerId?, probe?, eventsPath?, on: {...}})
  *
+ * eventsPath                the customer's event stream (/dcs/D/customers/C/waypoints/events):
+ *                           used instead of WebSocket when the browser has none, or
+ *                           when FALLBACK_AFTER WebSocket attempts in a row failed
+ *                           without ever opening one. Without it: WebSocket only.
  * on.state(state, info)     state: connecting | live | reconnecting | offline | stopped;
- *                           info: {retryAt, attempt, reason, everLive, lastLiveAt}
+ *                           info: {retryAt, attempt, reason, everLive, lastLiveAt,
+ *                                  transport: "websocket" | "sse"}
  * on.snapshot(waypoints, msg)   a fresh snapshot (replace everything)
  * on.resumed(msg)           resumed after `since`: keep what you have, changes follow
  * on.waypoint(msg)          an insert or update ({seq, dc_id, customer_id, waypoint})
@@ -78,13 +107,18 @@ export async function probeRest(path, credential, timeoutMs = 8000) {
  * on.clear()                the last problem is over (the subscription is live again)
  */
 export class LiveClient {
-    constructor({ credential, dcId, customerId = null, probe = null, on = {} }) {
+    constructor({ credential, dcId, customerId = null, probe = null, eventsPath = null, on = {} }) {
         this.credential = credential;
         this.dcId = dcId;
         this.customerId = customerId;
         this.probe = probe;
+        this.eventsPath = eventsPath && customerId != null ? eventsPath : null;
         this.on = on;
         this.ws = null;
+        this.es = null;           // the EventSource, when on Server-Sent Events
+        this.transport = hasWebSocket() || !this.eventsPath || !hasEventSource() ? "websocket" : "sse";
+        this.opened = { websocket: false, sse: false };   // ever opened, per transport
+        this.unopened = 0;        // failed attempts in a row on this transport, none opened
         this.seq = null;          // newest change number seen (for "since")
         this.state = "idle";
         this.attempt = 0;         // failed attempts since the last good subscription
@@ -126,7 +160,9 @@ export class LiveClient {
 
     /** Ask for a fresh snapshot on the open connection (e.g. to refill a list). */
     refresh() {
-        if (this.ws && this.ws.readyState === WebSocket.OPEN) this._subscribe(false);
+        if (this.ws && this.ws.readyState === OPEN) this._subscribe(false);
+        // An event stream has no way back: open a new one without since.
+        else if (this.es && this.es.readyState === OPEN) this._connectSse({ fresh: true });
     }
 
     // ---- internals -------------------------------------------------------
@@ -136,7 +172,7 @@ export class LiveClient {
         if (state === "live") { this.everLive = true; this.lastLiveAt = Date.now(); }
         this.on.state?.(state, {
             attempt: this.attempt, retryAt: this.retryAt, everLive: this.everLive,
-            lastLiveAt: this.lastLiveAt, ...info,
+            lastLiveAt: this.lastLiveAt, transport: this.transport, ...info,
         });
     }
 
@@ -147,19 +183,30 @@ export class LiveClient {
         clearTimeout(this.connectTimer); this.connectTimer = 0;
     }
 
+    /** The open or opening connection, whichever the transport. */
+    _current() {
+        return this.ws || this.es;
+    }
+
     _dropSocket(code, reason) {
         const ws = this.ws;
-        this.ws = null;
+        const es = this.es;
+        this.ws = this.es = null;
+        if (es) {
+            es.onopen = es.onmessage = es.onerror = null;
+            es.close();   // no automatic reconnect: we resume with since ourselves
+        }
         if (!ws) return;
         ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
         try {
-            if (ws.readyState === WebSocket.OPEN) ws.close(code, reason);
-            else if (ws.readyState === WebSocket.CONNECTING) ws.close();
+            if (ws.readyState === OPEN) ws.close(code, reason);
+            else if (ws.readyState === CONNECTING) ws.close();
         } catch (_) { /* already gone */ }
     }
 
     _connect() {
         if (this.stopped) return;
+        if (this.transport === "sse") { this._connectSse(); return; }
         this._clearTimers();
         this._dropSocket(1000, "reconnecting");
         this._setState(this.everLive || this.attempt > 0 ? "reconnecting" : "connecting",
@@ -180,6 +227,7 @@ export class LiveClient {
         }, CONNECT_TIMEOUT_MS);
         ws.onopen = () => {
             opened = true;
+            this.opened.websocket = true;
             clearTimeout(this.connectTimer);
             this._subscribe(true);
             this._armPing();
@@ -187,6 +235,48 @@ export class LiveClient {
         ws.onmessage = (ev) => this._message(ev);
         ws.onerror = () => { /* a close always follows; handled there */ };
         ws.onclose = (ev) => this._lost(ws, { opened, code: ev.code, reason: ev.reason });
+    }
+
+    /**
+     * The Server-Sent Events transport: one GET on the customer's event stream,
+     * credential and since in the query (EventSource cannot set headers). Every
+     * event's data is a live-channel message, handled by _message() like a
+     * WebSocket frame. On any error the EventSource is closed and _lost() decides,
+     * as for a WebSocket: the browser's own reconnect is never used, since it
+     * resumes with Last-Event-ID, which does not reach the server over HTTP/2.
+     * fresh: without since (a new snapshot), keeping the state as it is.
+     */
+    _connectSse({ fresh = false } = {}) {
+        if (this.stopped) return;
+        this._clearTimers();
+        this._dropSocket(1000, "reconnecting");
+        if (!fresh) {
+            this._setState(this.everLive || this.attempt > 0 ? "reconnecting" : "connecting",
+                           { retryAt: 0, connectingNow: true });
+        }
+        let es;
+        try {
+            es = new EventSource(eventsUrl(this.eventsPath, this.credential, fresh ? null : this.seq));
+        } catch (e) {
+            this.on.problem?.({ kind: "closed", code: 0, message: String(e && e.message || e), fatal: true });
+            this.stop();
+            return;
+        }
+        this.es = es;
+        this.answered = false;
+        let opened = false;
+        this.connectTimer = setTimeout(() => {
+            if (this.es === es && !opened) this._lost(es, { opened: false, code: 0, reason: "timeout" });
+        }, CONNECT_TIMEOUT_MS);
+        es.onopen = () => {
+            opened = true;
+            this.opened.sse = true;
+            clearTimeout(this.connectTimer);
+        };
+        es.onmessage = (ev) => this._message(ev);
+        // A refusal (401, 403, 429: no status reaches the page), a dropped
+        // connection or the end of the stream: all the same here.
+        es.onerror = () => this._lost(es, { opened, code: 0, reason: "" });
     }
 
     _subscribe(resume) {
@@ -202,8 +292,11 @@ export class LiveClient {
 
     _armPing() {
         clearTimeout(this.pingTimer);
+        // An event stream cannot be pinged; the server sends heartbeat comments,
+        // which EventSource does not show us.
+        if (!this.ws) return;
         this.pingTimer = setTimeout(() => {
-            if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+            if (!this.ws || this.ws.readyState !== OPEN) return;
             this._send({ type: "ping", id: "keepalive-" + (++this.reqId) });
             clearTimeout(this.pongTimer);
             const ws = this.ws;
@@ -223,6 +316,7 @@ export class LiveClient {
         switch (m.type) {
         case "subscribed":
             this.attempt = 0;
+            this.unopened = 0;
             this.answered = true;
             if (m.resumed) {
                 if (typeof m.seq === "number") this.seq = Math.max(this.seq ?? 0, m.seq);
@@ -268,16 +362,16 @@ export class LiveClient {
         } else if (code === 429) {
             // Too many subscriptions on this connection: start over on a new one.
             this.on.problem?.({ kind: "limit", code, message, fatal: false });
-            this._lost(this.ws, { opened: true, code: 0, reason: "limit" });
+            this._lost(this._current(), { opened: true, code: 0, reason: "limit" });
         } else {
             // 500 (the database could not be read) or anything new: try again later.
             this.on.problem?.({ kind: "server", code, message, fatal: false });
-            this._lost(this.ws, { opened: true, code: 0, reason: "server" });
+            this._lost(this._current(), { opened: true, code: 0, reason: "server" });
         }
     }
 
     async _lost(ws, { opened, code, reason }) {
-        if (this.stopped || ws !== this.ws) return;
+        if (this.stopped || !ws || ws !== this._current()) return;
         this._clearTimers();
         this._dropSocket(1000, "reconnecting");
         const tooSlow = code === 1008 && /too slow/i.test(reason || "");
@@ -290,7 +384,7 @@ export class LiveClient {
             // Ask over REST whether the server is there and takes the credential.
             this._setState("reconnecting", { retryAt: 0, checking: true });
             const p = await this.probe();
-            if (this.stopped || this.ws) return;
+            if (this.stopped || this._current()) return;
             if (p && p.reachable && (p.code === 401 || p.status === 401)) {
                 this.on.problem?.({ kind: "auth", code: 401, message: p.message || "", fatal: true });
                 this.stop("stopped", { reason: "auth" });
@@ -315,12 +409,28 @@ export class LiveClient {
             this.on.problem?.({ kind: "closed", code, message: reason || "", fatal: false });
         }
         if (navigator.onLine === false) { this._goOffline(); return; }
+        // Never opened, again and again: this transport may be blocked on the way
+        // (WebSocket behind some proxies); try the other one, if there is one.
+        const switched = this._maybeSwitch(opened);
         // "too slow" is the server asking us to come back at once with since.
-        const delay = tooSlow ? 100 + Math.random() * 400 : this._backoff();
+        const delay = tooSlow ? 100 + Math.random() * 400
+            : switched ? SWITCH_DELAY_MS + Math.random() * SWITCH_DELAY_MS : this._backoff();
         this.attempt++;
         this.retryAt = Date.now() + delay;
         this.retryTimer = setTimeout(() => this._connect(), delay);
         this._setState("reconnecting", { retryAt: this.retryAt });
+    }
+
+    /** Count an attempt that never opened; true when it is time for the other transport. */
+    _maybeSwitch(opened) {
+        if (opened || this.opened[this.transport]) { this.unopened = 0; return false; }
+        if (++this.unopened < FALLBACK_AFTER) return false;
+        const other = this.transport === "sse" ? "websocket" : "sse";
+        const available = other === "sse" ? this.eventsPath && hasEventSource() : hasWebSocket();
+        if (!available || this.opened[other]) return false;
+        this.transport = other;
+        this.unopened = 0;
+        return true;
     }
 
     _backoff() {
@@ -338,7 +448,7 @@ export class LiveClient {
     _wake(why) {
         if (this.stopped) return;
         if (this.state === "live" || this.state === "connecting") return;
-        if (this.ws && this.ws.readyState === WebSocket.CONNECTING) return;
+        if (this._current() && this._current().readyState === CONNECTING) return;
         this._connect();
     }
 }

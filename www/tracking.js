@@ -125,7 +125,12 @@ function onState(state, info) {
     const was = conn.state;
     conn = { state, info };
     els.conn.dataset.state = state === "stopped" ? "offline" : state;
+    els.conn.dataset.transport = info.transport || "websocket";
     els.connText.textContent = CONN_TEXT[state] || state;
+    // Live over Server-Sent Events (no WebSocket on this network): said, quietly.
+    const sse = state === "live" && info.transport === "sse";
+    if (sse) els.connText.append(" ", h("small", { class: "conn-via", text: "(SSE)" }));
+    els.conn.title = sse ? "Live updates over Server-Sent Events: WebSocket is not available here" : "";
     if (state === "live") {
         lastUpdate = Date.now();
         clearProblem();
@@ -453,6 +458,8 @@ if (!dcId || !customerId || !token) {
     const path = "/dcs/" + encodeURIComponent(dcId) + "/customers/" + encodeURIComponent(customerId) + "/waypoints";
     client = new LiveClient({
         credential: token, dcId, customerId,
+        // When WebSocket is missing or keeps failing to open: Server-Sent Events.
+        eventsPath: path + "/events",
         probe: () => probeRest(path, token),
         on: {
             state: onState, snapshot: onSnapshot, resumed: () => { lastUpdate = Date.now(); },
