@@ -33,6 +33,8 @@
 /* Body bytes per lws_write: under one TLS record and one HTTP/2 frame. */
 #define HTTP_CHUNK 4096
 #define HTTP_AUTH_MAX (AUTH_TOKEN_MAX + 64)
+/* A request body (at most ROUTES_BODY_MAX bytes) must arrive within this. */
+#define HTTP_BODY_SECS 10
 
 struct pss_http {
     char method[8];
@@ -50,6 +52,7 @@ struct pss_http {
     int preflight;    /* a CORS preflight answered with 204 */
     int64_t t0_us;    /* when the request arrived (access log) */
     struct pss_channel *sse; /* an open event stream (channel.c owns its insides) */
+    int64_t body_deadline_us; /* the whole body must have arrived by then */
 };
 
 static struct vhost_conf *conf_of(struct lws *wsi)
@@ -463,8 +466,12 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
         return open_events(wsi, pss, &m);
     /* A POST with a declared body waits for HTTP_BODY_COMPLETION; lws only
      * delivers bodies it was told the length of (or an explicit zero). */
-    if (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+    if (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        /* lws restarts its timeout at every piece of body: a client sending
+         * a byte now and then would hold the connection for ever. */
+        pss->body_deadline_us = mono_us() + HTTP_BODY_SECS * 1000000LL;
         return 0;
+    }
     if (answer(wsi, pss))
         return -1;
     if (pss->resp.status == 200 && !pss->resp.body)
@@ -788,6 +795,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP:
         return on_request(wsi, pss, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
+        if (pss->body_deadline_us && mono_us() > pss->body_deadline_us)
+            return -1; /* too slow: drop it, a slowloris on the body */
         on_body(pss, in, len);
         return 0;
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:

@@ -169,7 +169,9 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
      * makes lws skip creating a client SSL_CTX per vhost, which lws 4.1 also
      * fails to free for every context but the first. */
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
-                   LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
+                   LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
+                   /* Text frames must be UTF-8 (RFC 6455): lws closes with 1007. */
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.ssl_cert_filepath = cfg->cert_path;
     info.ssl_private_key_filepath = cfg->key_path;
     info.ssl_cipher_list = SERVE_TLS12_CIPHERS;

@@ -233,6 +233,9 @@ int view_parse_ttl(const char *body, size_t len, long min, long max, long *ttl)
     obj = parse(body, len);
     if (!obj || !json_object_is_type(obj, json_type_object))
         goto out;
+    /* Only ttl_seconds: a misspelt key must not silently mean the default. */
+    if (json_object_object_length(obj) > (json_object_object_get_ex(obj, "ttl_seconds", NULL) ? 1 : 0))
+        goto out;
     if (!json_object_object_get_ex(obj, "ttl_seconds", &v)) {
         rc = 0;
         goto out;
@@ -379,6 +382,9 @@ static int member_string(struct json_object *o, const char *name, char **out)
         return 1;
     if (!json_object_is_type(v, json_type_string))
         return -EINVAL;
+    /* A NUL inside would silently shorten the id. */
+    if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+        return -EINVAL;
     *out = strdup(json_object_get_string(v));
     return *out ? 0 : -ENOMEM;
 }
@@ -410,6 +416,11 @@ static int parse_id(struct json_object *o, struct view_client_msg *out)
     if (json_object_object_get_ex(o, "id", &v) && v && !json_object_is_type(v, json_type_string) &&
         !json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
         v = NULL; /* echo null for an id of another type; the request is refused */
+    /* json-c clamps integers beyond 64 bits, so such an id could not be
+     * echoed unchanged: refused like another type (a string works). */
+    if (v && json_object_is_type(v, json_type_int) &&
+        (json_object_get_int64(v) == INT64_MIN || json_object_get_uint64(v) == UINT64_MAX))
+        v = NULL;
     text = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null";
     out->id_json = strdup(text);
     return out->id_json ? 0 : -ENOMEM;
@@ -441,7 +452,7 @@ int view_parse_client_msg(const char *buf, size_t len, struct view_client_msg *o
         rc = -ENOMEM;
         goto out;
     }
-    *why = "id must be a string or a number";
+    *why = "id must be a string or a number (an integer within 64 bits)";
     if (json_object_object_get_ex(o, "id", &idv) && idv && !strcmp(out->id_json, "null"))
         goto out;
     *why = "Unknown message type";

@@ -596,14 +596,12 @@ static void test_parse_ttl_accepts(void **state)
     } ok[] = {
         {"", -12345}, /* empty body: unchanged (the default stays) */
         {"{}", -12345},
-        {"{\"other\":1}", -12345},
         {"{\"ttl_seconds\":60}", 60},
         {"{\"ttl_seconds\":1}", 1},
         {"{\"ttl_seconds\":2592000}", 2592000},
         {" { \"ttl_seconds\" : 3600 } ", 3600},
         {"{\"ttl_seconds\":86400}\n", 86400},
         {"{\"ttl_seconds\":86400}\r\n", 86400},
-        {"{\"a\":[1,{\"b\":null}],\"ttl_seconds\":7}", 7},
     };
     long ttl;
 
@@ -626,6 +624,9 @@ static void test_parse_ttl_accepts(void **state)
 static void test_parse_ttl_rejects(void **state)
 {
     static const char *const bad[] = {
+        "{\"other\":1}",                          /* a misspelt key must not mean the default */
+        "{\"ttl\":60}",
+        "{\"a\":[1,{\"b\":null}],\"ttl_seconds\":7}", /* nothing but ttl_seconds */
         "{\"ttl_seconds\":0}",
         "{\"ttl_seconds\":-1}",
         "{\"ttl_seconds\":2592001}",
@@ -716,6 +717,72 @@ static void test_parse_ttl_rejects_non_json(void **state)
     assert_int_equal(accepted, 0);
 }
 
+/* Parse a NUL-terminated live message; rc, and the parts through out. */
+static int client_msg(const char *text, struct view_client_msg *out)
+{
+    const char *why = NULL;
+    int rc = view_parse_client_msg(text, strlen(text), out, &why);
+
+    assert_non_null(why);
+    return rc;
+}
+
+static void test_client_msg_accepts_and_echoes_ids(void **state)
+{
+    static const struct {
+        const char *text, *id;
+    } ok[] = {
+        {"{\"type\":\"ping\",\"id\":1}", "1"},
+        {"{\"type\":\"ping\",\"id\":\"a\\u00e9\"}", "\"a\u00e9\""},
+        {"{\"type\":\"ping\",\"id\":9223372036854775807}", "9223372036854775807"},
+        {"{\"type\":\"ping\",\"id\":18446744073709551614}", "18446744073709551614"},
+        {"{\"type\":\"ping\",\"id\":-9223372036854775807}", "-9223372036854775807"},
+        {"{\"type\":\"ping\"}", "null"},
+    };
+    struct view_client_msg m;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (client_msg(ok[i].text, &m) != 0 || strcmp(m.id_json, ok[i].id))
+            fail_msg("%s: id %s, want %s", ok[i].text, m.id_json ? m.id_json : "(none)", ok[i].id);
+        view_client_msg_clear(&m);
+    }
+    assert_int_equal(client_msg("{\"type\":\"subscribe\",\"id\":\"s\",\"dc_id\":\"d\",\"customer_id\":\"c\","
+                                "\"since\":41}", &m), 0);
+    assert_int_equal(m.type, VIEW_MSG_SUBSCRIBE);
+    assert_string_equal(m.dc_id, "d");
+    assert_string_equal(m.customer_id, "c");
+    assert_int_equal(m.since, 41);
+    view_client_msg_clear(&m);
+}
+
+static void test_client_msg_rejects(void **state)
+{
+    static const char *const bad[] = {
+        /* integers json-c would clamp cannot be echoed unchanged */
+        "{\"type\":\"ping\",\"id\":123456789012345678901234567890}",
+        "{\"type\":\"ping\",\"id\":18446744073709551616}",
+        "{\"type\":\"ping\",\"id\":-12345678901234567890123}",
+        "{\"type\":\"ping\",\"id\":[1]}",
+        "{\"type\":\"pong\",\"id\":1}",
+        /* a NUL would shorten an id to another one */
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"customer_id\":\"c1\\u0000evil\"}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\\u0000x\"}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":7}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"since\":-1}",
+        "[1]",
+        "{\"type\":\"ping\"",
+    };
+    struct view_client_msg m;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (client_msg(bad[i], &m) != -EINVAL)
+            fail_msg("%s: accepted", bad[i]);
+        view_client_msg_clear(&m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +802,8 @@ int main(void)
         cmocka_unit_test(test_parse_ttl_rejects),
         cmocka_unit_test(test_parse_ttl_respects_len),
         cmocka_unit_test(test_parse_ttl_rejects_non_json),
+        cmocka_unit_test(test_client_msg_accepts_and_echoes_ids),
+        cmocka_unit_test(test_client_msg_rejects),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
