@@ -169,9 +169,7 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
      * makes lws skip creating a client SSL_CTX per vhost, which lws 4.1 also
      * fails to free for every context but the first. */
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS |
-                   LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG |
-                   /* Text frames must be UTF-8 (RFC 6455): lws closes with 1007. */
-                   LWS_SERVER_OPTION_VALIDATE_UTF8;
+                   LWS_SERVER_OPTION_ADOPT_APPLY_LISTEN_ACCEPT_CONFIG;
     info.ssl_cert_filepath = cfg->cert_path;
     info.ssl_private_key_filepath = cfg->key_path;
     info.ssl_cipher_list = SERVE_TLS12_CIPHERS;
@@ -218,7 +216,10 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     }
     t->foreign_loops[0] = loop_handle(t->loop);
     memset(&info, 0, sizeof(info));
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV;
+    /* VALIDATE_UTF8: text frames must be UTF-8 (RFC 6455), else lws closes
+     * with 1007; lws reads it from the context's options, not the vhost's. */
+    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_LIBEV |
+                   LWS_SERVER_OPTION_VALIDATE_UTF8;
     info.foreign_loops = t->foreign_loops;
     info.port = CONTEXT_PORT_NO_LISTEN;
     t->context = lws_create_context(&info);
