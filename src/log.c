@@ -166,6 +166,8 @@ int log_setup(const char *level, const char *format, int access_log)
     return 0;
 }
 
+static void vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void vlog(int level, const char *fmt, va_list ap)
 {
     char msg[LOG_LINE_MAX];

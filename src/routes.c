@@ -252,7 +252,7 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
         return 1;
     }
     /* A tracking token reads its own customer's waypoints and nothing else. */
-    if (rc == 0 || (cred.kind == AUTH_TOKEN && (m->route != PATH_WAYPOINTS ||
+    if (rc == 0 || (cred.kind == AUTH_TOKEN && ((m->route != PATH_WAYPOINTS && m->route != PATH_EVENTS) ||
                                                  !auth_may_read_customer(&cred, m->dc_id, m->customer_id)))) {
         routes_error(resp, 403, 403, "DC does not exist or the credential may not access it");
         return 1;

@@ -408,6 +408,37 @@ static int parse_type(struct json_object *o, enum view_msg_type *type)
     return 0;
 }
 
+/* 1 when s is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * json-c also takes NaN, Infinity, 00.5 and "1." and keeps their text,
+ * which echoed back would make a reply that is not JSON. */
+static int json_number_text(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return 0;
+    if (*s == '.') {
+        if (*++s < '0' || *s > '9')
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        if (*++s == '+' || *s == '-')
+            s++;
+        if (*s < '0' || *s > '9')
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
 static int parse_id(struct json_object *o, struct view_client_msg *out)
 {
     struct json_object *v = NULL;
@@ -422,6 +453,8 @@ static int parse_id(struct json_object *o, struct view_client_msg *out)
         (json_object_get_int64(v) == INT64_MIN || json_object_get_uint64(v) == UINT64_MAX))
         v = NULL;
     text = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null";
+    if (v && !json_object_is_type(v, json_type_string) && !json_number_text(text))
+        text = "null"; /* refused like an id of another type */
     out->id_json = strdup(text);
     return out->id_json ? 0 : -ENOMEM;
 }

@@ -764,6 +764,11 @@ static void test_client_msg_rejects(void **state)
         "{\"type\":\"ping\",\"id\":18446744073709551616}",
         "{\"type\":\"ping\",\"id\":-12345678901234567890123}",
         "{\"type\":\"ping\",\"id\":[1]}",
+        /* json-c takes these, but they are not JSON and cannot be echoed */
+        "{\"type\":\"ping\",\"id\":NaN}",
+        "{\"type\":\"ping\",\"id\":-Infinity}",
+        "{\"type\":\"ping\",\"id\":00.5}",
+        "{\"type\":\"ping\",\"id\":1.}",
         "{\"type\":\"pong\",\"id\":1}",
         /* a NUL would shorten an id to another one */
         "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"customer_id\":\"c1\\u0000evil\"}",
