@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The black-box REST, caching, config and metrics tests with the server under
-# valgrind memcheck: fails when valgrind reports any error or a definite
-# leak in any server process. Usage: sh scripts/valgrind.sh [BUILD_DIR]
+# The black-box tests with the server under valgrind memcheck: REST,
+# caching, config, metrics, the live channel and SSE. Fails when valgrind
+# reports any error or a definite leak in any server process. Left out:
+# test_hostile (floods of a million frames) and test_faults (deadlines of a
+# few seconds), which valgrind's 20-50x slowdown turns into timeouts. Usage: sh scripts/valgrind.sh [BUILD_DIR]
 # (default build-debug, built by scripts/test.sh).
 set -eu
 cd "$(dirname "$0")/.."
@@ -16,7 +18,7 @@ export WAYPOINTD="$PWD/$build/waypointd" WAYPOINTD_SOURCE_DIR="$PWD"
 export WAYPOINTD_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no --log-file=$logs/vg.%p.log"
 export WAYPOINTD_SLOW=6
 status=0
-for t in test_rest test_http_caching test_metrics test_config; do
+for t in test_rest test_http_caching test_metrics test_config test_live test_sse; do
     echo "== $t under valgrind"
     timeout 1200 /usr/bin/python3 "tests/integration/$t.py" || status=1
 done
