@@ -78,8 +78,9 @@ usage: bench/push_bench.sh [options]
   --binary FILE        measure this waypointd instead of building one
   --wsload FILE        use this wsload instead of building one
   --results FILE       also write the results (JSON lines, one per scenario and size)
-  --perf DIR           perf record -g the server during each broadcast's rounds
-                       (profiling: the CPU figures then include perf's cost)
+  --perf DIR           perf record the server during each broadcast's rounds
+                       (profiling: the CPU figures then include perf's cost);
+                       PERF_RECORD_OPTS="..." sets perf's options (-F 999 -g)
   --no-install         do not apt-get install what is missing
   --doc                append the tables to docs/performance-push.md (older runs)
   --no-doc             do not (the default)

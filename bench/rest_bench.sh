@@ -15,8 +15,9 @@
 #   --quiet-wait S   before each run, wait up to S s (default 60) for the rest of
 #                    the machine to use < 15% of it; 0: do not wait
 #   --json FILE      also write every run's figures as JSON lines (bench/run.sh)
-#   --perf DIR       perf record -g each server during its measured runs into
-#                    DIR (profiling: the CPU figures then include perf's cost)
+#   --perf DIR       perf record each server during its measured runs into
+#                    DIR (profiling: the CPU figures then include perf's cost);
+#                    PERF_RECORD_OPTS="..." sets perf's options (-F 999 -g)
 #   --record         append the table to docs/performance-rest.md (the older
 #                    runs; bench/run.sh writes docs/performance.md)
 #   --no-install     do not apt-get install missing tools; fail instead
@@ -40,7 +41,7 @@ quiet_wait=60
 install=1
 keep=0
 
-usage() { sed -n '3,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 while [ $# -gt 0 ]; do
     case $1 in
     --workers) workers_list=$2; shift 2 ;;
