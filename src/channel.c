@@ -335,16 +335,43 @@ static int on_receive(struct lws *wsi, struct vhd_channel *vhd, struct pss_chann
     return 0;
 }
 
-/* Fan-out callback from subs_match: queue the change once per session. */
+static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg *m);
+
+/* May m be written to this WebSocket at once, from the fan-out, instead of
+ * from a writeable callback? Only on HTTP/1.1 (an HTTP/2 stream must wait
+ * for its flow-control turn), with nothing of ours or lws's waiting ahead of
+ * it: lws_send_pipe_choked() says whether lws still holds unsent bytes or
+ * the socket is full (one poll(), where the callback would cost two
+ * epoll_ctl calls and a turn of the loop). Order is kept: a message goes
+ * straight out only when the queue is empty. */
+static int can_write_now(const struct pss_channel *pss)
+{
+    return !pss->sse && !pss->closing && !pss->ping_due && !outq_peek(&pss->q) &&
+           lws_get_network_wsi(pss->wsi) == pss->wsi && !lws_send_pipe_choked(pss->wsi);
+}
+
+/* Fan-out callback from subs_match: deliver the change once per session. */
 static void deliver(void *session, void *arg)
 {
     struct pss_channel *pss = session;
     struct msg *m = arg;
+    struct vhd_channel *vhd;
 
     if (pss->closing || pss->last_seq >= m->seq)
         return;
     pss->last_seq = m->seq;
-    enqueue(pss, m);
+    if (!can_write_now(pss)) {
+        enqueue(pss, m);
+        return;
+    }
+    vhd = vhd_of(pss->wsi);
+    if (write_one(vhd, pss->wsi, m)) {
+        /* The socket failed; not in the wsi's own callback: let lws close it. */
+        pss->closing = 2;
+        lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    metrics_pushed(vhd->conf->metrics, m->changed_ms, auth_now_ms());
 }
 
 static void on_feed(struct lws *wsi, struct vhd_channel *vhd)

@@ -190,6 +190,12 @@ uint64_t http_peer_id(struct lws *wsi)
     return hash_fnv1a(HASH_FNV1A_INIT ^ 6, v6->sin6_addr.s6_addr, 8);
 }
 
+/* getpeername() costs a system call: only when a per-address limit is on. */
+static uint64_t peer_id_if_limited(struct lws *wsi, const struct vhost_conf *conf)
+{
+    return conf->rl_addr ? http_peer_id(wsi) : 0;
+}
+
 uint64_t http_cred_id(const char *bearer)
 {
     return bearer ? hash_fnv1a(HASH_FNV1A_INIT, bearer, strlen(bearer)) : 0;
@@ -277,6 +283,8 @@ static void preflight(struct pss_http *pss, int cors)
     pss->preflight = 1;
 }
 
+static int on_writeable(struct lws *wsi, struct pss_http *pss);
+
 /* Run the request through routes.c and schedule the answer. */
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
@@ -293,7 +301,8 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     if (api && !strcmp(pss->method, "OPTIONS") && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
         preflight(pss, cors);
     /* Only the API is limited: static files cost next to nothing. */
-    else if (api && (pss->resp.retry_after = http_rate_take(conf, http_peer_id(wsi), http_cred_id(req.authorization))))
+    else if (api && (pss->resp.retry_after =
+                         http_rate_take(conf, peer_id_if_limited(wsi, conf), http_cred_id(req.authorization))))
         routes_error(&pss->resp, 429, 429, "Too many requests");
     else if (pss->body_too_big)
         routes_error(&pss->resp, 413, 413, "Request body too large");
@@ -304,6 +313,12 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     lws_explicit_bzero(auth, sizeof(auth));
     if (pss->resp.body) /* static files are counted once served */
         count_answer(wsi, pss);
+    /* A small HTTP/1.1 answer goes out now, in one write: the socket almost
+     * always takes it (lws keeps what it does not, and sends it when it
+     * can), and waiting for a writeable callback would cost two epoll_ctl
+     * calls and a turn of the loop per request. */
+    if (pss->resp.body && lws_get_network_wsi(wsi) == wsi && pss->resp.body_len <= HTTP_CHUNK)
+        return on_writeable(wsi, pss);
     lws_callback_on_writable(wsi);
     return 0;
 }
@@ -410,7 +425,7 @@ static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_
     if (m->bad_id) {
         status = 400;
         why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
-    } else if ((pss->resp.retry_after = http_rate_take(conf, http_peer_id(wsi), have ? http_cred_id(cred) : 0))) {
+    } else if ((pss->resp.retry_after = http_rate_take(conf, peer_id_if_limited(wsi, conf), have ? http_cred_id(cred) : 0))) {
         status = 429;
         why = "Too many requests";
     } else {
@@ -760,7 +775,7 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
     ok = !http_credential(wsi, 1, cred, sizeof(cred));
     if (ok)
         cred_id = http_cred_id(cred);
-    if ((*retry_after = http_rate_take(conf, http_peer_id(wsi), cred_id))) {
+    if ((*retry_after = http_rate_take(conf, peer_id_if_limited(wsi, conf), cred_id))) {
         lws_explicit_bzero(cred, sizeof(cred));
         *why = "Too many requests";
         return 429;

@@ -133,8 +133,10 @@ void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
             lwsl_warn("%s: TCP_NODELAY: %s\n", __func__, strerror(errno));
         /* lws closes fd itself when adoption fails. */
+        /* A client that closed before its TLS handshake (a health check,
+         * a port scan) fails adoption too: routine, so not a warning. */
         if (!lws_adopt_socket_vhost(vh, fd))
-            lwsl_warn("%s: could not adopt a connection\n", __func__);
+            lwsl_info("%s: could not adopt a connection\n", __func__);
         else /* http.c counts it down when lws destroys it */
             metrics_gauge_add(((struct vhost_conf *)lws_vhost_user(vh))->metrics, METRICS_CONNECTIONS, 1);
     }
