@@ -283,8 +283,6 @@ static void preflight(struct pss_http *pss, int cors)
     pss->preflight = 1;
 }
 
-static int on_writeable(struct lws *wsi, struct pss_http *pss);
-
 /* Run the request through routes.c and schedule the answer. */
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
@@ -313,12 +311,6 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     lws_explicit_bzero(auth, sizeof(auth));
     if (pss->resp.body) /* static files are counted once served */
         count_answer(wsi, pss);
-    /* A small HTTP/1.1 answer goes out now, in one write: the socket almost
-     * always takes it (lws keeps what it does not, and sends it when it
-     * can), and waiting for a writeable callback would cost two epoll_ctl
-     * calls and a turn of the loop per request. */
-    if (pss->resp.body && lws_get_network_wsi(wsi) == wsi && pss->resp.body_len <= HTTP_CHUNK)
-        return on_writeable(wsi, pss);
     lws_callback_on_writable(wsi);
     return 0;
 }
