@@ -41,6 +41,7 @@ struct sub_scope {
 struct pss_channel {
     struct pss_channel *next, **prevp; /* the thread's sessions, for the sweep */
     struct lws *wsi;
+    struct vhd_channel *vhd; /* its thread's channel state (an SSE wsi's protocol is http's) */
     struct auth_cred cred;
     struct outq q;
     char *rx; /* a message being reassembled from fragments */
@@ -364,7 +365,7 @@ static void deliver(void *session, void *arg)
         enqueue(pss, m);
         return;
     }
-    vhd = vhd_of(pss->wsi);
+    vhd = pss->vhd;
     if (write_one(vhd, pss->wsi, m)) {
         /* The socket failed; not in the wsi's own callback: let lws close it. */
         pss->closing = 2;
@@ -539,6 +540,7 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
 
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
+    pss->vhd = vhd;
     pss->last_rx_ms = auth_now_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
     /* The upgrade was checked in http.c; this re-resolves for our copy. A key
@@ -660,6 +662,7 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
     if (!vhd || !(pss = calloc(1, sizeof(*pss))))
         return NULL;
     pss->wsi = wsi;
+    pss->vhd = vhd;
     pss->sse = 1;
     pss->last_rx_ms = pss->last_tx_ms = auth_now_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
@@ -718,13 +721,12 @@ static int sse_reserve(struct vhd_channel *vhd, size_t need)
 
 int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
 {
-    struct vhd_channel *vhd = vhd_of_vhost(lws_get_vhost(wsi));
+    static const char beat[] = ": keep-alive\n\n";
+    struct vhd_channel *vhd = pss->vhd;
     size_t len = 0, n;
     int64_t now = auth_now_ms();
     struct msg *m;
 
-    if (!vhd)
-        return -1;
     /* Several events per write, but one write per callback (HTTP/2). */
     while ((m = outq_peek(&pss->q)) && (len == 0 || len + m->len + 64 <= CHANNEL_SSE_WRITE_MAX)) {
         if (sse_reserve(vhd, LWS_PRE + len + m->len + 64) ||
@@ -736,10 +738,8 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
         outq_pop(&pss->q);
     }
     if (!len && pss->ping_due) {
-        if (sse_reserve(vhd, LWS_PRE + 16))
+        if (sse_reserve(vhd, LWS_PRE + sizeof(beat)))
             return -1;
-        static const char beat[] = ": keep-alive\n\n";
-
         memcpy(vhd->scratch + LWS_PRE, beat, sizeof(beat) - 1);
         len = sizeof(beat) - 1;
     }
@@ -764,10 +764,8 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
 
 void channel_sse_close(struct lws *wsi, struct pss_channel *pss)
 {
-    struct vhd_channel *vhd = vhd_of_vhost(lws_get_vhost(wsi));
-
-    if (vhd)
-        on_closed(vhd, pss);
+    (void)wsi;
+    on_closed(pss->vhd, pss);
     free(pss);
 }
 

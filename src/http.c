@@ -15,7 +15,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
-#include <time.h>
 
 #include <libwebsockets.h>
 
@@ -52,6 +51,7 @@ struct pss_http {
     int preflight;    /* a CORS preflight answered with 204 */
     int64_t t0_us;    /* when the request arrived (access log) */
     struct pss_channel *sse; /* an open event stream (channel.c owns its insides) */
+    enum path_route route;   /* what on_request matched, for the metrics */
     int64_t body_deadline_us; /* the whole body must have arrived by then */
 };
 
@@ -71,19 +71,11 @@ static int add_header_named(struct lws *wsi, const char *name, const char *v, ui
     return lws_add_http_header_by_name(wsi, (const uint8_t *)name, (const uint8_t *)v, (int)strlen(v), p, end);
 }
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void access_line(struct lws *wsi, const struct pss_http *pss)
 {
     char peer[64] = "";
     struct log_access a = {peer, lws_get_network_wsi(wsi) != wsi ? "h2" : "h1", pss->method, pss->path,
-                           pss->resp.status, pss->resp.body ? pss->resp.body_len : 0, mono_us() - pss->t0_us};
+                           pss->resp.status, pss->resp.body ? pss->resp.body_len : 0, lws_now_usecs() - pss->t0_us};
 
     lws_get_peer_simple(lws_get_network_wsi(wsi), peer, sizeof(peer));
     log_access(&a);
@@ -99,14 +91,12 @@ static void count_answer(struct lws *wsi, const struct pss_http *pss)
         [PATH_EVENTS] = METRICS_ROUTE_EVENTS,
     };
     struct metrics_thread *mt = conf_of(wsi)->metrics;
-    struct path_match m;
 
     if (log_access_enabled())
         access_line(wsi, pss);
     if (!mt)
         return;
-    path_match(pss->path, &m);
-    metrics_http(mt, pss->preflight ? METRICS_ROUTE_OTHER : by_path[m.route], pss->resp.status);
+    metrics_http(mt, pss->preflight ? METRICS_ROUTE_OTHER : by_path[pss->route], pss->resp.status);
     if (pss->resp.status == 429)
         metrics_refused(mt, METRICS_REFUSE_RATE_LIMIT);
 }
@@ -208,7 +198,7 @@ int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cre
 
     if (!conf->rl_addr && !conf->rl_key)
         return 0;
-    now = mono_us();
+    now = lws_now_usecs();
     wait = ratelimit_take(conf->rl_addr, peer_id, now);
     if (!wait && cred_id)
         wait = ratelimit_take(conf->rl_key, cred_id, now);
@@ -251,6 +241,15 @@ static void conditional(struct lws *wsi, struct pss_http *pss)
     }
 }
 
+/* 1 when origin is one of --allow-origin's. */
+static int origin_listed(const struct vhost_conf *conf, const char *origin)
+{
+    for (int i = 0; i < conf->n_allow_origins; i++)
+        if (!strcasecmp(origin, conf->allow_origins[i]))
+            return 1;
+    return 0;
+}
+
 /* The Origin of a cross-site page allowed by --allow-origin, into pss->cors.
  * Pages of our own origin need no CORS headers. 0 when allowed or no Origin,
  * -EPERM otherwise. */
@@ -260,14 +259,10 @@ static int cors_origin(struct lws *wsi, const struct vhost_conf *conf, struct ps
 
     if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
         return 0;
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 || !origin_listed(conf, origin))
         return -EPERM;
-    for (int i = 0; i < conf->n_allow_origins; i++)
-        if (!strcasecmp(origin, conf->allow_origins[i])) {
-            lws_strncpy(pss->cors, origin, sizeof(pss->cors));
-            return 0;
-        }
-    return -EPERM;
+    lws_strncpy(pss->cors, origin, sizeof(pss->cors));
+    return 0;
 }
 
 /* A CORS preflight (an OPTIONS from a browser page) for an API path: 204
@@ -417,7 +412,8 @@ static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_
     if (m->bad_id) {
         status = 400;
         why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
-    } else if ((pss->resp.retry_after = http_rate_take(conf, peer_id_if_limited(wsi, conf), have ? http_cred_id(cred) : 0))) {
+    } else if ((pss->resp.retry_after =
+                    http_rate_take(conf, peer_id_if_limited(wsi, conf), have ? http_cred_id(cred) : 0))) {
         status = 429;
         why = "Too many requests";
     } else {
@@ -460,7 +456,7 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
     busy_end(wsi, pss);
     pss_reset(pss);
     pss->busy = 1;
-    pss->t0_us = log_access_enabled() ? mono_us() : 0;
+    pss->t0_us = log_access_enabled() ? lws_now_usecs() : 0;
     conf_of(wsi)->http_busy++;
     if (conf_of(wsi)->draining)
         conf_of(wsi)->http_last_start_us = lws_now_usecs();
@@ -469,6 +465,7 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
         return 0;
     lws_strncpy(pss->path, uri, sizeof(pss->path));
     path_match(pss->path, &m);
+    pss->route = m.route;
     if (m.route == PATH_EVENTS && !strcmp(pss->method, "GET"))
         return open_events(wsi, pss, &m);
     /* A POST with a declared body waits for HTTP_BODY_COMPLETION; lws only
@@ -476,7 +473,7 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
     if (!strcmp(pss->method, "POST") && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         /* lws restarts its timeout at every piece of body: a client sending
          * a byte now and then would hold the connection for ever. */
-        pss->body_deadline_us = mono_us() + HTTP_BODY_SECS * 1000000LL;
+        pss->body_deadline_us = lws_now_usecs() + HTTP_BODY_SECS * 1000000LL;
         return 0;
     }
     if (answer(wsi, pss))
@@ -711,9 +708,8 @@ static int origin_allowed(struct lws *wsi, const struct vhost_conf *conf)
         return 1;
     if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
         return 0; /* too long to be one we allow */
-    for (int i = 0; i < conf->n_allow_origins; i++)
-        if (!strcasecmp(origin, conf->allow_origins[i]))
-            return 1;
+    if (origin_listed(conf, origin))
+        return 1;
     if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 &&
         lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HTTP_COLON_AUTHORITY) <= 0)
         return 0;
@@ -802,7 +798,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP:
         return on_request(wsi, pss, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_BODY:
-        if (pss->body_deadline_us && mono_us() > pss->body_deadline_us)
+        if (pss->body_deadline_us && lws_now_usecs() > pss->body_deadline_us)
             return -1; /* too slow: drop it, a slowloris on the body */
         on_body(pss, in, len);
         return 0;

@@ -317,19 +317,15 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
         lwsl_user("SIGHUP: reloaded certificate %s and key %s\n", cfg->cert_path, cfg->key_path);
 }
 
-/* Until SIGINT or SIGTERM; then drain every thread for SERVE_DRAIN_SECS at most. */
-static void run_until_stopped(struct service_thread *threads, int n, const struct serve_config *cfg)
+/* Until SIGINT or SIGTERM (SIGHUP reloads); then drain every thread for SERVE_DRAIN_SECS at most. */
+static void run_until_stopped(struct service_thread *threads, int n, const struct serve_config *cfg,
+                              const sigset_t *set)
 {
     struct control *c = threads[0].ctl;
     static const int zero = 0;
-    sigset_t set;
     int sig = 0;
 
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+    while (sigwait(set, &sig) == 0 && sig == SIGHUP)
         reload_tls(threads, n, cfg);
     lwsl_user("signal %d: stopping\n", sig);
     pthread_mutex_lock(&c->mu);
@@ -456,7 +452,7 @@ int serve_run(const struct serve_config *cfg)
         printf(strchr(cfg->host, ':') ? "listening on https://[%s]:%d\n" : "listening on https://%s:%d\n", cfg->host,
                port);
         fflush(stdout);
-        run_until_stopped(threads, n, cfg);
+        run_until_stopped(threads, n, cfg, &set); /* the signals blocked above */
     } else {
         for (i = 0; i < n; i++)
             if (threads[i].started)
