@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct bus_batch;
 struct feed;
 struct lws_context;
 struct msg;
@@ -33,13 +34,11 @@ int feed_start(const struct feed_config *cfg, struct lws_context *const *context
 /* Stop the watcher and drop what is still queued. feed_stop(NULL) does nothing. */
 void feed_stop(struct feed *f);
 
-/* Take every change queued for thread i, oldest first: *out is a malloc'd
- * array of references the caller now owns (msg_unref each, free the array).
- * Returns the count. Called on service thread i. */
-size_t feed_take(struct feed *f, int thread, struct msg ***out);
+/* Take every change queued for thread i (bus.h). On service thread i. */
+void feed_take(struct feed *f, int thread, struct bus_batch *out);
 
-/* When the watcher last read the database successfully (epoch ms; 0:
- * never). Any thread: health checks. */
+/* When the watcher last read the database successfully (clock_mono_ms();
+ * 0: never). Any thread: health checks. */
 int64_t feed_last_check_ms(struct feed *f);
 
 /* 1 while the database path still names the file opened at start (not

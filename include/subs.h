@@ -30,5 +30,7 @@ void subs_match(struct subs *r, const char *dc_id, const char *customer_id, int6
 
 /* Number of subscriptions in total (for metrics and tests). */
 size_t subs_count(const struct subs *r);
+/* Number of distinct scopes held (for tests). */
+size_t subs_scopes(const struct subs *r);
 
 #endif

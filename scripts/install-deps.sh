@@ -8,10 +8,11 @@ set -eu
 # Build and run; then what the tests use: python3-h2 (HTTP/2 floods),
 # python3-yaml and python3-jsonschema (responses against docs/openapi.yaml),
 # testssl.sh (the TLS audit), clang (libFuzzer), valgrind (memcheck), dpkg-dev,
-# file and man-db (the .deb test).
+# file and man-db (the .deb test), faketime (a wall-clock step under a running
+# server, test_live.py).
 PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev
 libsqlite3-dev libssl-dev libcmocka-dev sqlite3 openssl curl python3 python3-websockets
-python3-h2 python3-yaml python3-jsonschema testssl.sh clang valgrind dpkg-dev file man-db"
+python3-h2 python3-yaml python3-jsonschema testssl.sh clang valgrind dpkg-dev file man-db faketime"
 
 missing=""
 for p in $PKGS; do

@@ -12,6 +12,7 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "feed.h"
 #include "metrics.h"
 #include "store.h"
@@ -49,7 +50,7 @@ static void healthz(const struct admin_conf *conf, struct pss_admin *pss)
 
     if (store_log_head(conf->store, &head))
         why = "database unreadable";
-    else if (!conf->feed || auth_now_ms() - seen > ADMIN_FEED_STALE_MS)
+    else if (!conf->feed || clock_mono_ms() - seen > ADMIN_FEED_STALE_MS)
         why = "change watcher not running";
     else if (!feed_file_ok(conf->feed))
         why = "database file replaced or removed";

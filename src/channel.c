@@ -18,6 +18,8 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "clock.h"
+#include "bus.h"
 #include "feed.h"
 #include "http.h"
 #include "log.h"
@@ -25,6 +27,7 @@
 #include "msg.h"
 #include "outq.h"
 #include "path.h"
+#include "scopeset.h"
 #include "store.h"
 #include "subs.h"
 #include "vhost.h"
@@ -32,11 +35,6 @@
 
 /* Messages written per writeable callback while the socket takes them. */
 #define WRITE_BURST 16
-
-struct sub_scope {
-    char *dc_id;
-    char *customer_id; /* NULL: the whole DC */
-};
 
 struct pss_channel {
     struct pss_channel *next, **prevp; /* the thread's sessions, for the sweep */
@@ -46,10 +44,8 @@ struct pss_channel {
     struct outq q;
     char *rx; /* a message being reassembled from fragments */
     size_t rx_len;
-    int64_t last_seq; /* newest change queued: a DC and a customer scope share one copy */
-    struct sub_scope *scopes;
-    int nscopes;
-    int64_t last_rx_ms; /* when the peer last sent anything (frames, pongs) */
+    struct scopeset scopes; /* what it follows, and what each scope has been sent */
+    int64_t last_rx_ms; /* clock_mono_ms() when the peer last sent anything (frames, pongs) */
     int64_t stalled_ms; /* since when queued messages wait without progress; 0: none wait */
     uint64_t peer_id, cred_id; /* rate-limit ids (http.h) */
     int ping_due;       /* send a ping at the next writeable callback */
@@ -71,6 +67,9 @@ struct vhd_channel {
     unsigned char *scratch; /* per-thread write buffer: shared messages stay read-only */
     size_t scratch_cap;
     int64_t keys_version;   /* data_version at the last key check; -1: never */
+    int64_t through;        /* the feed has offered this thread every change up to this seq */
+    int taking;             /* in on_feed: no nested take */
+    int subscribing;        /* a subscribe takes the feed first: no writes outside callbacks then */
 };
 
 static struct vhd_channel *vhd_of(struct lws *wsi)
@@ -99,7 +98,7 @@ static void enqueue(struct pss_channel *pss, struct msg *m)
         metrics_refused(mt_of(pss->wsi), METRICS_REFUSE_SLOW_CONSUMER);
     }
     if (!pss->stalled_ms)
-        pss->stalled_ms = auth_now_ms();
+        pss->stalled_ms = clock_mono_ms();
     lws_callback_on_writable(pss->wsi);
 }
 
@@ -133,15 +132,10 @@ static void send_error(struct pss_channel *pss, const char *id_json, int code, c
 
 static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
 {
-    metrics_gauge_add(vhd->conf->metrics, METRICS_SUBSCRIPTIONS, -pss->nscopes);
-    for (int i = 0; i < pss->nscopes; i++) {
-        subs_remove(vhd->subs, pss->scopes[i].dc_id, pss->scopes[i].customer_id, pss);
-        free(pss->scopes[i].dc_id);
-        free(pss->scopes[i].customer_id);
-    }
-    free(pss->scopes);
-    pss->scopes = NULL;
-    pss->nscopes = 0;
+    metrics_gauge_add(vhd->conf->metrics, METRICS_SUBSCRIPTIONS, -pss->scopes.n);
+    for (int i = 0; i < pss->scopes.n; i++)
+        subs_remove(vhd->subs, pss->scopes.v[i].dc_id, pss->scopes.v[i].customer_id, pss);
+    scopeset_clear(&pss->scopes);
 }
 
 /* End every subscription with a 401 error, then close (revoked or expired). */
@@ -154,35 +148,6 @@ static void end_session(struct vhd_channel *vhd, struct pss_channel *pss, const 
     pss->closing = 1;
     pss->close_status = LWS_CLOSE_STATUS_POLICY_VIOLATION;
     pss->close_reason = why;
-}
-
-static int scope_find(const struct pss_channel *pss, const char *dc, const char *customer)
-{
-    for (int i = 0; i < pss->nscopes; i++)
-        if (!strcmp(pss->scopes[i].dc_id, dc) &&
-            (customer ? pss->scopes[i].customer_id && !strcmp(pss->scopes[i].customer_id, customer)
-                      : !pss->scopes[i].customer_id))
-            return i;
-    return -1;
-}
-
-static int scope_add(struct pss_channel *pss, const char *dc, const char *customer)
-{
-    struct sub_scope *g = realloc(pss->scopes, (size_t)(pss->nscopes + 1) * sizeof(*g));
-
-    if (!g)
-        return -ENOMEM;
-    pss->scopes = g;
-    g[pss->nscopes].dc_id = strdup(dc);
-    g[pss->nscopes].customer_id = customer ? strdup(customer) : NULL;
-    if (!g[pss->nscopes].dc_id || (customer && !g[pss->nscopes].customer_id)) {
-        free(g[pss->nscopes].dc_id);
-        free(g[pss->nscopes].customer_id);
-        return -ENOMEM;
-    }
-    pss->nscopes++;
-    metrics_gauge_add(mt_of(pss->wsi), METRICS_SUBSCRIPTIONS, 1);
-    return 0;
 }
 
 /* Who may subscribe to what: 0, or an error reply already queued. */
@@ -215,11 +180,81 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
                    rc < 0 ? "Database unavailable, try again" : "DC does not exist or the credential may not access it");
         return -EACCES;
     }
-    if (scope_find(pss, m->dc_id, m->customer_id) < 0 && pss->nscopes >= vhd->conf->max_subs) {
+    if (scopeset_find(&pss->scopes, m->dc_id, m->customer_id) < 0 && pss->scopes.n >= vhd->conf->max_subs) {
         send_error(pss, m->id_json, 429, "Too many subscriptions on one connection");
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_TOO_MANY_SUBS);
         return -ENOSPC;
     }
+    return 0;
+}
+
+static void on_feed(struct vhd_channel *vhd);
+
+/* A session that cannot be given what it is owed (out of memory) is
+ * closed rather than left with a gap: it resumes with since. */
+static void end_for_resume(struct vhd_channel *vhd, struct pss_channel *pss)
+{
+    if (pss->closing)
+        return;
+    scopes_drop(vhd, pss);
+    outq_clear(&pss->q);
+    pss->closing = 1;
+    pss->close_status = LWS_CLOSE_STATUS_UNEXPECTED_CONDITION;
+    pss->close_reason = "server out of memory; reconnect with since";
+    lws_callback_on_writable(pss->wsi);
+}
+
+/* scopeset_resume's emit: queue one replayed change. */
+static void emit_replayed(void *item, void *arg)
+{
+    struct pss_channel *pss = arg;
+    struct msg *c;
+
+    if (pss->closing)
+        return;
+    c = feed_render(item);
+    if (!c) {
+        end_for_resume(pss->vhd, pss);
+        return;
+    }
+    enqueue(pss, c);
+    msg_unref(c);
+}
+
+/* The scope starts at the snapshot's seq, or after the since it resumes.
+ * Its replay was read at the database's head, which the feed may not have
+ * reached yet; scopeset_resume sends only what the feed has offered this
+ * thread (everything queued for it was taken just before the read) and
+ * leaves the rest to the feed, so every scope sees each change once and
+ * in order. */
+static int start_scope(struct vhd_channel *vhd, struct pss_channel *pss, const struct view_client_msg *m,
+                       const struct store_sub_state *st)
+{
+    int64_t start = st->resumed ? m->since : st->seq;
+    struct scopeset_change *replay = NULL;
+    int added = scopeset_find(&pss->scopes, m->dc_id, m->customer_id) < 0;
+    int i = scopeset_add(&pss->scopes, m->dc_id, m->customer_id, start);
+
+    if (i < 0)
+        return i;
+    if (subs_add(vhd->subs, m->dc_id, m->customer_id, pss, start) ||
+        (st->nchanges && !(replay = calloc(st->nchanges, sizeof(*replay))))) {
+        scopeset_remove(&pss->scopes, i);
+        subs_remove(vhd->subs, m->dc_id, m->customer_id, pss);
+        if (!added)
+            metrics_gauge_add(mt_of(pss->wsi), METRICS_SUBSCRIPTIONS, -1);
+        return -ENOMEM;
+    }
+    if (added)
+        metrics_gauge_add(mt_of(pss->wsi), METRICS_SUBSCRIPTIONS, 1);
+    for (size_t k = 0; k < st->nchanges; k++) {
+        const struct waypoint *w = &st->changes[k].w;
+
+        replay[k] = (struct scopeset_change){w->dc_id, w->customer_id, st->changes[k].seq, &st->changes[k]};
+    }
+    scopeset_resume(&pss->scopes, i, replay, st->nchanges, vhd->conf->feed ? vhd->through : INT64_MAX,
+                    emit_replayed, pss);
+    free(replay);
     return 0;
 }
 
@@ -230,6 +265,13 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
     size_t len = 0;
 
     if (subscribe_allowed(vhd, pss, m))
+        return;
+    /* Take what the feed has queued first: the other scopes are then up to
+     * date with vhd->through when the replay meets them. */
+    vhd->subscribing = 1;
+    on_feed(vhd);
+    vhd->subscribing = 0;
+    if (pss->closing)
         return;
     if (store_subscribe_read(vhd->conf->store, m->dc_id, m->customer_id, m->since, &st)) {
         send_error(pss, m->id_json, 500, "Database unavailable, try again");
@@ -243,36 +285,25 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
      * head the replay was read at (st.seq), so nothing comes twice. */
     buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq, st.resumed,
                                st.w, st.nw, LWS_PRE, &len);
-    if (!buf || (scope_find(pss, m->dc_id, m->customer_id) < 0 && scope_add(pss, m->dc_id, m->customer_id)) ||
-        subs_add(vhd->subs, m->dc_id, m->customer_id, pss, st.seq)) {
-        free(buf);
+    if (!buf) {
         send_error(pss, m->id_json, 500, "Out of memory");
-        store_sub_state_clear(&st);
-        return;
-    }
-    enqueue_owned(pss, buf, len);
-    for (size_t i = 0; i < st.nchanges; i++) {
-        struct msg *c = feed_render(&st.changes[i]);
-
-        if (c) {
-            enqueue(pss, c);
-            msg_unref(c);
-        }
+    } else {
+        enqueue_owned(pss, buf, len);
+        if (start_scope(vhd, pss, m, &st))
+            end_for_resume(vhd, pss);
     }
     store_sub_state_clear(&st);
 }
 
 static void on_unsubscribe(struct vhd_channel *vhd, struct pss_channel *pss, const struct view_client_msg *m)
 {
-    int i = m->dc_id ? scope_find(pss, m->dc_id, m->customer_id) : -1;
+    int i = m->dc_id ? scopeset_find(&pss->scopes, m->dc_id, m->customer_id) : -1;
     unsigned char *buf;
     size_t len = 0;
 
     if (i >= 0) {
         subs_remove(vhd->subs, m->dc_id, m->customer_id, pss);
-        free(pss->scopes[i].dc_id);
-        free(pss->scopes[i].customer_id);
-        pss->scopes[i] = pss->scopes[--pss->nscopes];
+        scopeset_remove(&pss->scopes, i);
         metrics_gauge_add(vhd->conf->metrics, METRICS_SUBSCRIPTIONS, -1);
     }
     /* Unsubscribing from something not subscribed is answered the same way:
@@ -309,7 +340,7 @@ static int on_receive(struct lws *wsi, struct vhd_channel *vhd, struct pss_chann
 {
     char *g;
 
-    pss->last_rx_ms = auth_now_ms();
+    pss->last_rx_ms = clock_mono_ms();
     if (pss->closing)
         return 0; /* we are hanging up: ignore what still arrives */
     if (pss->rx_len + len > CHANNEL_MSG_MAX) {
@@ -347,20 +378,20 @@ static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg 
  * straight out only when the queue is empty. */
 static int can_write_now(const struct pss_channel *pss)
 {
-    return !pss->sse && !pss->closing && !pss->ping_due && !outq_peek(&pss->q) &&
+    return !pss->sse && !pss->closing && !pss->ping_due && !pss->vhd->subscribing && !outq_peek(&pss->q) &&
            lws_get_network_wsi(pss->wsi) == pss->wsi && !lws_send_pipe_choked(pss->wsi);
 }
 
-/* Fan-out callback from subs_match: deliver the change once per session. */
+/* Fan-out callback from subs_match: a session holding a customer and its
+ * DC is called twice; scopeset_admit lets the change through once. */
 static void deliver(void *session, void *arg)
 {
     struct pss_channel *pss = session;
     struct msg *m = arg;
     struct vhd_channel *vhd;
 
-    if (pss->closing || pss->last_seq >= m->seq)
+    if (pss->closing || !scopeset_admit(&pss->scopes, msg_dc_id(m), msg_customer_id(m), m->seq))
         return;
-    pss->last_seq = m->seq;
     if (!can_write_now(pss)) {
         enqueue(pss, m);
         return;
@@ -375,20 +406,37 @@ static void deliver(void *session, void *arg)
     metrics_pushed(vhd->conf->metrics, m->changed_ms, auth_now_ms());
 }
 
-static void on_feed(struct lws *wsi, struct vhd_channel *vhd)
+/* Every session on this thread ends so that it resumes (the feed lost
+ * changes for this thread: out of memory). */
+static void end_all_for_resume(struct vhd_channel *vhd)
 {
-    struct msg **msgs = NULL;
-    size_t n;
+    for (struct pss_channel *p = vhd->sessions; p; p = p->next)
+        end_for_resume(vhd, p);
+}
 
-    (void)wsi;
-    if (!vhd->conf->feed)
+/* Offer what the feed queued for this thread to its subscribers. */
+static void on_feed(struct vhd_channel *vhd)
+{
+    struct bus_batch b;
+
+    if (!vhd->conf->feed || vhd->taking)
         return;
-    n = feed_take(vhd->conf->feed, vhd->conf->thread, &msgs);
-    for (size_t i = 0; i < n; i++) {
-        subs_match(vhd->subs, msg_dc_id(msgs[i]), msg_customer_id(msgs[i]), msgs[i]->seq, deliver, msgs[i]);
-        msg_unref(msgs[i]);
+    vhd->taking = 1;
+    feed_take(vhd->conf->feed, vhd->conf->thread, &b);
+    if (b.lost) {
+        log_error("live: out of memory queueing changes for thread %d: its sessions reconnect and resume",
+                  vhd->conf->thread);
+        end_all_for_resume(vhd);
     }
-    free(msgs);
+    for (size_t i = 0; i < b.n; i++) {
+        if (!b.lost)
+            subs_match(vhd->subs, msg_dc_id(b.msgs[i]), msg_customer_id(b.msgs[i]), b.msgs[i]->seq, deliver,
+                       b.msgs[i]);
+        msg_unref(b.msgs[i]);
+    }
+    free(b.msgs);
+    vhd->through = b.through;
+    vhd->taking = 0;
 }
 
 static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg *m)
@@ -432,7 +480,7 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
         if (outq_peek(&pss->q) && lws_send_pipe_choked(wsi))
             break;
     }
-    pss->stalled_ms = outq_peek(&pss->q) ? auth_now_ms() : 0; /* progress made */
+    pss->stalled_ms = outq_peek(&pss->q) ? clock_mono_ms() : 0; /* progress made */
     if (outq_peek(&pss->q)) {
         lws_callback_on_writable(wsi);
         return 0;
@@ -496,7 +544,7 @@ static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64
 static void sweep(lws_sorted_usec_list_t *sul)
 {
     struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
-    int64_t now = auth_now_ms(), version = -1;
+    int64_t now = clock_mono_ms(), wall = auth_now_ms(), version = -1;
     int check_keys = 1;
 
     if (vhd->sessions && !store_data_version(vhd->conf->store, &version)) {
@@ -517,7 +565,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
         if (p->closing)
             continue;
         liveness(vhd->conf, p, now);
-        if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= now)
+        if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= wall)
             end_session(vhd, p, "Tracking token expired");
         else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
             end_session(vhd, p, "API key revoked");
@@ -541,7 +589,7 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
     pss->vhd = vhd;
-    pss->last_rx_ms = auth_now_ms();
+    pss->last_rx_ms = clock_mono_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
     /* The upgrade was checked in http.c; this re-resolves for our copy. A key
      * revoked in between fails here: close at once. */
@@ -623,7 +671,7 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
     case LWS_CALLBACK_RECEIVE:
         return on_receive(wsi, vhd, pss, in, len);
     case LWS_CALLBACK_RECEIVE_PONG:
-        pss->last_rx_ms = auth_now_ms();
+        pss->last_rx_ms = clock_mono_ms();
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(wsi, vhd, pss);
@@ -632,7 +680,7 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
         return 0;
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         if (vhd)
-            on_feed(wsi, vhd);
+            on_feed(vhd);
         return 0;
     default:
         return 0;
@@ -664,7 +712,7 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
     pss->wsi = wsi;
     pss->vhd = vhd;
     pss->sse = 1;
-    pss->last_rx_ms = pss->last_tx_ms = auth_now_ms();
+    pss->last_rx_ms = pss->last_tx_ms = clock_mono_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
     if (!bearer || auth_resolve(vhd->conf->store, vhd->conf->secret, bearer, auth_now_ms(), &pss->cred)) {
         *status = 401;
@@ -683,7 +731,7 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
          * database) becomes an error event, and the stream then ends. */
         pss->rate_paid = 1;
         on_subscribe(vhd, pss, &m);
-        if (!pss->nscopes)
+        if (!pss->scopes.n)
             pss->closing = 1;
         return pss;
     }
@@ -724,7 +772,7 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
     static const char beat[] = ": keep-alive\n\n";
     struct vhd_channel *vhd = pss->vhd;
     size_t len = 0, n;
-    int64_t now = auth_now_ms();
+    int64_t now = clock_mono_ms(), wall = 0;
     struct msg *m;
 
     /* Several events per write, but one write per callback (HTTP/2). */
@@ -733,8 +781,8 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
             !(n = sse_format(vhd->scratch + LWS_PRE + len, vhd->scratch_cap - LWS_PRE - len, m)))
             return -1;
         len += n;
-        if (m->seq)
-            metrics_pushed(vhd->conf->metrics, m->changed_ms, now);
+        if (m->seq && vhd->conf->metrics)
+            metrics_pushed(vhd->conf->metrics, m->changed_ms, wall ? wall : (wall = auth_now_ms()));
         outq_pop(&pss->q);
     }
     if (!len && pss->ping_due) {

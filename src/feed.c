@@ -28,6 +28,8 @@
 #include <libwebsockets.h>
 
 #include "auth.h"
+#include "bus.h"
+#include "clock.h"
 #include "log.h"
 #include "msg.h"
 #include "store.h"
@@ -46,18 +48,10 @@
 static const int recheck_ms[] = {1, 2, 5, 10, 20, 50, 100};
 #define RECHECKS ((int)(sizeof(recheck_ms) / sizeof(recheck_ms[0])))
 
-struct inbox {
-    pthread_mutex_t lock; /* {lock_inbox} guards items, n, cap */
-    struct msg **items;
-    size_t n, cap;
-    struct lws_context *context;
-};
-
 struct feed {
     struct feed_config cfg;
     struct store *store; /* the watcher's own connection */
-    struct inbox *inboxes;
-    int ninboxes;
+    struct bus *bus;             /* the service threads' inboxes */
     int inotify_fd;
     int stop_fd;
     char wal_name[NAME_MAX + 1]; /* basename of the -wal file */
@@ -71,6 +65,7 @@ struct feed {
     _Atomic int file_ok;         /* the path still names that file */
     int disk_low;                /* the folder's disk is (nearly) full */
     int read_failing;            /* data_version reads fail: logged once */
+    int behind;                  /* the last read or render failed: read again at the next look */
     int64_t last_surroundings_ms;
     pthread_t tid;
 };
@@ -87,51 +82,20 @@ struct msg *feed_render(const struct store_change *c)
     return msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
 }
 
-/* Append references to msgs to every inbox and wake each thread. */
-static void publish(struct feed *f, struct msg **msgs, size_t n)
+static void wake(void *context)
 {
-    for (int t = 0; t < f->ninboxes; t++) {
-        struct inbox *in = &f->inboxes[t];
-
-        pthread_mutex_lock(&in->lock);
-        if (in->n + n > in->cap) {
-            size_t ncap = in->cap ? in->cap : 64;
-            struct msg **g;
-
-            while (ncap < in->n + n)
-                ncap *= 2;
-            g = realloc(in->items, ncap * sizeof(*g));
-            if (!g) {
-                pthread_mutex_unlock(&in->lock);
-                lwsl_err("%s: out of memory, thread %d misses %zu changes\n", __func__, t, n);
-                continue;
-            }
-            in->items = g;
-            in->cap = ncap;
-        }
-        for (size_t i = 0; i < n; i++)
-            in->items[in->n++] = msg_ref(msgs[i]);
-        pthread_mutex_unlock(&in->lock);
-        lws_cancel_service(in->context);
-    }
+    lws_cancel_service(context);
 }
 
-size_t feed_take(struct feed *f, int thread, struct msg ***out)
+void feed_take(struct feed *f, int thread, struct bus_batch *out)
 {
-    struct inbox *in = &f->inboxes[thread];
-    size_t n;
-
-    pthread_mutex_lock(&in->lock);
-    *out = in->items;
-    n = in->n;
-    in->items = NULL;
-    in->n = in->cap = 0;
-    pthread_mutex_unlock(&in->lock);
-    return n;
+    bus_take(f->bus, thread, out);
 }
 
-/* Read and publish every log row after the cursor. */
-static void deliver_new(struct feed *f)
+/* Read and publish every log row after the cursor: 0, or a negative errno
+ * when a read or a render failed (the cursor stays before what was not
+ * published: the next look reads it again). */
+static int deliver_new(struct feed *f)
 {
     for (;;) {
         struct store_change *c = NULL;
@@ -143,11 +107,11 @@ static void deliver_new(struct feed *f)
         if (rc) {
             lwsl_err("%s: reading the change log failed (%d): %s; retrying\n", __func__, rc,
                      store_errmsg(f->store));
-            return; /* the cursor stays: nothing is skipped */
+            return rc;
         }
         if (next == f->cursor) {
             store_changes_free(c, n);
-            return;
+            return 0;
         }
         msgs = calloc(n ? n : 1, sizeof(*msgs));
         for (size_t i = 0; msgs && i < n; i++)
@@ -159,9 +123,9 @@ static void deliver_new(struct feed *f)
             for (size_t i = 0; msgs && i < k; i++)
                 msg_unref(msgs[i]);
             free(msgs);
-            return;
+            return -ENOMEM;
         }
-        publish(f, msgs, k);
+        bus_publish(f->bus, msgs, k, next);
         for (size_t i = 0; i < k; i++)
             msg_unref(msgs[i]);
         free(msgs);
@@ -189,12 +153,12 @@ static int drain_inotify(struct feed *f)
 
 static void maybe_prune(struct feed *f)
 {
-    int64_t now = auth_now_ms(), pruned = 0;
+    int64_t now = auth_now_ms(), mono = clock_mono_ms(), pruned = 0;
     int rc;
 
-    if (now - f->last_prune_ms < FEED_PRUNE_INTERVAL_MS)
+    if (f->last_prune_ms && mono - f->last_prune_ms < FEED_PRUNE_INTERVAL_MS)
         return;
-    f->last_prune_ms = now;
+    f->last_prune_ms = mono;
     rc = store_log_prune(f->store, f->cfg.keep_rows, f->cfg.keep_seconds * 1000, now, f->cursor, &pruned);
     if (rc == -EBUSY)
         lwsl_user("change log: a writer holds the lock, pruning later\n");
@@ -209,7 +173,7 @@ static void maybe_prune(struct feed *f)
  * server can fix, but the operator must hear of it, once per episode. */
 static void check_surroundings(struct feed *f)
 {
-    int64_t now = auth_now_ms();
+    int64_t now = clock_mono_ms();
     struct statvfs vfs;
     struct stat st;
     int ok, missing;
@@ -258,11 +222,15 @@ static void check(struct feed *f)
     if (f->read_failing)
         log_info("change feed: reading the database again");
     f->read_failing = 0;
-    if (v != f->data_version) {
-        f->data_version = v;
-        deliver_new(f);
+    /* The version is recorded only once everything up to it is published,
+     * so a failed read is retried at the next look (at the latest the
+     * fallback's, a second later), not at the next commit. */
+    if (v != f->data_version || f->behind) {
+        f->behind = deliver_new(f) != 0;
+        if (!f->behind)
+            f->data_version = v;
     }
-    atomic_store_explicit(&f->last_check_ms, auth_now_ms(), memory_order_relaxed);
+    atomic_store_explicit(&f->last_check_ms, clock_mono_ms(), memory_order_relaxed);
 }
 
 int64_t feed_last_check_ms(struct feed *f)
@@ -329,13 +297,7 @@ static void feed_free(struct feed *f)
 {
     if (!f)
         return;
-    for (int t = 0; f->inboxes && t < f->ninboxes; t++) {
-        for (size_t i = 0; i < f->inboxes[t].n; i++)
-            msg_unref(f->inboxes[t].items[i]);
-        free(f->inboxes[t].items);
-        pthread_mutex_destroy(&f->inboxes[t].lock);
-    }
-    free(f->inboxes);
+    bus_free(f->bus);
     if (f->inotify_fd >= 0)
         close(f->inotify_fd);
     if (f->stop_fd >= 0)
@@ -358,20 +320,16 @@ static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
     if (store_log_head(f->store, &head) || store_data_version(f->store, &f->data_version))
         return -EIO;
     f->cursor = head.head;
-    f->last_check_ms = auth_now_ms();
+    f->last_check_ms = clock_mono_ms();
     if (stat(f->cfg.db_path, &st))
         return -errno;
     f->dev = st.st_dev;
     f->ino = st.st_ino;
     f->file_ok = 1;
     f->last_prune_ms = 0; /* prune once at start */
-    f->inboxes = calloc((size_t)n, sizeof(*f->inboxes));
-    if (!f->inboxes)
+    f->bus = bus_new(n, f->cursor, wake, (void *const *)contexts);
+    if (!f->bus)
         return -ENOMEM;
-    for (f->ninboxes = 0; f->ninboxes < n; f->ninboxes++) {
-        pthread_mutex_init(&f->inboxes[f->ninboxes].lock, NULL);
-        f->inboxes[f->ninboxes].context = contexts[f->ninboxes];
-    }
     f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (f->stop_fd < 0)
         return -errno;

@@ -273,13 +273,25 @@ static void signals_block(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Waits on it are measured on the monotonic clock: a step of the wall
+ * clock must not cut a graceful stop short or stretch it. */
+static void control_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t a;
+
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
 /* Wait (on the main thread, holding c->mu) until the fields add up to n
  * threads or the deadline passed. */
 static void control_wait(struct control *c, const int *a, const int *b, int n, int secs)
 {
     struct timespec until;
 
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += secs;
     while (*a + *b < n && pthread_cond_timedwait(&c->cv, &c->mu, &until) == 0)
         ;
@@ -394,7 +406,7 @@ int serve_run(const struct serve_config *cfg)
     struct feed *feed = NULL;
     struct ratelimit *rl_addr = NULL, *rl_key = NULL;
     struct tls_material *tls;
-    struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct admin_conf admin = {0};
     int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
@@ -402,6 +414,7 @@ int serve_run(const struct serve_config *cfg)
 
     if (n < 1 || n > SERVE_MAX_THREADS)
         return -EINVAL;
+    control_cond_init(&ctl.cv);
     /* lws loads the files itself; this is to refuse a bad pair in one line. */
     rc = tls_material_load(cfg->cert_path, cfg->key_path, &tls, err, sizeof(err));
     if (rc) {

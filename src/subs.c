@@ -157,6 +157,18 @@ static struct scope *scope_get(struct subs *r, char *key, size_t len, uint64_t h
     return s;
 }
 
+/* Unlink and free a scope that has no members. */
+static void scope_drop(struct subs *r, struct scope *s)
+{
+    struct scope **link = NULL;
+
+    if (find(r, s->key, s->key_len, s->hash, &link) == s) {
+        *link = s->next;
+        scope_free(s);
+        r->nscopes--;
+    }
+}
+
 int subs_add(struct subs *r, const char *dc_id, const char *customer_id, void *session, int64_t from_seq)
 {
     size_t len;
@@ -177,8 +189,11 @@ int subs_add(struct subs *r, const char *dc_id, const char *customer_id, void *s
         size_t ncap = s->cap ? s->cap * 2 : 4;
         struct member *m = realloc(s->members, ncap * sizeof(*m));
 
-        if (!m)
+        if (!m) {
+            if (!s->n) /* just made for this member: don't leave it empty */
+                scope_drop(r, s);
             return -ENOMEM;
+        }
         s->members = m;
         s->cap = ncap;
     }
@@ -246,4 +261,9 @@ void subs_match(struct subs *r, const char *dc_id, const char *customer_id, int6
 size_t subs_count(const struct subs *r)
 {
     return r->total;
+}
+
+size_t subs_scopes(const struct subs *r)
+{
+    return r->nscopes;
 }

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -97,6 +98,7 @@ class LiveTestCase(unittest.IsolatedAsyncioTestCase):
     dcs = ("dc1", "dc2")
     threads = 2
     extra = ()
+    env = None  # variables added to the server's environment
 
     @classmethod
     def setUpClass(cls):
@@ -107,7 +109,7 @@ class LiveTestCase(unittest.IsolatedAsyncioTestCase):
         sb.insert("dcs", [{"id": d, "name": "DC " + d} for d in cls.dcs])
         cls.key = sb.key_create("all", all_dcs=True)
         cls.fixtures(sb)
-        cls.server = sb.server(threads=cls.threads, extra=cls.extra)
+        cls.server = sb.server(threads=cls.threads, extra=cls.extra, env=cls.env)
 
     @classmethod
     def fixtures(cls, sb):
@@ -690,6 +692,29 @@ class ResumeTest(LiveTestCase):
         self.assertEqual(reply["seq"], seq)
         await self.assertQuiet(live2)
 
+    async def test_issue_11_customer_and_its_dc_resumed_on_one_connection(self):
+        """Each change once, in increasing seq, when a customer and its DC resume from one since."""
+        await self.add_customer("dc2", "mc", [wp("dc2", "mc", "mc-0", 1)])
+        await self.add_customer("dc2", "md", [wp("dc2", "md", "md-0", 2)])
+        since = self.log_head()
+        await self.sql(update_sql({"dc_id": "dc2", "id": "mc-0"}, waypoints_ahead=4))  # the customer's
+        await self.sql(update_sql({"dc_id": "dc2", "id": "md-0"}, waypoints_ahead=5))  # another's, same DC
+        log = self.log_seqs("seq > %d" % since)
+        self.assertEqual(len(log), 2)
+        live = await self.open()
+        reply = await live.subscribe("dc2", "mc", id="c", since=since)
+        self.assertSubscribed(reply, "c", "dc2", "mc", resumed=True)
+        reply = await live.subscribe("dc2", id="d", since=since)
+        self.assertSubscribed(reply, "d", "dc2", None, resumed=True)
+        await live.ping(id="p")
+        pushed = [m.get("seq") for m in live.log if m.get("type") in ("waypoint", "waypoint_removed")]
+        self.assertEqual(pushed, log, live.log)
+        # And later changes come once, though both scopes cover them.
+        await self.sql(update_sql({"dc_id": "dc2", "id": "mc-0"}, waypoints_ahead=3))
+        msg = await live.recv(PUSH_DEADLINE)
+        self.assertGreater(msg.get("seq"), log[-1], msg)
+        await self.assertQuiet(live)
+
     async def test_resume_from_the_future_gets_a_snapshot(self):
         await self.add_customer("dc1", "r3", [wp("dc1", "r3", "r3-a", 1)])
         live = await self.open()
@@ -857,6 +882,55 @@ class MalformedTest(LiveTestCase):
 
 
 # ---------------------------------------------------------------------------
+
+
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
+
+@unittest.skipIf(wpd.WRAPPER, "libfaketime is not preloaded under a wrapper such as valgrind")
+class WallClockStepTest(LiveTestCase):
+    """Issue 11: a forward step of the wall clock (NTP, a resumed VM) drops no connection.
+
+    The server runs under libfaketime (Debian's faketime package), which
+    fakes the wall clock from a file this test rewrites and leaves the
+    monotonic clock alone (DONT_FAKE_MONOTONIC)."""
+
+    @classmethod
+    def setUpClass(cls):
+        fd, cls.offset_file = tempfile.mkstemp(prefix="wpd-faketime-")
+        os.write(fd, b"+0\n")
+        os.close(fd)
+        cls.addClassCleanup(os.unlink, cls.offset_file)
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        cls.env = {"LD_PRELOAD": FAKETIME, "FAKETIME_TIMESTAMP_FILE": cls.offset_file, "FAKETIME_NO_CACHE": "1",
+                   "DONT_FAKE_MONOTONIC": "1",
+                   # ASan wants to be first in the library list; faketime is preloaded before it.
+                   "ASAN_OPTIONS": (asan + ":" if asan else "") + "verify_asan_link_order=0"}
+        super().setUpClass()
+
+    def step(self, spec):
+        with open(self.offset_file, "w") as f:
+            f.write(spec + "\n")
+
+    async def test_issue_11_forward_step_of_minutes_drops_nothing(self):
+        await self.add_customer("dc1", "clk", [wp("dc1", "clk", "clk-0", 1)])
+        lives = []
+        for i in range(6):
+            live = await self.open()
+            self.assertSubscribed(await live.subscribe("dc1", "clk", id="s"), "s", "dc1", "clk")
+            lives.append(live)
+        sse = await asyncio.to_thread(self.sb.curl, self.server, "/dcs/dc1/customers/clk/waypoints", bearer=self.key)
+        self.assertEqual(sse.code, 200, sse)
+        self.step("+20m")  # far past --ws-idle-seconds (75) and --ws-send-timeout (30)
+        await asyncio.sleep(5)  # two sweeps (every 2 s) at least
+        for live in lives:
+            await self.assertQuiet(live)
+        await self.sql(update_sql({"dc_id": "dc1", "id": "clk-0"}, waypoints_ahead=9))
+        for live in lives:
+            msg = await live.recv(PUSH_DEADLINE)
+            self.assertEqual(msg.get("type"), "waypoint", msg)
+        # The wall clock still means what it should: the server's time moved.
+        self.assertIn("clk", await asyncio.to_thread(wpd.sql, self.db, "SELECT customer_id FROM waypoints;"))
 
 
 class LivenessTest(LiveTestCase):

@@ -196,8 +196,9 @@ class Server:
     the pipe never fills; stderr goes to a file in the sandbox.
     """
 
-    def __init__(self, db, cert, key, www=None, threads=None, extra=(), logdir=None, listen=HOST + ":0"):
+    def __init__(self, db, cert, key, www=None, threads=None, extra=(), logdir=None, listen=HOST + ":0", env=None):
         self.db, self.cert, self.key, self.www = db, cert, key, www
+        self.env = dict(os.environ, **env) if env else None
         self.argv = WRAPPER + [WAYPOINTD, "serve", "--db", db, "--listen", listen, "--cert", cert, "--key", key]
         if www is not None:
             self.argv += ["--www", www]
@@ -247,7 +248,7 @@ class Server:
         fd, self._stderr_path = tempfile.mkstemp(prefix="serve-", suffix=".stderr", dir=self.logdir)
         self._stderr_file = os.fdopen(fd, "w")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self._stderr_file, text=True, bufsize=1)
+                                     stderr=self._stderr_file, text=True, bufsize=1, env=self.env)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
         prefix = "listening on https://%s:" % HOST
@@ -383,11 +384,11 @@ class Sandbox:
         shutil.copytree(WWW_DIR, dst)
         return dst
 
-    def server(self, www=None, threads=None, extra=(), start=True, db=None, cert=None, key=None):
+    def server(self, www=None, threads=None, extra=(), start=True, db=None, cert=None, key=None, env=None):
         """A Server on this sandbox's database and certificate, started unless
-        start=False. Stopped by close()."""
+        start=False (env: variables added to its environment). Stopped by close()."""
         srv = Server(db or self.db, cert or self.cert, key or self.key, www=www, threads=threads, extra=extra,
-                     logdir=self.dir)
+                     logdir=self.dir, env=env)
         self.servers.append(srv)
         if start:
             srv.start()

@@ -14,6 +14,20 @@
 
 #include <cmocka.h>
 
+/* realloc fails on demand (-Wl,--wrap=realloc in tests/unit/CMakeLists.txt). */
+void *__real_realloc(void *p, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+static int fail_reallocs;
+
+void *__wrap_realloc(void *p, size_t n)
+{
+    if (fail_reallocs > 0) {
+        fail_reallocs--;
+        return NULL;
+    }
+    return __real_realloc(p, n);
+}
+
 /* Sessions are opaque pointers: the addresses of these bytes. */
 #define NSESS 5000
 static char sessions[NSESS];
@@ -387,10 +401,32 @@ static void test_one_session_many_scopes(void **state)
     subs_free(r);
 }
 
+/* Issue 11 (review L3): a member that cannot be added leaves no empty
+ * scope behind, and the registry works on afterwards. */
+static void test_issue_11_failed_add_leaves_no_empty_scope(void **state)
+{
+    struct subs *r = subs_new();
+
+    (void)state;
+    assert_non_null(r);
+    assert_int_equal(subs_add(r, "d", "c", S(0), 0), 0);
+    fail_reallocs = 1;
+    assert_int_equal(subs_add(r, "d", "other", S(1), 0), -ENOMEM);
+    fail_reallocs = 0;
+    assert_int_equal(subs_scopes(r), 1);
+    assert_int_equal(subs_count(r), 1);
+    assert_int_equal(match(r, "d", "other", 1)->n, 0);
+    assert_int_equal(subs_add(r, "d", "other", S(1), 0), 0);
+    assert_int_equal(subs_scopes(r), 2);
+    assert_int_equal(match(r, "d", "other", 1)->hits[1], 1);
+    subs_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_issue_11_failed_add_leaves_no_empty_scope),
         cmocka_unit_test(test_customer_scope),
         cmocka_unit_test(test_dc_scope),
         cmocka_unit_test(test_from_seq_filter),
