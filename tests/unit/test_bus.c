@@ -49,7 +49,7 @@ static struct msg *change(int64_t seq)
 
 static void publish(struct bus *b, int64_t first, int64_t last, int64_t through)
 {
-    struct msg *m[8];
+    struct msg *m[8] = {0};
     size_t n = 0;
 
     for (int64_t s = first; s <= last; s++)
