@@ -48,7 +48,8 @@ static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 struct line {
     char *buf;
     size_t len, cap;
-    int oom; /* an allocation failed: only the closing bytes still go in */
+    int oom;  /* an allocation failed: only the closing bytes still go in */
+    int json; /* the format, read once so that a line is all of one */
     char stack[LOG_STACK_LINE];
 };
 
@@ -58,6 +59,7 @@ static void line_init(struct line *l)
     l->len = 0;
     l->cap = sizeof(l->stack);
     l->oom = 0;
+    l->json = atomic_load_explicit(&json_format, memory_order_relaxed);
 }
 
 static void line_clear(struct line *l)
@@ -213,7 +215,7 @@ static void put_key(struct line *l, const char *key, int first)
 {
     size_t mark = l->len;
 
-    if (atomic_load_explicit(&json_format, memory_order_relaxed)) {
+    if (l->json) {
         put_s(l, first ? "{\"" : ",\"");
         put_s(l, key);
         put_s(l, "\":");
@@ -281,7 +283,7 @@ static void out(const char *buf, size_t n)
 
 static void end_line(struct line *l, int structured)
 {
-    if (structured && atomic_load_explicit(&json_format, memory_order_relaxed)) {
+    if (structured && l->json) {
         if (l->oom)
             put_tail(l, '}');
         else
