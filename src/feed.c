@@ -103,7 +103,7 @@ static void publish(struct feed *f, struct msg **msgs, size_t n)
             g = realloc(in->items, ncap * sizeof(*g));
             if (!g) {
                 pthread_mutex_unlock(&in->lock);
-                lwsl_err("%s: out of memory, thread %d misses %zu changes\n", __func__, t, n);
+                log_error("%s: out of memory, thread %d misses %zu changes", __func__, t, n);
                 continue;
             }
             in->items = g;
@@ -141,7 +141,7 @@ static void deliver_new(struct feed *f)
         int rc = store_changes_read(f->store, f->cursor, FEED_BATCH, &c, &n, &next);
 
         if (rc) {
-            lwsl_err("%s: reading the change log failed (%d): %s; retrying\n", __func__, rc,
+            log_error("%s: reading the change log failed (%d): %s; retrying", __func__, rc,
                      store_errmsg(f->store));
             return; /* the cursor stays: nothing is skipped */
         }
@@ -155,7 +155,7 @@ static void deliver_new(struct feed *f)
                 k++;
         store_changes_free(c, n);
         if (!msgs || k != n) {
-            lwsl_err("%s: out of memory rendering changes; retrying\n", __func__);
+            log_error("%s: out of memory rendering changes; retrying", __func__);
             for (size_t i = 0; msgs && i < k; i++)
                 msg_unref(msgs[i]);
             free(msgs);
@@ -197,9 +197,9 @@ static void maybe_prune(struct feed *f)
     f->last_prune_ms = now;
     rc = store_log_prune(f->store, f->cfg.keep_rows, f->cfg.keep_seconds * 1000, now, f->cursor, &pruned);
     if (rc == -EBUSY)
-        lwsl_user("change log: a writer holds the lock, pruning later\n");
+        log_info("change log: a writer holds the lock, pruning later");
     else if (rc)
-        lwsl_err("%s: pruning the change log failed: %s\n", __func__, store_errmsg(f->store));
+        log_error("%s: pruning the change log failed: %s", __func__, store_errmsg(f->store));
     else if (pruned)
         log_info("change log: pruned through seq %lld (retention: %lld rows, %lld s)", (long long)pruned,
                  (long long)f->cfg.keep_rows, (long long)f->cfg.keep_seconds);
@@ -410,7 +410,7 @@ void feed_stop(struct feed *f)
     if (!f)
         return;
     if (write(f->stop_fd, &one, sizeof(one)) != sizeof(one))
-        lwsl_err("%s: cannot signal the watcher\n", __func__);
+        log_error("%s: cannot signal the watcher", __func__);
     pthread_join(f->tid, NULL);
     feed_free(f);
 }
