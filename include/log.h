@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT
  *
  * The server's log on stderr: one line per event, as key=value pairs or as
- * JSON objects, at a chosen level. Every libwebsockets log line (ours via
- * lwsl_*() and lws's own) goes through here. The access log (one line per
- * HTTP answer) carries no credential: the Authorization header and query
- * strings (where browsers put access_token) are never written.
+ * JSON objects, at a chosen level. Our lines are formatted here, each in
+ * its own buffer, and written whole; libwebsockets' own lines come in
+ * through its emit hook (after lws formatted them in its one shared
+ * 256-byte buffer: only those can be cut or mixed). The access log (one
+ * line per HTTP answer) carries no credential: the Authorization header
+ * and query strings (where browsers put access_token) are never written.
  */
 #ifndef WAYPOINTD_LOG_H
 #define WAYPOINTD_LOG_H
@@ -16,11 +18,17 @@
  * service threads start. */
 int log_setup(const char *level, const char *format, int access_log);
 
-/* A message for the operator, one line: through the server's log once
- * log_setup() ran, else as "waypointd: ..." on stderr (the command-line
- * tools). Any thread. */
+/* A message for the operator, one line at that level, shown when the level
+ * set by log_setup() (info until then) includes it: in the server's format
+ * once log_setup() ran, else as "waypointd: ..." on stderr (the
+ * command-line tools). Never cut, whatever its length (only if memory runs
+ * out, then it ends in "..."); a trailing newline is dropped. Written with
+ * one write(2) under a lock, so lines from any threads never mix. Any
+ * thread. */
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* 1 when access logging is on. */
 int log_access_enabled(void);

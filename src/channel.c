@@ -108,7 +108,7 @@ static void enqueue_owned(struct pss_channel *pss, unsigned char *buf, size_t le
     struct msg *m = msg_wrap(buf, LWS_PRE, len, 0, 0, NULL, NULL, NULL);
 
     if (!m) {
-        lwsl_err("%s: out of memory for a reply\n", __func__);
+        log_error("%s: out of memory for a reply", __func__);
         return;
     }
     enqueue(pss, m);
@@ -556,7 +556,7 @@ static void sweep(lws_sorted_usec_list_t *sul)
     for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
         if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->ws_send_timeout_secs * 1000) {
             /* It stopped reading: its queue (bounded) would wait forever. */
-            lwsl_user("live: dropping a subscriber that read nothing for %d s\n", vhd->conf->ws_send_timeout_secs);
+            log_info("live: dropping a subscriber that read nothing for %d s", vhd->conf->ws_send_timeout_secs);
             p->stalled_ms = 0;
             metrics_refused(vhd->conf->metrics, METRICS_REFUSE_SEND_TIMEOUT);
             lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

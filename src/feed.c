@@ -105,7 +105,7 @@ static int deliver_new(struct feed *f)
         int rc = store_changes_read(f->store, f->cursor, FEED_BATCH, &c, &n, &next);
 
         if (rc) {
-            lwsl_err("%s: reading the change log failed (%d): %s; retrying\n", __func__, rc,
+            log_error("%s: reading the change log failed (%d): %s; retrying", __func__, rc,
                      store_errmsg(f->store));
             return rc;
         }
@@ -119,7 +119,7 @@ static int deliver_new(struct feed *f)
                 k++;
         store_changes_free(c, n);
         if (!msgs || k != n) {
-            lwsl_err("%s: out of memory rendering changes; retrying\n", __func__);
+            log_error("%s: out of memory rendering changes; retrying", __func__);
             for (size_t i = 0; msgs && i < k; i++)
                 msg_unref(msgs[i]);
             free(msgs);
@@ -161,9 +161,9 @@ static void maybe_prune(struct feed *f)
     f->last_prune_ms = mono;
     rc = store_log_prune(f->store, f->cfg.keep_rows, f->cfg.keep_seconds * 1000, now, f->cursor, &pruned);
     if (rc == -EBUSY)
-        lwsl_user("change log: a writer holds the lock, pruning later\n");
+        log_info("change log: a writer holds the lock, pruning later");
     else if (rc)
-        lwsl_err("%s: pruning the change log failed: %s\n", __func__, store_errmsg(f->store));
+        log_error("%s: pruning the change log failed: %s", __func__, store_errmsg(f->store));
     else if (pruned)
         log_info("change log: pruned through seq %lld (retention: %lld rows, %lld s)", (long long)pruned,
                  (long long)f->cfg.keep_rows, (long long)f->cfg.keep_seconds);
@@ -368,7 +368,7 @@ void feed_stop(struct feed *f)
     if (!f)
         return;
     if (write(f->stop_fd, &one, sizeof(one)) != sizeof(one))
-        lwsl_err("%s: cannot signal the watcher\n", __func__);
+        log_error("%s: cannot signal the watcher", __func__);
     pthread_join(f->tid, NULL);
     feed_free(f);
 }

@@ -21,6 +21,7 @@
 
 #include <libwebsockets.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "vhost.h"
 
@@ -109,7 +110,7 @@ static void shed_one(int lfd, int *spare_fd)
     if (*spare_fd >= 0)
         close(*spare_fd);
     *spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    lwsl_warn("%s: out of file descriptors, refused a connection\n", __func__);
+    log_warn("%s: out of file descriptors, refused a connection", __func__);
 }
 
 void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
@@ -123,7 +124,7 @@ void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
             if (errno == EMFILE || errno == ENFILE)
                 shed_one(lfd, spare_fd);
             else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                lwsl_err("%s: accept: %s\n", __func__, strerror(errno));
+                log_error("%s: accept: %s", __func__, strerror(errno));
             return;
         }
         /* lws sets TCP_NODELAY only on sockets its own listener accepts:
@@ -131,12 +132,12 @@ void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
          * HTTP/2 HEADERS then DATA frame, a WebSocket frame after another)
          * until the peer's delayed ACK, 40 ms later. */
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
-            lwsl_warn("%s: TCP_NODELAY: %s\n", __func__, strerror(errno));
+            log_warn("%s: TCP_NODELAY: %s", __func__, strerror(errno));
         /* lws closes fd itself when adoption fails. */
         /* A client that closed before its TLS handshake (a health check,
          * a port scan) fails adoption too: routine, so not a warning. */
         if (!lws_adopt_socket_vhost(vh, fd))
-            lwsl_info("%s: could not adopt a connection\n", __func__);
+            log_debug("%s: could not adopt a connection", __func__);
         else /* http.c counts it down when lws destroys it */
             metrics_gauge_add(((struct vhost_conf *)lws_vhost_user(vh))->metrics, METRICS_CONNECTIONS, 1);
     }

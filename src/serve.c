@@ -306,7 +306,7 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
     int failed;
 
     if (tls_material_load(cfg->cert_path, cfg->key_path, &m, err, sizeof(err))) {
-        lwsl_user("SIGHUP: keeping the current certificate: %s\n", err);
+        log_info("SIGHUP: keeping the current certificate: %s", err);
         return;
     }
     pthread_mutex_lock(&c->mu);
@@ -324,9 +324,9 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
     /* A thread that has not run it yet by now finds tls NULL and skips. */
     tls_material_free(m);
     if (failed)
-        lwsl_user("SIGHUP: certificate %s not installed on %d of %d threads\n", cfg->cert_path, failed, n);
+        log_info("SIGHUP: certificate %s not installed on %d of %d threads", cfg->cert_path, failed, n);
     else
-        lwsl_user("SIGHUP: reloaded certificate %s and key %s\n", cfg->cert_path, cfg->key_path);
+        log_info("SIGHUP: reloaded certificate %s and key %s", cfg->cert_path, cfg->key_path);
 }
 
 /* Until SIGINT or SIGTERM (SIGHUP reloads); then drain every thread for SERVE_DRAIN_SECS at most. */
@@ -339,7 +339,7 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
 
     while (sigwait(set, &sig) == 0 && sig == SIGHUP)
         reload_tls(threads, n, cfg);
-    lwsl_user("signal %d: stopping\n", sig);
+    log_info("signal %d: stopping", sig);
     pthread_mutex_lock(&c->mu);
     c->drain = 1;
     pthread_mutex_unlock(&c->mu);
@@ -348,7 +348,7 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
     pthread_mutex_lock(&c->mu);
     control_wait(c, &c->drained, &zero, n, SERVE_DRAIN_SECS);
     if (c->drained < n)
-        lwsl_user("stopping: %d of %d threads still busy after %d s; closing their connections\n", n - c->drained,
+        log_info("stopping: %d of %d threads still busy after %d s; closing their connections", n - c->drained,
                   n, SERVE_DRAIN_SECS);
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++)
@@ -385,7 +385,7 @@ static int admin_start(struct service_thread *t, struct admin_conf *admin, const
     vh = admin_create(t->context, admin, cfg->metrics_host, cfg->metrics_port);
     if (!vh)
         return -EIO;
-    lwsl_user("metrics and health on http://%s:%d/metrics and /healthz\n", cfg->metrics_host,
+    log_info("metrics and health on http://%s:%d/metrics and /healthz", cfg->metrics_host,
               lws_get_vhost_listen_port(vh));
     return 0;
 }
