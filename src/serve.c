@@ -317,9 +317,12 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
         lwsl_user("SIGHUP: reloaded certificate %s and key %s\n", cfg->cert_path, cfg->key_path);
 }
 
-/* Until SIGINT or SIGTERM (SIGHUP reloads); then drain every thread for SERVE_DRAIN_SECS at most. */
+/* Until SIGINT or SIGTERM (SIGHUP reloads); then drain every thread for
+ * SERVE_DRAIN_SECS at most. The address lock goes when draining starts: the
+ * threads close their listeners then, and a new server may take the port
+ * while this one finishes what is in flight. */
 static void run_until_stopped(struct service_thread *threads, int n, const struct serve_config *cfg,
-                              const sigset_t *set)
+                              const sigset_t *set, int *lock_fd)
 {
     struct control *c = threads[0].ctl;
     static const int zero = 0;
@@ -333,6 +336,8 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++)
         loop_notify(threads[i].loop);
+    close(*lock_fd);
+    *lock_fd = -1;
     pthread_mutex_lock(&c->mu);
     control_wait(c, &c->drained, &zero, n, SERVE_DRAIN_SECS);
     if (c->drained < n)
@@ -396,7 +401,7 @@ int serve_run(const struct serve_config *cfg)
     struct tls_material *tls;
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
     struct admin_conf admin = {0};
-    int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
+    int fds[SERVE_MAX_THREADS], lock_fd = -1, port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
 
@@ -409,15 +414,17 @@ int serve_run(const struct serve_config *cfg)
         return rc;
     }
     tls_material_free(tls);
-    rc = listener_open(cfg->host, cfg->port, n, fds, &port, err, sizeof(err));
+    rc = listener_open(cfg->host, cfg->port, n, fds, &lock_fd, &port, err, sizeof(err));
     if (rc) {
-        fprintf(stderr, "waypointd: %s:%d: %s\n", cfg->host, cfg->port, err);
+        fprintf(stderr, strchr(cfg->host, ':') ? "waypointd: [%s]:%d: %s\n" : "waypointd: %s:%d: %s\n", cfg->host,
+                cfg->port, err);
         return rc;
     }
     threads = calloc((size_t)n, sizeof(*threads));
     if (!threads) {
         for (i = 0; i < n; i++)
             close(fds[i]);
+        close(lock_fd);
         return -ENOMEM;
     }
     signals_block(&set);
@@ -452,7 +459,7 @@ int serve_run(const struct serve_config *cfg)
         printf(strchr(cfg->host, ':') ? "listening on https://[%s]:%d\n" : "listening on https://%s:%d\n", cfg->host,
                port);
         fflush(stdout);
-        run_until_stopped(threads, n, cfg, &set); /* the signals blocked above */
+        run_until_stopped(threads, n, cfg, &set, &lock_fd); /* the signals blocked above */
     } else {
         for (i = 0; i < n; i++)
             if (threads[i].started)
@@ -467,6 +474,8 @@ int serve_run(const struct serve_config *cfg)
     for (i = 0; i < n; i++)
         thread_teardown(&threads[i]);
     free(threads);
+    if (lock_fd >= 0)
+        close(lock_fd);
     ratelimit_free(rl_addr);
     ratelimit_free(rl_key);
     metrics_free(admin.metrics);

@@ -19,6 +19,7 @@ import os
 import re
 import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -94,6 +95,38 @@ class SharedPortTest(unittest.TestCase):
                     self.assertRefused(other.getsockname()[1])
                 finally:
                     other.close()
+
+    def test_issue_11_servers_started_together_one_wins(self):
+        # Started in the same instant, several may pass the "anyone listening?"
+        # check before any listens: exactly one must serve.
+        for round_ in range(3):
+            probe = listener(False)
+            port = probe.getsockname()[1]
+            probe.close()
+            servers = [wpd.Server(self.sb.db, self.sb.cert, self.sb.key, threads=2, logdir=self.sb.dir,
+                                  listen="%s:%d" % (wpd.HOST, port)) for _ in range(4)]
+            for srv in servers:
+                self.addCleanup(srv.close)
+            threads = [threading.Thread(target=self._start_quietly, args=(srv,)) for srv in servers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(wpd.START_DEADLINE + 5)
+            serving = [srv for srv in servers if srv.port]
+            self.assertEqual(len(serving), 1, "round %d: %d servers listen on port %d" % (round_, len(serving), port))
+            for srv in servers:
+                if srv is not serving[0]:
+                    self.assertEqual(srv.wait(), 1, srv.stderr())
+                    self.assertIn("%s:%d" % (wpd.HOST, port), srv.stderr())
+            self.assertEqual(self.sb.curl(serving[0], "/").code, 200)
+            self.assertEqual(serving[0].stop(), 0)
+
+    @staticmethod
+    def _start_quietly(srv):
+        try:
+            srv.start()
+        except wpd.WpdError:
+            pass
 
     def test_the_port_is_free_again_once_the_first_server_stopped(self):
         first = self.sb.server(threads=2)
