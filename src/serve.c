@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "admin.h"
+#include "auth.h"
 #include "cache.h"
 #include "channel.h"
 #include "feed.h"
@@ -70,7 +71,7 @@ struct service_thread {
     lws_sorted_usec_list_t drain_sul;
     int64_t drain_since_us;  /* lws_now_usecs() when draining began */
     struct lws_protocols protocols[3];
-    uint8_t secret[STORE_SECRET_LEN];
+    struct auth_secret secret; /* this thread's copy, see vhost.h */
     struct store *store;
     struct lws_context *context;
     struct lws_vhost *vhost;
@@ -188,7 +189,7 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
         fprintf(stderr, "waypointd: %s\n", err);
         return -EIO;
     }
-    if (store_secret_get(t->store, t->secret)) {
+    if (store_secret_get(t->store, t->secret.key)) {
         fprintf(stderr, "waypointd: database %s has no token secret (run: waypointd init --db %s)\n",
                 cfg->db_path, cfg->db_path);
         return -EIO;
@@ -197,7 +198,10 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->conf.cache = cache_new(SERVE_CACHE_ENTRIES);
     if (!t->conf.cache)
         return -ENOMEM;
-    t->conf.secret = t->secret;
+    /* The first sweep reads it again: a rotation since this read is seen. */
+    t->secret.version = -1;
+    t->conf.secret = t->secret.key;
+    t->conf.secret_state = &t->secret;
     t->conf.www_root = cfg->www_root;
     t->conf.ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
     t->conf.ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
@@ -258,7 +262,7 @@ static void thread_teardown(struct service_thread *t)
         close(t->listen_fd);
     store_close(t->store);
     cache_free(t->conf.cache);
-    lws_explicit_bzero(t->secret, sizeof(t->secret));
+    lws_explicit_bzero(t->secret.key, sizeof(t->secret.key));
 }
 
 /* Block the stop signals before any thread starts, so all inherit the mask
