@@ -32,12 +32,14 @@ static const char demo_help[] =
     "usage: waypointd demo [--dir DIR] [--listen HOST:PORT] [--threads N] [--speed X]\n"
     "Make (or reuse) DIR (default ./waypointd-demo) with a sample database, a development\n"
     "certificate and an API key; print the tracking page, dashboard and a curl line; then serve\n"
-    "on --listen (default 127.0.0.1:8443) while a simulator plays a delivery day, until Ctrl-C.\n";
+    "on --listen (default 127.0.0.1:8443) while a simulator plays a delivery day, until Ctrl-C.\n"
+    "--threads 1..64 (default 2), --speed 0.01..1000 (default 1).\n";
 static const char simulate_help[] =
     "usage: waypointd simulate --db FILE [--speed X] [--seed N] [--duration SECONDS]\n"
     "Play a compressed delivery day against an initialised database with plain SQL: drivers\n"
     "complete or fail stops, ETAs drift, waypoints_ahead counts down, new routes start.\n"
-    "--speed 2 plays twice as fast. Runs until Ctrl-C or --duration.\n";
+    "--speed 2 plays twice as fast (0.01..1000). --seed 0..9223372036854775807 repeats a run.\n"
+    "Runs until Ctrl-C or --duration seconds (0..1000000000; 0: until Ctrl-C).\n";
 
 static atomic_int sim_stop;
 
