@@ -146,9 +146,16 @@ int listener_open(const char *host, int port, int n, int *fds, int *lock_fd, int
      * sockets share it. */
     rc = probe_bind(ai, &probe, err, errlen);
     if (!rc) {
-        *bound_port = port_of(probe);
-        set_port(ai, *bound_port);
-        rc = *bound_port < 0 ? *bound_port : lock_take(ai, *bound_port, lock_fd, err, errlen);
+        int bound = port_of(probe);
+
+        if (bound < 0) {
+            rc = bound;
+            snprintf(err, errlen, "cannot listen: %s", strerror(-rc));
+        } else {
+            *bound_port = bound;
+            set_port(ai, bound);
+            rc = lock_take(ai, bound, lock_fd, err, errlen);
+        }
     }
     while (!rc && i < n && !(rc = bind_one(ai, &fds[i], err, errlen)))
         i++; /* fds[0..i) are open */

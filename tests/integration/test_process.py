@@ -204,6 +204,9 @@ class SecretRotationTest(unittest.IsolatedAsyncioTestCase):
         # The key's session stays open.
         self.assertEqual(await bystander.ping(id="still"), [])
         self.assertTrue(self.server.alive())
+        self.assertIn("token secret changed", self.server.stderr())
+        self.assertEqual(await asyncio.to_thread(self.server.stop), 0, self.server.stderr()[-3000:])
+        self.assertNotRegex(self.server.stderr(), "AddressSanitizer|runtime error")
 
 
 class OptionBoundsTest(unittest.TestCase):
