@@ -55,6 +55,20 @@ struct auth_cred {
 int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const char *bearer, int64_t now_ms,
                  struct auth_cred *out);
 
+/* A service thread's copy of the token secret, read again when the database
+ * changes, so that a rotated secret (docs/api.md) takes effect without a
+ * restart. Only its thread reads and writes it. */
+struct auth_secret {
+    uint8_t key[STORE_SECRET_LEN];
+    int64_t version; /* the data_version it was read under; -1: read it again */
+};
+/* Bring sec up to date with the database s, whose PRAGMA data_version is now
+ * version; reads only when version differs from sec's. 1 when the key changed
+ * (tokens signed with the old one no longer verify), 0 when not, -EIO when
+ * there is no secret to read (deleted, init not run yet) or the read failed:
+ * then sec keeps its key and reads again at the next call. */
+int auth_secret_sync(struct auth_secret *sec, struct store *s, int64_t version);
+
 /* May cred read DC dc_id at all? 1 yes, 0 no (403), negative on error.
  * A DC that does not exist is a no, whoever asks. */
 int auth_may_read_dc(struct store *s, const struct auth_cred *cred, const char *dc_id);

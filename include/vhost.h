@@ -14,11 +14,14 @@ struct cache;
 struct ratelimit;
 struct metrics_thread;
 struct feed;
+struct auth_secret;
 
 struct vhost_conf {
     struct store *store;    /* this thread's connection; only this thread uses it */
     struct cache *cache;    /* this thread's cache of reads (cache.h) */
-    const uint8_t *secret;  /* STORE_SECRET_LEN bytes, for tracking tokens */
+    const uint8_t *secret;  /* STORE_SECRET_LEN bytes, for tracking tokens: secret_state->key */
+    struct auth_secret *secret_state; /* this thread's copy; channel.c's sweep reads it again when
+                                       * the database changes (a rotation); NULL: fixed */
     const char *www_root;   /* absolute, realpath'd */
     struct feed *feed;      /* shared; NULL in tests without live push */
     int thread;             /* this thread's index in the feed */

@@ -271,6 +271,24 @@ int auth_may_read_customer(const struct auth_cred *cred, const char *dc_id, cons
     return 0;
 }
 
+int auth_secret_sync(struct auth_secret *sec, struct store *s, int64_t version)
+{
+    uint8_t fresh[STORE_SECRET_LEN];
+    int changed;
+
+    if (version == sec->version && version >= 0)
+        return 0;
+    /* A missing secret keeps the old one: between DELETE FROM secrets and
+     * init, no token could be made or checked otherwise. */
+    if (store_secret_get(s, fresh))
+        return -EIO;
+    changed = CRYPTO_memcmp(fresh, sec->key, sizeof(fresh)) != 0;
+    memcpy(sec->key, fresh, sizeof(fresh));
+    OPENSSL_cleanse(fresh, sizeof(fresh));
+    sec->version = version;
+    return changed;
+}
+
 int64_t auth_now_ms(void)
 {
     struct timespec ts;

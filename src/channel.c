@@ -540,18 +540,37 @@ static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64
     }
 }
 
-/* Every CHANNEL_SWEEP_MS: liveness, expired tokens, revoked keys. */
+/* Was the token secret rotated (docs/api.md)? Read again when the database
+ * changed; 1 once this thread holds a new one. The thread's HTTP and
+ * WebSocket checks use the same copy, so every token session on the thread
+ * at this moment was checked with the old secret. */
+static int secret_rotated(struct vhd_channel *vhd, int64_t version)
+{
+    struct auth_secret *sec = vhd->conf->secret_state;
+    int rc = sec ? auth_secret_sync(sec, vhd->conf->store, version) : 0;
+
+    if (rc > 0)
+        lwsl_user("tracking tokens: the token secret changed; tokens signed with the old one are refused\n");
+    return rc > 0;
+}
+
+/* Every CHANNEL_SWEEP_MS: liveness, expired tokens, a rotated token secret,
+ * revoked keys. */
 static void sweep(lws_sorted_usec_list_t *sul)
 {
     struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
     int64_t now = clock_mono_ms(), wall = auth_now_ms(), version = -1;
-    int check_keys = 1;
+    int check_keys = 1, rotated = 0;
 
-    if (vhd->sessions && !store_data_version(vhd->conf->store, &version)) {
-        check_keys = version != vhd->keys_version;
-        vhd->keys_version = version;
-        if (vhd->conf->cache)
-            cache_sync(vhd->conf->cache, version);
+    /* Also without sessions: REST takes the thread's secret from here. */
+    if (!store_data_version(vhd->conf->store, &version)) {
+        rotated = secret_rotated(vhd, version);
+        if (vhd->sessions) {
+            check_keys = version != vhd->keys_version;
+            vhd->keys_version = version;
+            if (vhd->conf->cache)
+                cache_sync(vhd->conf->cache, version);
+        }
     }
     for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
         if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->ws_send_timeout_secs * 1000) {
@@ -567,6 +586,8 @@ static void sweep(lws_sorted_usec_list_t *sul)
         liveness(vhd->conf, p, now);
         if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= wall)
             end_session(vhd, p, "Tracking token expired");
+        else if (p->cred.kind == AUTH_TOKEN && rotated)
+            end_session(vhd, p, "Tracking token no longer valid: the token secret changed");
         else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
             end_session(vhd, p, "API key revoked");
     }

@@ -19,11 +19,17 @@
 #include "config.h"
 #include "feed.h"
 #include "log.h"
+#include "num.h"
 #include "serve.h"
 #include "store.h"
 #include "tls.h"
 
 #define MAX_KEY_DCS 1024
+#define CLI_THREADS_MAX 64 /* serve.c runs at most 64 service threads */
+/* Retention bounds: the largest values mean "keep everything" in effect, and
+ * stay far from overflow in the milliseconds and row numbers they become. */
+#define CLI_KEEP_ROWS_MAX 1000000000000LL        /* 10^12 rows */
+#define CLI_KEEP_SECONDS_MAX (100LL * 365 * 86400) /* 100 years */
 
 static const char init_help[] = "usage: waypointd init --db FILE\n"
                                 "Create the database, or migrate an older one, and put it in WAL mode.\n";
@@ -42,14 +48,14 @@ static const char serve_help[] =
     "  --cert, --key       PEM certificate (chain) and private key\n"
     "  --www DIR           static files (default: " WAYPOINTD_DEFAULT_WWW ")\n"
     "  --threads N         service threads, 1..64 (default: the number of CPUs)\n"
-    "  --log-keep-rows N   change-log rows kept for resuming clients (default 1000000)\n"
-    "  --log-keep-seconds S  and for how long (default 604800, 7 days)\n"
-    "  --ws-ping-seconds S   ping a WebSocket client silent this long (default 30)\n"
-    "  --ws-idle-seconds S   drop one silent this long, pongs included (default 75)\n"
-    "  --ws-send-timeout S   drop a subscriber that stops reading for this long (default 30)\n"
+    "  --log-keep-rows N   change-log rows kept for resuming clients, 0..10^12 (default 1000000)\n"
+    "  --log-keep-seconds S  and for how long, 0..3153600000 = 100 years (default 604800, 7 days)\n"
+    "  --ws-ping-seconds S   ping a WebSocket client silent this long, 1..86400 (default 30)\n"
+    "  --ws-idle-seconds S   drop one silent this long, pongs included, 1..86400 (default 75)\n"
+    "  --ws-send-timeout S   drop a subscriber that stops reading this long, 1..86400 (default 30)\n"
     "  --max-subs N          subscriptions per WebSocket connection, 1..10000 (default 64)\n"
     "  --rate-limit-addr R   API requests, upgrades and subscribes per second per client\n"
-    "                        address (IPv6: per /64), bursts of 2R; 0: no limit (default 100)\n"
+    "                        address (IPv6: per /64), bursts of 2R; 0: no limit; 0..1000000 (default 100)\n"
     "  --rate-limit-key R    the same per API key or tracking token (default 1000)\n"
     "  --log-level LEVEL     error, warn, info (default) or debug\n"
     "  --log-format FORMAT   text (key=value, the default) or json: one line per event\n"
@@ -224,21 +230,21 @@ int cli_key(int argc, char **argv)
     return strcmp(argv[1], "create") ? key_revoke(&a) : key_create(&a);
 }
 
-/* Parse a decimal integer in [min, max]; 0 or -EINVAL. */
-static int parse_long(const char *s, long min, long max, long *out)
+/* An integer option of cmd into *out; or one usage line naming the option
+ * and its range (what is a suffix, e.g. " (100 years)"): 0 or CLI_USAGE. */
+static int int_arg(const char *cmd, const char *name, const char *arg, int64_t min, int64_t max, const char *what,
+                   int64_t *out)
 {
-    char *end;
-    long v;
+    char msg[200];
 
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return -EINVAL;
-    *out = v;
-    return 0;
+    if (!num_parse_i64(arg, min, max, out))
+        return 0;
+    snprintf(msg, sizeof(msg), "%s takes %lld to %lld%s, a whole number", name, (long long)min, (long long)max,
+             what);
+    return usage(cmd, msg);
 }
 
-static int token_create(const char *db, const char *dc, const char *customer, long ttl)
+static int token_create(const char *db, const char *dc, const char *customer, int64_t ttl)
 {
     uint8_t secret[STORE_SECRET_LEN];
     char token[AUTH_TOKEN_MAX];
@@ -253,7 +259,8 @@ static int token_create(const char *db, const char *dc, const char *customer, lo
         fprintf(stderr, "waypointd: database %s has no token secret (run: waypointd init --db %s)\n", db, db);
         return CLI_FAIL;
     }
-    rc = auth_token_create(secret, dc, customer, auth_now_ms() + (int64_t)ttl * 1000, token, sizeof(token));
+    rc = auth_token_create(secret, dc, customer, num_sat_add(auth_now_ms(), num_sat_mul(ttl, 1000)), token,
+                           sizeof(token));
     if (rc) {
         fprintf(stderr, "waypointd: ids longer than 255 bytes cannot be in a token\n");
         return CLI_FAIL;
@@ -270,7 +277,7 @@ int cli_token(int argc, char **argv)
                                          {"ttl", required_argument, NULL, 't'},
                                          {NULL, 0, NULL, 0}};
     const char *db = NULL, *dc = NULL, *customer = NULL;
-    long ttl = AUTH_TTL_DEFAULT;
+    int64_t ttl = AUTH_TTL_DEFAULT;
     int c;
 
     if (wants_help(argc, argv))
@@ -286,7 +293,7 @@ int cli_token(int argc, char **argv)
             dc = optarg;
         else if (c == 'u')
             customer = optarg;
-        else if (c == 't' && !parse_long(optarg, 1, AUTH_TTL_MAX, &ttl))
+        else if (c == 't' && !num_parse_i64(optarg, 1, AUTH_TTL_MAX, &ttl))
             continue;
         else
             return usage("token", c == 't' ? "--ttl must be an integer from 1 to 2592000"
@@ -302,9 +309,9 @@ static int parse_listen(const char *arg, char *buf, size_t cap, int *port)
 {
     const char *colon = strrchr(arg, ':');
     size_t hlen;
-    long p;
+    int64_t p;
 
-    if (!colon || parse_long(colon + 1, 0, 65535, &p))
+    if (!colon || num_parse_i64(colon + 1, 0, 65535, &p))
         return -EINVAL;
     hlen = (size_t)(colon - arg);
     if (hlen >= 2 && arg[0] == '[' && arg[hlen - 1] == ']') {
@@ -354,7 +361,7 @@ static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
 struct serve_args {
     struct serve_config cfg;
     const char *listen, *www, *metrics_listen;
-    long threads;
+    int64_t threads;
     int check; /* --check-config */
     const char *origins[SERVE_ORIGINS_MAX];
     char host[256], metrics_host[256], www_real[PATH_MAX];
@@ -376,17 +383,11 @@ static void serve_defaults(struct serve_args *a)
     a->threads = sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-/* A bounded integer option into *out; 0 or the usage exit code. */
-static int int_option(const char *arg, long min, long max, long *out, const char *msg)
-{
-    return parse_long(arg, min, max, out) ? usage("serve", msg) : 0;
-}
-
 /* One option from getopt_long; 0 or the usage exit code. */
 static int serve_option(struct serve_args *a, int c, char *arg)
 {
     struct serve_config *cfg = &a->cfg;
-    long v = 0;
+    int64_t v = 0;
     int rc = 0;
 
     switch (c) {
@@ -395,28 +396,31 @@ static int serve_option(struct serve_args *a, int c, char *arg)
     case 'c': cfg->cert_path = arg; break;
     case 'k': cfg->key_path = arg; break;
     case 'w': a->www = arg; break;
-    case 't': rc = int_option(arg, 1, 64, &a->threads, "--threads must be an integer from 1 to 64"); break;
+    case 't': rc = int_arg("serve", "--threads", arg, 1, CLI_THREADS_MAX, "", &a->threads); break;
     case 'r':
+        if (!(rc = int_arg("serve", "--log-keep-rows", arg, 0, CLI_KEEP_ROWS_MAX, "", &v)))
+            cfg->log_keep_rows = v;
+        break;
     case 's':
-        if (!(rc = int_option(arg, 0, LONG_MAX, &v, "--log-keep-rows and --log-keep-seconds take a non-negative integer")))
-            *(c == 'r' ? &cfg->log_keep_rows : &cfg->log_keep_seconds) = v;
+        if (!(rc = int_arg("serve", "--log-keep-seconds", arg, 0, CLI_KEEP_SECONDS_MAX, " (100 years)", &v)))
+            cfg->log_keep_seconds = v;
         break;
     case 'p':
     case 'i':
-        if (!(rc = int_option(arg, 1, 86400, &v, "--ws-ping-seconds and --ws-idle-seconds take 1 to 86400")))
+        if (!(rc = int_arg("serve", c == 'p' ? "--ws-ping-seconds" : "--ws-idle-seconds", arg, 1, 86400, "", &v)))
             *(c == 'p' ? &cfg->ws_ping_secs : &cfg->ws_hangup_secs) = (int)v;
         break;
     case 'T':
-        if (!(rc = int_option(arg, 1, 86400, &v, "--ws-send-timeout takes 1 to 86400")))
+        if (!(rc = int_arg("serve", "--ws-send-timeout", arg, 1, 86400, "", &v)))
             cfg->ws_send_timeout_secs = (int)v;
         break;
     case 'm':
-        if (!(rc = int_option(arg, 1, 10000, &v, "--max-subs takes 1 to 10000")))
+        if (!(rc = int_arg("serve", "--max-subs", arg, 1, 10000, "", &v)))
             cfg->max_subs = (int)v;
         break;
     case 'A':
     case 'K':
-        if (!(rc = int_option(arg, 0, 1000000, &v, "--rate-limit-addr and --rate-limit-key take 0 to 1000000")))
+        if (!(rc = int_arg("serve", c == 'A' ? "--rate-limit-addr" : "--rate-limit-key", arg, 0, 1000000, "", &v)))
             *(c == 'A' ? &cfg->rate_addr : &cfg->rate_key) = (double)v;
         break;
     case 'M': a->metrics_listen = arg; break;
@@ -461,7 +465,7 @@ static int serve_finish(struct serve_args *a)
     }
     cfg->host = a->host;
     cfg->www_root = a->www_real;
-    cfg->threads = a->threads < 1 ? 1 : a->threads > 64 ? 64 : (int)a->threads;
+    cfg->threads = a->threads < 1 ? 1 : a->threads > CLI_THREADS_MAX ? CLI_THREADS_MAX : (int)a->threads;
     return CLI_OK;
 }
 

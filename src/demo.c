@@ -23,6 +23,7 @@
 #include "auth.h"
 #include "devcert.h"
 #include "feed.h"
+#include "num.h"
 #include "serve.h"
 #include "simulate.h"
 #include "store.h"
@@ -31,12 +32,14 @@ static const char demo_help[] =
     "usage: waypointd demo [--dir DIR] [--listen HOST:PORT] [--threads N] [--speed X]\n"
     "Make (or reuse) DIR (default ./waypointd-demo) with a sample database, a development\n"
     "certificate and an API key; print the tracking page, dashboard and a curl line; then serve\n"
-    "on --listen (default 127.0.0.1:8443) while a simulator plays a delivery day, until Ctrl-C.\n";
+    "on --listen (default 127.0.0.1:8443) while a simulator plays a delivery day, until Ctrl-C.\n"
+    "--threads 1..64 (default 2), --speed 0.01..1000 (default 1).\n";
 static const char simulate_help[] =
     "usage: waypointd simulate --db FILE [--speed X] [--seed N] [--duration SECONDS]\n"
     "Play a compressed delivery day against an initialised database with plain SQL: drivers\n"
     "complete or fail stops, ETAs drift, waypoints_ahead counts down, new routes start.\n"
-    "--speed 2 plays twice as fast. Runs until Ctrl-C or --duration.\n";
+    "--speed 2 plays twice as fast (0.01..1000). --seed 0..9223372036854775807 repeats a run.\n"
+    "Runs until Ctrl-C or --duration seconds (0..1000000000; 0: until Ctrl-C).\n";
 
 static atomic_int sim_stop;
 
@@ -46,15 +49,22 @@ static void on_stop_signal(int sig)
     atomic_store(&sim_stop, 1);
 }
 
-static int parse_double(const char *s, double min, double max, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
+#define DEMO_SPEED_RANGE "0.01 to 1000"
 
-    if (end == s || *end || !(v >= min && v <= max))
-        return -EINVAL;
-    *out = v;
-    return 0;
+/* One usage line; CLI_USAGE. */
+static int usage(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "waypointd %s: %s (see waypointd %s --help)\n", cmd, msg, cmd);
+    return CLI_USAGE;
+}
+
+/* One usage line naming the option and what it takes; CLI_USAGE. */
+static int bad_value(const char *cmd, const char *name, const char *range)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg), "%s takes %s", name, range);
+    return usage(cmd, msg);
 }
 
 int cli_simulate(int argc, char **argv)
@@ -66,31 +76,38 @@ int cli_simulate(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     struct sim_config cfg = {.speed = 1.0, .stop = &sim_stop};
-    double v;
+    int64_t v;
     int c;
 
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == 'h')
+        switch (c) {
+        case 'h':
             return fputs(simulate_help, stdout), CLI_OK;
-        if (c == 'd')
+        case 'd':
             cfg.db_path = optarg;
-        else if (c == 's' && !parse_double(optarg, 0.01, 1000, &cfg.speed))
-            continue;
-        else if (c == 'r' && !parse_double(optarg, 0, 1e18, &v))
+            break;
+        case 's':
+            if (num_parse_double(optarg, 0.01, 1000, &cfg.speed))
+                return bad_value("simulate", "--speed", DEMO_SPEED_RANGE);
+            break;
+        case 'r':
+            if (num_parse_i64(optarg, 0, INT64_MAX, &v))
+                return bad_value("simulate", "--seed", "0 to 9223372036854775807, a whole number");
             cfg.seed = (uint64_t)v;
-        else if (c == 't' && !parse_double(optarg, 0, 1e9, &v))
+            break;
+        case 't':
+            if (num_parse_i64(optarg, 0, 1000000000, &v))
+                return bad_value("simulate", "--duration", "0 to 1000000000 seconds, a whole number");
             cfg.duration_s = (int)v;
-        else {
-            fprintf(stderr, "waypointd simulate: bad option or value (see waypointd simulate --help)\n");
-            return CLI_USAGE;
+            break;
+        default:
+            return usage("simulate", "unknown option or missing value");
         }
     }
-    if (!cfg.db_path || optind != argc) {
-        fprintf(stderr, "waypointd simulate: --db is required (see waypointd simulate --help)\n");
-        return CLI_USAGE;
-    }
+    if (!cfg.db_path || optind != argc)
+        return usage("simulate", cfg.db_path ? "unexpected argument" : "--db is required");
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     return sim_run(&cfg) ? CLI_FAIL : CLI_OK;
@@ -211,6 +228,7 @@ static void *sim_main(void *arg)
     return NULL;
 }
 
+/* The options into p, cfg, host and speed: 0, or CLI_USAGE after one line. */
 static int demo_parse(int argc, char **argv, struct demo_paths *p, struct serve_config *cfg, char *host,
                       double *speed)
 {
@@ -220,7 +238,7 @@ static int demo_parse(int argc, char **argv, struct demo_paths *p, struct serve_
                                          {"speed", required_argument, NULL, 's'},
                                          {NULL, 0, NULL, 0}};
     const char *dir = "waypointd-demo", *listen = "127.0.0.1:8443", *colon;
-    double threads = 2, port = 0;
+    int64_t threads = 2, port = 0;
     int c;
 
     optind = 1;
@@ -230,14 +248,18 @@ static int demo_parse(int argc, char **argv, struct demo_paths *p, struct serve_
             dir = optarg;
         else if (c == 'l')
             listen = optarg;
-        else if (!((c == 't' && !parse_double(optarg, 1, 64, &threads)) ||
-                   (c == 's' && !parse_double(optarg, 0.01, 1000, speed))))
-            return -EINVAL;
+        else if (c == 't' && num_parse_i64(optarg, 1, 64, &threads))
+            return bad_value("demo", "--threads", "1 to 64, a whole number");
+        else if (c == 's' && num_parse_double(optarg, 0.01, 1000, speed))
+            return bad_value("demo", "--speed", DEMO_SPEED_RANGE);
+        else if (c != 't' && c != 's')
+            return usage("demo", "unknown option or missing value");
     }
+    if (optind != argc)
+        return usage("demo", "unexpected argument");
     colon = strrchr(listen, ':');
-    if (optind != argc || !colon || colon == listen || (size_t)(colon - listen) >= 256 ||
-        parse_double(colon + 1, 0, 65535, &port) < 0)
-        return -EINVAL;
+    if (!colon || colon == listen || (size_t)(colon - listen) >= 256 || num_parse_i64(colon + 1, 0, 65535, &port))
+        return bad_value("demo", "--listen", "HOST:PORT with PORT from 0 to 65535");
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
     cfg->port = (int)port;
@@ -263,10 +285,9 @@ int cli_demo(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
             return fputs(demo_help, stdout), CLI_OK;
-    if (demo_parse(argc, argv, &p, &cfg, host, &sim.cfg.speed)) {
-        fprintf(stderr, "waypointd demo: bad option or value (see waypointd demo --help)\n");
-        return CLI_USAGE;
-    }
+    rc = demo_parse(argc, argv, &p, &cfg, host, &sim.cfg.speed);
+    if (rc)
+        return rc;
     if (demo_prepare(&p) || demo_credentials(&p, key, token, dc, customer))
         return CLI_FAIL;
     cfg.db_path = p.db;

@@ -32,6 +32,7 @@
 #include "clock.h"
 #include "log.h"
 #include "msg.h"
+#include "num.h"
 #include "store.h"
 #include "view.h"
 
@@ -159,7 +160,9 @@ static void maybe_prune(struct feed *f)
     if (f->last_prune_ms && mono - f->last_prune_ms < FEED_PRUNE_INTERVAL_MS)
         return;
     f->last_prune_ms = mono;
-    rc = store_log_prune(f->store, f->cfg.keep_rows, f->cfg.keep_seconds * 1000, now, f->cursor, &pruned);
+    /* Saturating: a huge retention must mean "keep", never wrap into a
+     * negative age that prunes everything (review H2). */
+    rc = store_log_prune(f->store, f->cfg.keep_rows, num_sat_mul(f->cfg.keep_seconds, 1000), now, f->cursor, &pruned);
     if (rc == -EBUSY)
         log_info("change log: a writer holds the lock, pruning later");
     else if (rc)

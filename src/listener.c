@@ -6,6 +6,12 @@
  * it on that thread's event loop (loop.c), and adopts every accepted
  * connection into the thread's vhost, where lws does TLS, HTTP/1.1, HTTP/2
  * and WebSocket. listener_accept runs on the owning service thread.
+ *
+ * SO_REUSEPORT would also let a second waypointd (any process of the same
+ * user) join the port and take half of its connections, so listener_open
+ * first binds a probe without it, which fails while anyone listens there,
+ * and takes a lock named after the address against a second waypointd
+ * starting in the same instant.
  */
 #include "listener.h"
 
@@ -14,9 +20,11 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -49,6 +57,57 @@ fail:
     return -errno;
 }
 
+/* Without SO_REUSEPORT, bind fails with EADDRINUSE while any socket listens
+ * on the address, SO_REUSEPORT or not; SO_REUSEADDR still lets it past
+ * connections in TIME_WAIT, as the real sockets are. The probe only binds:
+ * it never listens, so it takes no connection, and the real sockets (with
+ * SO_REUSEADDR) can bind beside it. */
+static int probe_bind(const struct addrinfo *ai, int *fd_out, char *err, size_t errlen)
+{
+    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen)) {
+        int rc = -errno;
+
+        snprintf(err, errlen, "cannot listen: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* Two waypointd starting together could both pass the probe before either
+ * listens. An abstract Unix socket named after the address is a lock the
+ * kernel drops with the process (and, like the port, per network
+ * namespace); the second to bind the name is refused. */
+static int lock_take(const struct addrinfo *ai, int port, int *fd_out, char *err, size_t errlen)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    char host[NI_MAXHOST];
+    int fd, n, rc = 0;
+
+    if (getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST))
+        snprintf(host, sizeof(host), "?");
+    /* sun_path[0] stays NUL: the abstract namespace, no file to clean up. */
+    n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "waypointd-listen %s %d", host, port);
+    if (n < 0 || (size_t)n >= sizeof(un.sun_path) - 1)
+        n = (int)sizeof(un.sun_path) - 2;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&un, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n))) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot listen: %s%s", strerror(errno),
+                 errno == EADDRINUSE ? " (another waypointd is starting there)" : "");
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 static int port_of(int fd)
 {
     struct sockaddr_storage ss = {0};
@@ -69,33 +128,48 @@ static void set_port(struct addrinfo *ai, int port)
         ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)port);
 }
 
-int listener_open(const char *host, int port, int n, int *fds, int *bound_port, char *err, size_t errlen)
+int listener_open(const char *host, int port, int n, int *fds, int *lock_fd, int *bound_port, char *err,
+                  size_t errlen)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *ai = NULL;
     char service[8];
-    int rc, i;
+    int rc, i = 0, probe = -1;
 
+    *lock_fd = -1;
     snprintf(service, sizeof(service), "%d", port);
     rc = getaddrinfo(host, service, &hints, &ai);
     if (rc) {
         snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
         return -EINVAL;
     }
-    for (i = 0; i < n; i++) {
-        rc = bind_one(ai, &fds[i], err, errlen);
-        if (rc)
-            break;
-        /* Port 0: the first bind picks the port, the others share it. */
-        if (i == 0) {
-            *bound_port = port_of(fds[0]);
-            set_port(ai, *bound_port);
+    /* Port 0: the probe picks the port, and holds it until the real
+     * sockets share it. */
+    rc = probe_bind(ai, &probe, err, errlen);
+    if (!rc) {
+        int bound = port_of(probe);
+
+        if (bound < 0) {
+            rc = bound;
+            snprintf(err, errlen, "cannot listen: %s", strerror(-rc));
+        } else {
+            *bound_port = bound;
+            set_port(ai, bound);
+            rc = lock_take(ai, bound, lock_fd, err, errlen);
         }
     }
+    while (!rc && i < n && !(rc = bind_one(ai, &fds[i], err, errlen)))
+        i++; /* fds[0..i) are open */
     freeaddrinfo(ai);
-    if (rc)
+    if (probe >= 0)
+        close(probe);
+    if (rc) {
         while (i-- > 0)
             close(fds[i]);
+        if (*lock_fd >= 0)
+            close(*lock_fd);
+        *lock_fd = -1;
+    }
     return rc;
 }
 

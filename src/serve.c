@@ -22,6 +22,7 @@
 #include <libwebsockets.h>
 
 #include "admin.h"
+#include "auth.h"
 #include "cache.h"
 #include "channel.h"
 #include "feed.h"
@@ -70,7 +71,7 @@ struct service_thread {
     lws_sorted_usec_list_t drain_sul;
     int64_t drain_since_us;  /* lws_now_usecs() when draining began */
     struct lws_protocols protocols[3];
-    uint8_t secret[STORE_SECRET_LEN];
+    struct auth_secret secret; /* this thread's copy, see vhost.h */
     struct store *store;
     struct lws_context *context;
     struct lws_vhost *vhost;
@@ -188,7 +189,7 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
         fprintf(stderr, "waypointd: %s\n", err);
         return -EIO;
     }
-    if (store_secret_get(t->store, t->secret)) {
+    if (store_secret_get(t->store, t->secret.key)) {
         fprintf(stderr, "waypointd: database %s has no token secret (run: waypointd init --db %s)\n",
                 cfg->db_path, cfg->db_path);
         return -EIO;
@@ -197,7 +198,10 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->conf.cache = cache_new(SERVE_CACHE_ENTRIES);
     if (!t->conf.cache)
         return -ENOMEM;
-    t->conf.secret = t->secret;
+    /* The first sweep reads it again: a rotation since this read is seen. */
+    t->secret.version = -1;
+    t->conf.secret = t->secret.key;
+    t->conf.secret_state = &t->secret;
     t->conf.www_root = cfg->www_root;
     t->conf.ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
     t->conf.ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
@@ -258,7 +262,7 @@ static void thread_teardown(struct service_thread *t)
         close(t->listen_fd);
     store_close(t->store);
     cache_free(t->conf.cache);
-    lws_explicit_bzero(t->secret, sizeof(t->secret));
+    lws_explicit_bzero(t->secret.key, sizeof(t->secret.key));
 }
 
 /* Block the stop signals before any thread starts, so all inherit the mask
@@ -329,9 +333,12 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
         log_info("SIGHUP: reloaded certificate %s and key %s", cfg->cert_path, cfg->key_path);
 }
 
-/* Until SIGINT or SIGTERM (SIGHUP reloads); then drain every thread for SERVE_DRAIN_SECS at most. */
+/* Until SIGINT or SIGTERM (SIGHUP reloads); then drain every thread for
+ * SERVE_DRAIN_SECS at most. The address lock goes when draining starts: the
+ * threads close their listeners then, and a new server may take the port
+ * while this one finishes what is in flight. */
 static void run_until_stopped(struct service_thread *threads, int n, const struct serve_config *cfg,
-                              const sigset_t *set)
+                              const sigset_t *set, int *lock_fd)
 {
     struct control *c = threads[0].ctl;
     static const int zero = 0;
@@ -345,6 +352,8 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++)
         loop_notify(threads[i].loop);
+    close(*lock_fd);
+    *lock_fd = -1;
     pthread_mutex_lock(&c->mu);
     control_wait(c, &c->drained, &zero, n, SERVE_DRAIN_SECS);
     if (c->drained < n)
@@ -408,7 +417,7 @@ int serve_run(const struct serve_config *cfg)
     struct tls_material *tls;
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct admin_conf admin = {0};
-    int fds[SERVE_MAX_THREADS], port = 0, n = cfg->threads, rc = 0, i;
+    int fds[SERVE_MAX_THREADS], lock_fd = -1, port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
 
@@ -422,15 +431,17 @@ int serve_run(const struct serve_config *cfg)
         return rc;
     }
     tls_material_free(tls);
-    rc = listener_open(cfg->host, cfg->port, n, fds, &port, err, sizeof(err));
+    rc = listener_open(cfg->host, cfg->port, n, fds, &lock_fd, &port, err, sizeof(err));
     if (rc) {
-        fprintf(stderr, "waypointd: %s:%d: %s\n", cfg->host, cfg->port, err);
+        fprintf(stderr, strchr(cfg->host, ':') ? "waypointd: [%s]:%d: %s\n" : "waypointd: %s:%d: %s\n", cfg->host,
+                cfg->port, err);
         return rc;
     }
     threads = calloc((size_t)n, sizeof(*threads));
     if (!threads) {
         for (i = 0; i < n; i++)
             close(fds[i]);
+        close(lock_fd);
         return -ENOMEM;
     }
     signals_block(&set);
@@ -465,7 +476,7 @@ int serve_run(const struct serve_config *cfg)
         printf(strchr(cfg->host, ':') ? "listening on https://[%s]:%d\n" : "listening on https://%s:%d\n", cfg->host,
                port);
         fflush(stdout);
-        run_until_stopped(threads, n, cfg, &set); /* the signals blocked above */
+        run_until_stopped(threads, n, cfg, &set, &lock_fd); /* the signals blocked above */
     } else {
         for (i = 0; i < n; i++)
             if (threads[i].started)
@@ -480,6 +491,8 @@ int serve_run(const struct serve_config *cfg)
     for (i = 0; i < n; i++)
         thread_teardown(&threads[i]);
     free(threads);
+    if (lock_fd >= 0)
+        close(lock_fd);
     ratelimit_free(rl_addr);
     ratelimit_free(rl_key);
     metrics_free(admin.metrics);

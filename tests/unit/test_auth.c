@@ -16,6 +16,8 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "testdb.h"
+
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 #define NOW 1700000000000LL
@@ -664,6 +666,52 @@ static void test_now_ms(void **state)
     assert_true(now < 32503680000000LL);
 }
 
+/* Issue 11: a secret rotated by other programs (DELETE FROM secrets, then
+ * init) is picked up when the database changes; while none is stored, the
+ * old one stays. */
+static void test_secret_sync_follows_rotation(void **state)
+{
+    struct testdb *t = *state;
+    struct auth_secret sec = {.version = -1};
+    uint8_t first[STORE_SECRET_LEN];
+    char old_token[AUTH_TOKEN_MAX];
+    struct auth_token tok;
+    int64_t v, v2, v3;
+
+    assert_int_equal(store_data_version(t->store, &v), 0);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v), 1); /* from nothing to the stored key */
+    assert_int_equal(store_secret_get(t->store, first), 0);
+    assert_memory_equal(sec.key, first, STORE_SECRET_LEN);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v), 0);
+    assert_int_equal(auth_token_create(sec.key, "dc1", "c1", NOW + 60000, old_token, sizeof(old_token)), 0);
+
+    /* Deleted: nothing to read, the old key stays, and is read for again. */
+    assert_int_equal(sqlite3_exec(t->db, "DELETE FROM secrets", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_data_version(t->store, &v2), 0);
+    assert_true(v2 != v);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v2), -EIO);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v2), -EIO);
+    assert_memory_equal(sec.key, first, STORE_SECRET_LEN);
+    assert_int_equal(auth_token_verify(sec.key, old_token, strlen(old_token), NOW, &tok), 0);
+
+    /* A new one (as init writes it): taken, and old tokens no longer verify. */
+    assert_int_equal(sqlite3_exec(t->db, "INSERT INTO secrets(name, value) VALUES ('token_hmac', randomblob(32))",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(store_data_version(t->store, &v3), 0);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v3), 1);
+    assert_memory_not_equal(sec.key, first, STORE_SECRET_LEN);
+    assert_int_equal(auth_token_verify(sec.key, old_token, strlen(old_token), NOW, &tok), -EINVAL);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v3), 0);
+
+    /* Another change: read again, the same key. */
+    assert_int_equal(sqlite3_exec(t->db, "INSERT INTO dcs(id) VALUES ('dcx')", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_data_version(t->store, &v), 0);
+    assert_true(v != v3);
+    assert_int_equal(auth_secret_sync(&sec, t->store, v), 0);
+    assert_int_equal(sec.version, v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +735,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_may_read_dc_tokens, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_customer, env_setup, env_teardown),
         cmocka_unit_test(test_now_ms),
+        cmocka_unit_test_setup_teardown(test_secret_sync_follows_rotation, testdb_setup, testdb_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
