@@ -550,7 +550,7 @@ static int secret_rotated(struct vhd_channel *vhd, int64_t version)
     int rc = sec ? auth_secret_sync(sec, vhd->conf->store, version) : 0;
 
     if (rc > 0)
-        lwsl_user("tracking tokens: the token secret changed; tokens signed with the old one are refused\n");
+        log_info("tracking tokens: the token secret changed; tokens signed with the old one are refused");
     return rc > 0;
 }
 
