@@ -54,7 +54,6 @@ struct pss_channel {
     uint64_t peer_id, cred_id; /* rate-limit ids (http.h) */
     int ping_due;       /* send a ping at the next writeable callback */
     int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
-    int rate_paid;      /* the next subscribe was paid for by its HTTP request */
     int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
@@ -190,11 +189,10 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
 {
     int rc, wait;
 
-    /* Each subscribe reads a snapshot: it counts against the rate limits
-     * like an API request. */
-    if (pss->rate_paid)
-        pss->rate_paid = 0;
-    else if ((wait = http_rate_take(vhd->conf, pss->peer_id, pss->cred_id))) {
+    /* Each subscribe reads a snapshot: it is authenticated work, paid by
+     * the session's credential like an API request (never by its address,
+     * which many clients may share). */
+    if ((wait = http_rate_take(vhd->conf, pss->cred_id))) {
         send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_RATE_LIMIT);
         return -EAGAIN;
@@ -676,12 +674,11 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
     } else if (rc < 0) {
         *why = "Database unavailable, try again";
     } else {
-        pss->peer_id = http_peer_id(wsi);
         pss->cred_id = http_cred_id(bearer);
         link_session(vhd, pss);
-        /* The request paid the rate limits already. A failure (the
-         * database) becomes an error event, and the stream then ends. */
-        pss->rate_paid = 1;
+        /* The subscription pays the credential's rate limit (the request
+         * only checked it). A refusal or a failure (the database) becomes
+         * an error event, and the stream then ends. */
         on_subscribe(vhd, pss, &m);
         if (!pss->nscopes)
             pss->closing = 1;
