@@ -255,6 +255,17 @@ class PerAddressTest(RateLimitCase):
         self.assertEqual(set(codes), {"401", "429"}, codes)
         self.assertGreaterEqual(codes.count("401"), 2 * BURST_SECS - 1, codes)
 
+    def test_refused_event_streams_count(self):
+        self.start("--rate-limit-addr", "2")
+        args = ["--header", "Authorization: Bearer " + BAD_KEY, "--write-out", "%{http_code}\\n"]
+        for _ in range(40):  # one connection, 40 refused streams one after the other
+            args += ["--output", "/dev/null", self.server.url(WAYPOINTS + "/events")]
+        codes = wpd.curl_raw(args, self.sb.cert).stdout.split()
+        self.assertEqual(len(codes), 40, codes)
+        self.assertIn("429", codes, codes)
+        self.assertEqual(set(codes), {"401", "429"}, codes)
+        self.assertGreaterEqual(codes.count("401"), 2 * BURST_SECS - 1, codes)
+
     def test_valid_credentials_are_not_counted_per_address(self):
         self.start("--rate-limit-addr", "1", "--rate-limit-key", "0")
         self.assertAllServed(self.burst(100, self.key), "100 requests with a valid key at --rate-limit-addr 1")
@@ -262,6 +273,11 @@ class PerAddressTest(RateLimitCase):
         socks, _ = self.open_ws(1, key=self.key)
         replies = [self.subscribe(socks[0], i, "c%d" % (i % 50)) for i in range(30)]
         self.assertEqual([r["type"] for r in replies], ["subscribed"] * 30, replies)
+        args = ["--header", "Authorization: Bearer " + self.key, "--write-out", "%{http_code}\\n", "--max-time", "1"]
+        for _ in range(5):  # event streams: each is cut by curl after 1 s, a 200 each
+            args += ["--output", "/dev/null", self.server.url(WAYPOINTS + "/events")]
+        streams = wpd.curl_raw(args, self.sb.cert, max_time=1).stdout.split()
+        self.assertEqual(streams, ["200"] * 5, "event streams with a valid key")
         # Failures still are, once the budget (10) is spent.
         self.assertLimited(self.burst(30, BAD_KEY), {401}, BURST_SECS, "unknown keys at --rate-limit-addr 1")
 
