@@ -854,11 +854,8 @@ static int confirm_upgrade(struct lws *wsi, const char *kind)
     int retry_after = 0;
     int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why, &retry_after);
 
-    if (status == 400 && strcmp(kind, "websocket")) {
-        const struct vhost_conf *conf = conf_of(wsi);
-
-        http_rate_fail(conf, peer_id_if_limited(wsi, conf));
-    }
+    if (strcmp(kind, "websocket")) /* an upgrade to another protocol: the address pays */
+        http_rate_fail(conf_of(wsi), peer_id_if_limited(wsi, conf_of(wsi)));
     if (status)
         http_count_refusal(wsi, status);
     return status ? refuse_upgrade(wsi, status, why, retry_after) : 0;
