@@ -8,10 +8,13 @@
 
 #include <stddef.h>
 
-/* Defaults of serve --rate-limit-addr and --rate-limit-key (per second;
- * bursts of twice that). */
-#define SERVE_RATE_ADDR_DEFAULT 100
+/* Defaults of serve --rate-limit-addr (failures per second per client
+ * address) and --rate-limit-key (authenticated requests, upgrades, streams
+ * and subscribes per second per credential); bursts of SERVE_RATE_BURST_SECS
+ * seconds' worth. docs/security.md says why these figures. */
+#define SERVE_RATE_ADDR_DEFAULT 20
 #define SERVE_RATE_KEY_DEFAULT 1000
+#define SERVE_RATE_BURST_SECS 10
 /* Longest graceful stop before the remaining connections are cut. */
 #define SERVE_DRAIN_SECS 5
 /* Most --allow-origin values. */

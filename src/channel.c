@@ -47,10 +47,9 @@ struct pss_channel {
     struct scopeset scopes; /* what it follows, and what each scope has been sent */
     int64_t last_rx_ms; /* clock_mono_ms() when the peer last sent anything (frames, pongs) */
     int64_t stalled_ms; /* since when queued messages wait without progress; 0: none wait */
-    uint64_t peer_id, cred_id; /* rate-limit ids (http.h) */
+    uint64_t cred_id; /* rate-limit id of its credential (http.h) */
     int ping_due;       /* send a ping at the next writeable callback */
     int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
-    int rate_paid;      /* the next subscribe was paid for by its HTTP request */
     int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
@@ -155,11 +154,10 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
 {
     int rc, wait;
 
-    /* Each subscribe reads a snapshot: it counts against the rate limits
-     * like an API request. */
-    if (pss->rate_paid)
-        pss->rate_paid = 0;
-    else if ((wait = http_rate_take(vhd->conf, pss->peer_id, pss->cred_id))) {
+    /* Each subscribe reads a snapshot: it is authenticated work, paid by
+     * the session's credential like an API request (never by its address,
+     * which many clients may share). */
+    if ((wait = http_rate_take(vhd->conf, pss->cred_id))) {
         send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_RATE_LIMIT);
         return -EAGAIN;
@@ -619,7 +617,6 @@ static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_c
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"unauthorized", 12);
         return -1;
     }
-    pss->peer_id = http_peer_id(wsi);
     pss->cred_id = http_cred_id(cred);
     lws_explicit_bzero(cred, sizeof(cred));
     link_session(vhd, pss);
@@ -745,12 +742,11 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
     } else if (rc < 0) {
         *why = "Database unavailable, try again";
     } else {
-        pss->peer_id = http_peer_id(wsi);
         pss->cred_id = http_cred_id(bearer);
         link_session(vhd, pss);
-        /* The request paid the rate limits already. A failure (the
-         * database) becomes an error event, and the stream then ends. */
-        pss->rate_paid = 1;
+        /* The subscription pays the credential's rate limit (the request
+         * only checked it). A refusal or a failure (the database) becomes
+         * an error event, and the stream then ends. */
         on_subscribe(vhd, pss, &m);
         if (!pss->scopes.n)
             pss->closing = 1;

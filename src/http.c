@@ -52,6 +52,7 @@ struct pss_http {
     int64_t t0_us;    /* when the request arrived (access log) */
     struct pss_channel *sse; /* an open event stream (channel.c owns its insides) */
     enum path_route route;   /* what on_request matched, for the metrics */
+    int bad_id;              /* the path's ids are malformed (a 400 the address pays for) */
     int64_t body_deadline_us; /* the whole body must have arrived by then */
 };
 
@@ -161,6 +162,20 @@ int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap)
     return rc;
 }
 
+/* IPv4 ids carry a /64 prefix (ffff:ffff::/32, multicast) that no IPv6 peer
+ * can have; an address we cannot read is one id of its own. */
+#define HTTP_PEER_V4 0xFFFFFFFF00000000ull
+#define HTTP_PEER_UNKNOWN 0xFFFFFFFEFFFFFFFFull
+
+static uint64_t be_bytes(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
 uint64_t http_peer_id(struct lws *wsi)
 {
     struct sockaddr_storage ss;
@@ -168,16 +183,18 @@ uint64_t http_peer_id(struct lws *wsi)
     const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
     const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
 
+    /* The address itself, not a hash of it: two clients never share a
+     * bucket by accident or on purpose (the table's own hash is keyed). */
     if (getpeername(lws_get_socket_fd(lws_get_network_wsi(wsi)), (struct sockaddr *)&ss, &len))
-        return 0;
+        return HTTP_PEER_UNKNOWN;
     if (ss.ss_family == AF_INET)
-        return hash_fnv1a(HASH_FNV1A_INIT, &v4->sin_addr, 4);
+        return HTTP_PEER_V4 | be_bytes((const uint8_t *)&v4->sin_addr, 4);
     if (ss.ss_family != AF_INET6)
-        return 0;
+        return HTTP_PEER_UNKNOWN;
     if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
-        return hash_fnv1a(HASH_FNV1A_INIT, v6->sin6_addr.s6_addr + 12, 4);
+        return HTTP_PEER_V4 | be_bytes(v6->sin6_addr.s6_addr + 12, 4);
     /* One IPv6 host usually holds a whole /64: limit the prefix. */
-    return hash_fnv1a(HASH_FNV1A_INIT ^ 6, v6->sin6_addr.s6_addr, 8);
+    return be_bytes(v6->sin6_addr.s6_addr, 8);
 }
 
 /* getpeername() costs a system call: only when a per-address limit is on. */
@@ -188,10 +205,15 @@ static uint64_t peer_id_if_limited(struct lws *wsi, const struct vhost_conf *con
 
 uint64_t http_cred_id(const char *bearer)
 {
-    return bearer ? hash_fnv1a(HASH_FNV1A_INIT, bearer, strlen(bearer)) : 0;
+    uint64_t id;
+
+    if (!bearer)
+        return 0;
+    id = ratelimit_hash(bearer, strlen(bearer));
+    return id ? id : 1; /* 0 means "no credential" */
 }
 
-int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id)
+int http_rate_check(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id)
 {
     int64_t now;
     int wait;
@@ -199,10 +221,34 @@ int http_rate_take(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cre
     if (!conf->rl_addr && !conf->rl_key)
         return 0;
     now = lws_now_usecs();
-    wait = ratelimit_take(conf->rl_addr, peer_id, now);
+    wait = ratelimit_check(conf->rl_addr, peer_id, now);
     if (!wait && cred_id)
-        wait = ratelimit_take(conf->rl_key, cred_id, now);
+        wait = ratelimit_check(conf->rl_key, cred_id, now);
     return wait;
+}
+
+void http_rate_fail(const struct vhost_conf *conf, uint64_t peer_id)
+{
+    if (conf->rl_addr)
+        ratelimit_take(conf->rl_addr, peer_id, lws_now_usecs());
+}
+
+int http_rate_take(const struct vhost_conf *conf, uint64_t cred_id)
+{
+    return conf->rl_key && cred_id ? ratelimit_take(conf->rl_key, cred_id, lws_now_usecs()) : 0;
+}
+
+/* After an API answer: a request refused before its credential was accepted
+ * (none or a bad one, a method or id no route takes, a body too large) costs
+ * its address; any other costs its credential. */
+static void rate_charge(const struct vhost_conf *conf, const struct pss_http *pss, uint64_t peer_id, uint64_t cred_id)
+{
+    int st = pss->resp.status;
+
+    if (!cred_id || st == 401 || st == 405 || st == 413 || (st == 400 && pss->bad_id))
+        http_rate_fail(conf, peer_id);
+    else
+        http_rate_take(conf, cred_id); /* a refusal here makes the next request wait */
 }
 
 /* 1 when the If-None-Match list names etag (weak or strong) or is "*". */
@@ -290,12 +336,13 @@ static int answer(struct lws *wsi, struct pss_http *pss)
     if (!http_credential(wsi, 0, auth, sizeof(auth)))
         req.authorization = auth;
     int api = !strncmp(pss->path, "/dcs/", 5), cors = api ? cors_origin(wsi, conf, pss) : 0;
+    uint64_t peer_id = api ? peer_id_if_limited(wsi, conf) : 0, cred_id = api ? http_cred_id(req.authorization) : 0;
 
     if (api && !strcmp(pss->method, "OPTIONS") && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
         preflight(pss, cors);
-    /* Only the API is limited: static files cost next to nothing. */
-    else if (api && (pss->resp.retry_after =
-                         http_rate_take(conf, peer_id_if_limited(wsi, conf), http_cred_id(req.authorization))))
+    /* Only the API is limited: static files cost next to nothing. Checked
+     * before the work, charged after it, once it is known who pays. */
+    else if (api && (pss->resp.retry_after = http_rate_check(conf, peer_id, cred_id)))
         routes_error(&pss->resp, 429, 429, "Too many requests");
     else if (pss->body_too_big)
         routes_error(&pss->resp, 413, 413, "Request body too large");
@@ -303,6 +350,8 @@ static int answer(struct lws *wsi, struct pss_http *pss)
         return -1; /* no memory even for an error body: drop the connection */
     else if (api)
         conditional(wsi, pss);
+    if (api && !pss->preflight && pss->resp.status != 429)
+        rate_charge(conf, pss, peer_id, cred_id);
     lws_explicit_bzero(auth, sizeof(auth));
     if (pss->resp.body) /* static files are counted once served */
         count_answer(wsi, pss);
@@ -373,6 +422,7 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
     }
     else
         return 0;
+    http_rate_fail(conf_of(wsi), peer_id_if_limited(wsi, conf_of(wsi)));
     count_answer(wsi, pss);
     lws_callback_on_writable(wsi);
     return 1;
@@ -406,18 +456,24 @@ static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_
     struct vhost_conf *conf = conf_of(wsi);
     char cred[HTTP_AUTH_MAX];
     int have = !http_credential(wsi, 1, cred, sizeof(cred)), status = 0;
+    uint64_t peer_id = peer_id_if_limited(wsi, conf), cred_id = have ? http_cred_id(cred) : 0;
     const char *why = "";
 
     cors_origin(wsi, conf, pss);
-    if (m->bad_id) {
-        status = 400;
-        why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
-    } else if ((pss->resp.retry_after =
-                    http_rate_take(conf, peer_id_if_limited(wsi, conf), have ? http_cred_id(cred) : 0))) {
+    if ((pss->resp.retry_after = http_rate_check(conf, peer_id, cred_id))) {
         status = 429;
         why = "Too many requests";
+    } else if (m->bad_id) {
+        status = 400;
+        why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
+        http_rate_fail(conf, peer_id);
     } else {
+        /* The stream's subscription is paid by the credential (channel.c). */
         pss->sse = channel_sse_open(wsi, have ? cred : NULL, m->dc_id, m->customer_id, sse_since(wsi), &status, &why);
+        if (!pss->sse && status == 401)
+            http_rate_fail(conf, peer_id);
+        else if (!pss->sse && status == 403)
+            http_rate_take(conf, cred_id);
     }
     lws_explicit_bzero(cred, sizeof(cred));
     if (pss->sse) {
@@ -466,6 +522,7 @@ static int on_request(struct lws *wsi, struct pss_http *pss, const char *uri)
     lws_strncpy(pss->path, uri, sizeof(pss->path));
     path_match(pss->path, &m);
     pss->route = m.route;
+    pss->bad_id = m.bad_id;
     if (m.route == PATH_EVENTS && !strcmp(pss->method, "GET"))
         return open_events(wsi, pss, &m);
     /* A POST with a declared body waits for HTTP_BODY_COMPLETION; lws only
@@ -736,15 +793,11 @@ void http_count_destroy(struct lws *wsi)
         metrics_gauge_add(conf_of(wsi)->metrics, METRICS_CONNECTIONS, -1);
 }
 
-int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
+/* The checks of an upgrade before its credential; 0 or the status. */
+static int upgrade_form(struct lws *wsi, const struct vhost_conf *conf, const char **why)
 {
-    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
-    char uri[64], proto[256], cred[HTTP_AUTH_MAX];
-    struct auth_cred c;
-    uint64_t cred_id = 0;
-    int ok;
+    char uri[64], proto[256];
 
-    *retry_after = 0;
     /* HTTP/1.1 names the path in the request line, HTTP/2 in :path. */
     if ((lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 &&
          lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_HTTP_COLON_PATH) <= 0) ||
@@ -760,21 +813,37 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
         *why = "Origin not allowed";
         return 403;
     }
-    ok = !http_credential(wsi, 1, cred, sizeof(cred));
-    if (ok)
-        cred_id = http_cred_id(cred);
-    if ((*retry_after = http_rate_take(conf, peer_id_if_limited(wsi, conf), cred_id))) {
-        lws_explicit_bzero(cred, sizeof(cred));
+    return 0;
+}
+
+int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
+{
+    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    uint64_t peer_id = peer_id_if_limited(wsi, conf);
+    char cred[HTTP_AUTH_MAX] = "";
+    struct auth_cred c;
+    int status;
+
+    *retry_after = 0;
+    /* An address over its budget for failures is refused before any work. */
+    if ((*retry_after = http_rate_check(conf, peer_id, 0))) {
         *why = "Too many requests";
         return 429;
     }
-    ok = ok && !auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c);
-    lws_explicit_bzero(cred, sizeof(cred));
-    if (!ok) {
+    status = upgrade_form(wsi, conf, why);
+    if (!status && (http_credential(wsi, 1, cred, sizeof(cred)) ||
+                    auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c))) {
         *why = "Missing, unknown, revoked or expired credential";
-        return 401;
+        status = 401;
     }
-    return 0;
+    if (status) {
+        http_rate_fail(conf, peer_id);
+    } else if ((*retry_after = http_rate_take(conf, http_cred_id(cred)))) {
+        *why = "Too many requests";
+        status = 429;
+    }
+    lws_explicit_bzero(cred, sizeof(cred));
+    return status;
 }
 
 /* HTTP/1.1: only /live upgrades, with our subprotocol and a valid credential,
@@ -785,6 +854,8 @@ static int confirm_upgrade(struct lws *wsi, const char *kind)
     int retry_after = 0;
     int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why, &retry_after);
 
+    if (strcmp(kind, "websocket")) /* an upgrade to another protocol: the address pays */
+        http_rate_fail(conf_of(wsi), peer_id_if_limited(wsi, conf_of(wsi)));
     if (status)
         http_count_refusal(wsi, status);
     return status ? refuse_upgrade(wsi, status, why, retry_after) : 0;

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT
  *
- * Token buckets in an open-addressing table with linear probing. Deleting
- * from such a table is awkward, so buckets are never deleted one by one:
- * when the table is full, it is rebuilt into a spare array keeping only the
- * buckets that have not refilled yet (a full bucket holds no information).
+ * Token buckets in a set-associative table: an id lives in one group of
+ * RATELIMIT_WAYS buckets chosen by a keyed hash, and a bucket whose tokens
+ * have refilled to the burst holds no information, so a new id may take
+ * its place. Nothing is ever rebuilt or rescanned: every take and check
+ * examines one group, under the one of STRIPES locks that guards it, so
+ * threads limiting different ids rarely wait for each other.
  */
 #include "ratelimit.h"
 
@@ -11,53 +13,148 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+/* Locks over the groups: enough that two busy ids rarely share one. */
+#define STRIPES 64
 
 struct bucket {
     uint64_t id;
-    double tokens;
     int64_t at_us; /* when tokens was computed */
+    double tokens;
     int used;
 };
 
+/* One lock and what it guards the counters of, on a cache line of its own. */
+struct stripe {
+    _Alignas(64) pthread_mutex_t mu;
+    size_t count;    /* buckets in use in this stripe's groups */
+    uint64_t probes; /* buckets examined */
+};
+
 struct ratelimit {
-    pthread_mutex_t mu;
     double rate;  /* tokens per microsecond */
     double burst;
-    size_t cap;   /* most ids tracked */
-    size_t mask;  /* slots - 1; slots is a power of two >= 2 * cap */
-    size_t count;
-    struct bucket *slots, *spare;
+    size_t ways;  /* buckets per group */
+    size_t gmask; /* groups - 1 (a power of two) */
+    uint64_t key[2]; /* this table's SipHash key */
+    struct bucket *b; /* groups * ways */
+    struct stripe st[STRIPES];
 };
+
+/* ---- SipHash-1-3 (Aumasson and Bernstein; the variant Python and Rust use
+ * for their hash tables): a keyed hash whose collisions nobody without the
+ * key can predict. */
+
+static uint64_t rotl(uint64_t x, int b)
+{
+    return (x << b) | (x >> (64 - b));
+}
+
+static void sipround(uint64_t v[4])
+{
+    v[0] += v[1];
+    v[1] = rotl(v[1], 13) ^ v[0];
+    v[0] = rotl(v[0], 32);
+    v[2] += v[3];
+    v[3] = rotl(v[3], 16) ^ v[2];
+    v[0] += v[3];
+    v[3] = rotl(v[3], 21) ^ v[0];
+    v[2] += v[1];
+    v[1] = rotl(v[1], 17) ^ v[2];
+    v[2] = rotl(v[2], 32);
+}
+
+static uint64_t siphash13(const uint64_t key[2], const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    uint64_t v[4] = {key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull, key[0] ^ 0x6c7967656e657261ull,
+                     key[1] ^ 0x7465646279746573ull};
+    uint64_t m, last = (uint64_t)n << 56;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        m = 0;
+        for (int j = 0; j < 8; j++)
+            m |= (uint64_t)p[i + j] << (8 * j);
+        v[3] ^= m;
+        sipround(v);
+        v[0] ^= m;
+    }
+    for (int j = 0; i + j < n; j++)
+        last |= (uint64_t)p[i + j] << (8 * j);
+    v[3] ^= last;
+    sipround(v);
+    v[0] ^= last;
+    v[2] ^= 0xff;
+    sipround(v);
+    sipround(v);
+    sipround(v);
+    return v[0] ^ v[1] ^ v[2] ^ v[3];
+}
+
+/* 16 random bytes; should getrandom() fail (a kernel without it), bits that
+ * differ between processes and runs, which still beat a fixed key. */
+static void random_key(uint64_t key[2])
+{
+    struct timespec ts;
+
+    if (getrandom(key, 2 * sizeof(key[0]), 0) == (ssize_t)(2 * sizeof(key[0])))
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    key[0] = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
+    key[1] = (uint64_t)getpid() * 0xC2B2AE3D27D4EB4Full ^ (uint64_t)(uintptr_t)key;
+}
+
+static uint64_t process_key[2];
+static pthread_once_t process_key_once = PTHREAD_ONCE_INIT;
+
+static void process_key_init(void)
+{
+    random_key(process_key);
+}
+
+uint64_t ratelimit_hash(const void *p, size_t n)
+{
+    pthread_once(&process_key_once, process_key_init);
+    return siphash13(process_key, p, n);
+}
+
+/* ---- The table */
 
 struct ratelimit *ratelimit_new(double rate, double burst, size_t capacity, int *err)
 {
     struct ratelimit *rl;
-    size_t slots = 4;
+    size_t ways, groups = 1;
 
     *err = 0;
     if (rate <= 0)
         return NULL;
-    while (slots < 2 * capacity)
-        slots *= 2;
-    rl = calloc(1, sizeof(*rl));
+    if (!capacity)
+        capacity = 1;
+    ways = capacity < RATELIMIT_WAYS ? capacity : RATELIMIT_WAYS;
+    while (groups * 2 * ways <= capacity)
+        groups *= 2;
+    rl = aligned_alloc(64, (sizeof(*rl) + 63) / 64 * 64);
     if (rl) {
-        rl->slots = calloc(slots, sizeof(*rl->slots));
-        rl->spare = calloc(slots, sizeof(*rl->spare));
+        memset(rl, 0, sizeof(*rl));
+        rl->b = calloc(groups * ways, sizeof(*rl->b));
     }
-    if (!rl || !rl->slots || !rl->spare) {
-        if (rl) {
-            free(rl->slots);
-            free(rl->spare);
-        }
+    if (!rl || !rl->b) {
         free(rl);
         *err = -ENOMEM;
         return NULL;
     }
-    pthread_mutex_init(&rl->mu, NULL);
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_init(&rl->st[i].mu, NULL);
     rl->rate = rate / 1e6;
     rl->burst = burst < 1 ? 1 : burst;
-    rl->cap = capacity ? capacity : 1;
-    rl->mask = slots - 1;
+    rl->ways = ways;
+    rl->gmask = groups - 1;
+    random_key(rl->key);
     return rl;
 }
 
@@ -65,25 +162,19 @@ void ratelimit_free(struct ratelimit *rl)
 {
     if (!rl)
         return;
-    pthread_mutex_destroy(&rl->mu);
-    free(rl->slots);
-    free(rl->spare);
+    for (int i = 0; i < STRIPES; i++)
+        pthread_mutex_destroy(&rl->st[i].mu);
+    free(rl->b);
     free(rl);
 }
 
-/* ids are hashes already, but of similar inputs: mix before masking. */
-static size_t home(const struct ratelimit *rl, uint64_t id)
+static size_t group_of(const struct ratelimit *rl, uint64_t id)
 {
-    return (size_t)((id * 0x9E3779B97F4A7C15ull) >> 17) & rl->mask;
-}
+    unsigned char raw[8];
 
-static struct bucket *find(struct ratelimit *rl, struct bucket *slots, uint64_t id)
-{
-    size_t i = home(rl, id);
-
-    while (slots[i].used && slots[i].id != id)
-        i = (i + 1) & rl->mask;
-    return &slots[i];
+    for (int i = 0; i < 8; i++)
+        raw[i] = (unsigned char)(id >> (8 * i));
+    return (size_t)siphash13(rl->key, raw, sizeof(raw)) & rl->gmask;
 }
 
 static void refill(const struct ratelimit *rl, struct bucket *b, int64_t now_us)
@@ -96,26 +187,32 @@ static void refill(const struct ratelimit *rl, struct bucket *b, int64_t now_us)
     }
 }
 
-/* Rebuild the table without the buckets that are full again. */
-static void purge(struct ratelimit *rl, int64_t now_us)
+/* id's bucket in group g, or NULL and in *room the first bucket a new id may
+ * take (unused, or refilled to the burst; NULL: none). Buckets are never
+ * freed, only reused, so the unused ones are the group's tail. Called with
+ * the group's stripe locked. */
+static struct bucket *lookup(struct ratelimit *rl, struct stripe *s, size_t g, uint64_t id, int64_t now_us,
+                             struct bucket **room)
 {
-    struct bucket *old = rl->slots, *tmp;
+    struct bucket *b = rl->b + g * rl->ways;
 
-    for (size_t i = 0; i <= rl->mask; i++)
-        rl->spare[i].used = 0;
-    rl->count = 0;
-    for (size_t i = 0; i <= rl->mask; i++) {
-        if (!old[i].used)
-            continue;
-        refill(rl, &old[i], now_us);
-        if (old[i].tokens < rl->burst) {
-            *find(rl, rl->spare, old[i].id) = old[i];
-            rl->count++;
+    *room = NULL;
+    for (size_t i = 0; i < rl->ways; i++) {
+        s->probes++;
+        if (!b[i].used) {
+            if (!*room)
+                *room = &b[i];
+            break;
+        }
+        if (b[i].id == id)
+            return &b[i];
+        if (!*room) {
+            refill(rl, &b[i], now_us);
+            if (b[i].tokens >= rl->burst)
+                *room = &b[i];
         }
     }
-    tmp = rl->slots;
-    rl->slots = rl->spare;
-    rl->spare = tmp;
+    return NULL;
 }
 
 /* Seconds until one token is back, rounded up, at least 1. */
@@ -128,37 +225,74 @@ static int wait_secs(const struct ratelimit *rl, const struct bucket *b)
 
 int ratelimit_take(struct ratelimit *rl, uint64_t id, int64_t now_us)
 {
-    struct bucket *b;
+    struct bucket *b, *room;
+    struct stripe *s;
+    size_t g;
     int rc = 0;
 
     if (!rl)
         return 0;
-    pthread_mutex_lock(&rl->mu);
-    b = find(rl, rl->slots, id);
-    if (!b->used && rl->count >= rl->cap) {
-        purge(rl, now_us);
-        b = find(rl, rl->slots, id);
-    }
-    if (b->used) {
+    g = group_of(rl, id);
+    s = &rl->st[g % STRIPES];
+    pthread_mutex_lock(&s->mu);
+    b = lookup(rl, s, g, id, now_us, &room);
+    if (b) {
         refill(rl, b, now_us);
         if (b->tokens >= 1)
             b->tokens -= 1;
         else
             rc = wait_secs(rl, b);
-    } else if (rl->count < rl->cap) {
-        *b = (struct bucket){.id = id, .tokens = rl->burst - 1, .at_us = now_us, .used = 1};
-        rl->count++;
-    } /* else: full of busy ids; let this one through untracked */
-    pthread_mutex_unlock(&rl->mu);
+    } else if (room) {
+        if (!room->used)
+            s->count++;
+        *room = (struct bucket){.id = id, .at_us = now_us, .tokens = rl->burst - 1, .used = 1};
+    } /* else: the group is full of busy ids; let this one through untracked */
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int ratelimit_check(struct ratelimit *rl, uint64_t id, int64_t now_us)
+{
+    struct bucket *b, *room;
+    struct stripe *s;
+    size_t g;
+    int rc = 0;
+
+    if (!rl)
+        return 0;
+    g = group_of(rl, id);
+    s = &rl->st[g % STRIPES];
+    pthread_mutex_lock(&s->mu);
+    b = lookup(rl, s, g, id, now_us, &room);
+    if (b) {
+        refill(rl, b, now_us);
+        if (b->tokens < 1)
+            rc = wait_secs(rl, b);
+    }
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
 size_t ratelimit_size(struct ratelimit *rl)
 {
-    size_t n;
+    size_t n = 0;
 
-    pthread_mutex_lock(&rl->mu);
-    n = rl->count;
-    pthread_mutex_unlock(&rl->mu);
+    for (int i = 0; i < STRIPES; i++) {
+        pthread_mutex_lock(&rl->st[i].mu);
+        n += rl->st[i].count;
+        pthread_mutex_unlock(&rl->st[i].mu);
+    }
+    return n;
+}
+
+uint64_t ratelimit_probes(struct ratelimit *rl)
+{
+    uint64_t n = 0;
+
+    for (int i = 0; i < STRIPES; i++) {
+        pthread_mutex_lock(&rl->st[i].mu);
+        n += rl->st[i].probes;
+        pthread_mutex_unlock(&rl->st[i].mu);
+    }
     return n;
 }

@@ -404,8 +404,8 @@ static int limits_new(const struct serve_config *cfg, struct ratelimit **addr, s
 {
     int e1, e2;
 
-    *addr = ratelimit_new(cfg->rate_addr, 2 * cfg->rate_addr, SERVE_RATE_IDS, &e1);
-    *key = ratelimit_new(cfg->rate_key, 2 * cfg->rate_key, SERVE_RATE_IDS, &e2);
+    *addr = ratelimit_new(cfg->rate_addr, SERVE_RATE_BURST_SECS * cfg->rate_addr, SERVE_RATE_IDS, &e1);
+    *key = ratelimit_new(cfg->rate_key, SERVE_RATE_BURST_SECS * cfg->rate_key, SERVE_RATE_IDS, &e2);
     return e1 ? e1 : e2;
 }
 

@@ -39,11 +39,12 @@ class RawWSError(AssertionError):
     """The raw client could not do what a test asked; the message says what came instead."""
 
 
-def tls_connect(port, cafile, alpn=("http/1.1",), timeout=IO_DEADLINE, rcvbuf=None):
+def tls_connect(port, cafile, alpn=("http/1.1",), timeout=IO_DEADLINE, rcvbuf=None, source=None):
     """A TLS socket to 127.0.0.1:port verified against cafile, with ALPN.
     rcvbuf: a fixed, small receive buffer (set before connecting, so the
     kernel does not grow it): a client that reads slowly, or not at all,
-    then holds back the server within a few KiB."""
+    then holds back the server within a few KiB. source: the client's own
+    address (e.g. "127.0.0.2", another client to the server)."""
     ctx = wpd.ssl_context(cafile)
     if alpn:
         ctx.set_alpn_protocols(list(alpn))
@@ -51,6 +52,8 @@ def tls_connect(port, cafile, alpn=("http/1.1",), timeout=IO_DEADLINE, rcvbuf=No
     try:
         if rcvbuf:
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if source:
+            raw.bind((source, 0))
         raw.settimeout(max(timeout, 2.0))
         raw.connect((wpd.HOST, port))
     except BaseException:
@@ -164,10 +167,10 @@ def _read_body(sock, hdrs, rest, deadline):
 
 
 def upgrade(server, cafile, key=None, access_token=None, path=PATH, protocol=PROTOCOL, origin=None, headers=None,
-            timeout=IO_DEADLINE):
+            timeout=IO_DEADLINE, source=None):
     """Send one upgrade request; (status, headers, body) of the answer, the
     connection closed afterwards. status 0: closed without an answer."""
-    with tls_connect(server.port, cafile, timeout=timeout) as s:
+    with tls_connect(server.port, cafile, timeout=timeout, source=source) as s:
         ws_key = base64.b64encode(os.urandom(16)).decode()
         s.sendall(_request_lines(server.port, path, key, access_token, protocol, origin, headers, ws_key))
         status, hdrs, rest = _read_head(s, timeout)
@@ -187,10 +190,10 @@ class RawWS:
 
     @classmethod
     def open(cls, server, cafile, key=None, access_token=None, path=PATH, protocol=PROTOCOL, origin=None,
-             headers=None, timeout=IO_DEADLINE, rcvbuf=None):
+             headers=None, timeout=IO_DEADLINE, rcvbuf=None, source=None):
         """Upgrade; RawWSError unless the answer is 101 with our subprotocol
         and the right Sec-WebSocket-Accept."""
-        sock = tls_connect(server.port, cafile, timeout=timeout, rcvbuf=rcvbuf)
+        sock = tls_connect(server.port, cafile, timeout=timeout, rcvbuf=rcvbuf, source=source)
         try:
             ws_key = base64.b64encode(os.urandom(16)).decode()
             sock.sendall(_request_lines(server.port, path, key, access_token, protocol, origin, headers, ws_key))

@@ -35,27 +35,17 @@ def parse(text):
     return out
 
 
-class MetricsTest(unittest.IsolatedAsyncioTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.sb = wpd.Sandbox()
-        cls.sb.sql("INSERT INTO dcs(id) VALUES ('d1');"
-                   "INSERT INTO customers(dc_id, id, name) VALUES ('d1', 'c1', 'Ann');"
-                   "INSERT INTO waypoints(dc_id, id, customer_id, waypoints_ahead) VALUES ('d1', 'w1', 'c1', 5);")
-        cls.key = cls.sb.key_create("k", all_dcs=True)
-        cls.server = cls.sb.server(extra=("--metrics-listen", "127.0.0.1:0", "--rate-limit-addr", "1"))
-        cls.admin = cls.find_admin_url()
+def find_admin_url(server):
+    until = time.monotonic() + DEADLINE
+    while time.monotonic() < until:
+        m = re.search(r"metrics and health on (http://127\.0\.0\.1:\d+)/metrics", server.stderr())
+        if m:
+            return m.group(1)
+        time.sleep(0.1)
+    raise AssertionError("no metrics address on stderr: %r" % server.stderr())
 
-    @classmethod
-    def find_admin_url(cls):
-        until = time.monotonic() + DEADLINE
-        while time.monotonic() < until:
-            m = re.search(r"metrics and health on (http://127\.0\.0\.1:\d+)/metrics", cls.server.stderr())
-            if m:
-                return m.group(1)
-            time.sleep(0.1)
-        raise AssertionError("no metrics address on stderr: %r" % cls.server.stderr())
 
+class MetricsCase(unittest.IsolatedAsyncioTestCase):
     @classmethod
     def tearDownClass(cls):
         cls.sb.close()
@@ -82,6 +72,19 @@ class MetricsTest(unittest.IsolatedAsyncioTestCase):
             await asyncio.sleep(0.1)
         self.fail("%s never showed in /metrics: %r" % (what, self.metrics()))
 
+
+class MetricsTest(MetricsCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = wpd.Sandbox()
+        cls.sb.sql("INSERT INTO dcs(id) VALUES ('d1');"
+                   "INSERT INTO customers(dc_id, id, name) VALUES ('d1', 'c1', 'Ann');"
+                   "INSERT INTO waypoints(dc_id, id, customer_id, waypoints_ahead) VALUES ('d1', 'w1', 'c1', 5);")
+        cls.key = cls.sb.key_create("k", all_dcs=True)
+        # No rate limits (wpd's default): RateLimitMetricsTest has a server of its own.
+        cls.server = cls.sb.server(extra=("--metrics-listen", "127.0.0.1:0"))
+        cls.admin = find_admin_url(cls.server)
+
     def test_healthz_ready(self):
         status, ctype, body = self.fetch("/healthz")
         self.assertEqual(status, 200, body)
@@ -98,20 +101,7 @@ class MetricsTest(unittest.IsolatedAsyncioTestCase):
         after = self.metrics()
         self.assertEqual(after.get(key, 0), before.get(key, 0) + 1)
 
-    def test_rate_limit_refusals_counted(self):
-        before = self.metrics().get(("waypointd_refusals_total", '{reason="rate_limit"}'), 0)
-        codes = [self.sb.curl(self.server, "/dcs/d1/customers/c1/waypoints", bearer=self.key).code
-                 for _ in range(6)]
-        self.assertIn(429, codes)
-        after = self.metrics()
-        self.assertGreaterEqual(after[("waypointd_refusals_total", '{reason="rate_limit"}')],
-                                before + codes.count(429))
-        self.assertGreaterEqual(after.get(("waypointd_http_requests_total", '{route="waypoints",status="429"}'), 0),
-                                codes.count(429))
-        time.sleep(2.5)  # let the bucket refill for the other tests
-
     async def test_live_gauges_push_counter_and_latency(self):
-        await asyncio.sleep(2.5)  # rate limit of 1/s per address: start with a full bucket
         base = self.metrics()
         pushed0 = base[("waypointd_messages_pushed_total", "")]
         lv = await Live.open(self.server, self.sb.cert, key=self.key)
@@ -132,6 +122,31 @@ class MetricsTest(unittest.IsolatedAsyncioTestCase):
             await lv.close()
         await self.wait_for(lambda m: m[("waypointd_connections", '{kind="websocket"}')] == 0 and
                             m[("waypointd_subscriptions", "")] == 0, "the close")
+
+
+class RateLimitMetricsTest(MetricsCase):
+    """429s are counted: on a server of its own, limited to 1 request a
+    second per key (bursts of 10)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sb = wpd.Sandbox()
+        cls.sb.sql("INSERT INTO dcs(id) VALUES ('d1');"
+                   "INSERT INTO customers(dc_id, id, name) VALUES ('d1', 'c1', 'Ann');")
+        cls.key = cls.sb.key_create("k", all_dcs=True)
+        cls.server = cls.sb.server(extra=("--metrics-listen", "127.0.0.1:0", "--rate-limit-key", "1"))
+        cls.admin = find_admin_url(cls.server)
+
+    def test_rate_limit_refusals_counted(self):
+        before = self.metrics().get(("waypointd_refusals_total", '{reason="rate_limit"}'), 0)
+        codes = [self.sb.curl(self.server, "/dcs/d1/customers/c1/waypoints", bearer=self.key).code
+                 for _ in range(16)]
+        self.assertIn(429, codes)
+        after = self.metrics()
+        self.assertGreaterEqual(after[("waypointd_refusals_total", '{reason="rate_limit"}')],
+                                before + codes.count(429))
+        self.assertGreaterEqual(after.get(("waypointd_http_requests_total", '{route="waypoints",status="429"}'), 0),
+                                codes.count(429))
 
 
 class HealthzNotReadyTest(unittest.TestCase):

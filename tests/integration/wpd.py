@@ -44,6 +44,12 @@ CURL_MAX_TIME = 10.0
 
 KEY_RE = r"wpk_[A-Za-z0-9_-]{43}"
 
+# Every test client is 127.0.0.1 (or 127.0.0.2): a server started here runs
+# without the rate limits a test does not name, so that tests never share a
+# bucket or sleep to refill one. Tests of the limiter start servers of their
+# own with rate_limits=True (the defaults) or name the options.
+RATE_LIMIT_OPTIONS = ("--rate-limit-addr", "--rate-limit-key")
+
 
 class WpdError(AssertionError):
     """A helper could not do its job; the message says why (with stderr)."""
@@ -196,7 +202,11 @@ class Server:
     the pipe never fills; stderr goes to a file in the sandbox.
     """
 
-    def __init__(self, db, cert, key, www=None, threads=None, extra=(), logdir=None, listen=HOST + ":0", env=None):
+    def __init__(self, db, cert, key, www=None, threads=None, extra=(), logdir=None, listen=HOST + ":0",
+                 rate_limits=False, env=None):
+        """rate_limits: False turns off each rate limit that extra does not
+        set (RATE_LIMIT_OPTIONS); True keeps the server's defaults. env:
+        variables added to the server's environment."""
         self.db, self.cert, self.key, self.www = db, cert, key, www
         self.env = dict(os.environ, **env) if env else None
         self.argv = WRAPPER + [WAYPOINTD, "serve", "--db", db, "--listen", listen, "--cert", cert, "--key", key]
@@ -205,6 +215,10 @@ class Server:
         if threads is not None:
             self.argv += ["--threads", str(threads)]
         self.argv += list(extra)
+        if not rate_limits:
+            for opt in RATE_LIMIT_OPTIONS:
+                if not any(str(a) == opt or str(a).startswith(opt + "=") for a in extra):
+                    self.argv += [opt, "0"]
         self.logdir = logdir or os.path.dirname(os.path.abspath(db))
         self.proc = None
         self.port = None
@@ -384,11 +398,12 @@ class Sandbox:
         shutil.copytree(WWW_DIR, dst)
         return dst
 
-    def server(self, www=None, threads=None, extra=(), start=True, db=None, cert=None, key=None, env=None):
+    def server(self, www=None, threads=None, extra=(), start=True, db=None, cert=None, key=None, rate_limits=False,
+               env=None):
         """A Server on this sandbox's database and certificate, started unless
-        start=False (env: variables added to its environment). Stopped by close()."""
+        start=False. Stopped by close(). rate_limits, env: see Server."""
         srv = Server(db or self.db, cert or self.cert, key or self.key, www=www, threads=threads, extra=extra,
-                     logdir=self.dir, env=env)
+                     logdir=self.dir, rate_limits=rate_limits, env=env)
         self.servers.append(srv)
         if start:
             srv.start()
@@ -535,10 +550,13 @@ def ssl_context(cafile):
     return ctx
 
 
-def https_connection(server, cafile, timeout=CURL_MAX_TIME):
-    """A persistent HTTP/1.1 http.client connection to server (keep-alive)."""
+def https_connection(server, cafile, timeout=CURL_MAX_TIME, source=None):
+    """A persistent HTTP/1.1 http.client connection to server (keep-alive).
+    source: the client's own address, e.g. "127.0.0.2" (all of 127/8 is local
+    on Linux), to look like another client to the server."""
     import http.client
-    return http.client.HTTPSConnection(HOST, server.port, context=ssl_context(cafile), timeout=timeout)
+    return http.client.HTTPSConnection(HOST, server.port, context=ssl_context(cafile), timeout=timeout,
+                                       source_address=(source, 0) if source else None)
 
 
 def wait_until(predicate, deadline=5.0, interval=0.05, what="condition"):
