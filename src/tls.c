@@ -1,17 +1,27 @@
 /* SPDX-License-Identifier: MIT
  *
- * Certificate and key loading for serve and its SIGHUP reload. OpenSSL
- * reference counts the objects: an SSL_CTX that is given them takes its own
- * references, so the material can be freed once every thread applied it.
+ * Certificate and key loading for serve and its SIGHUP reload, and what
+ * every service thread's server SSL_CTX shares: the TLS 1.2 floor and one
+ * process-wide, rotating set of session-ticket keys. OpenSSL reference
+ * counts the certificate objects: an SSL_CTX that is given them takes its
+ * own references, so the material can be freed once every thread applied it.
  */
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -103,6 +113,149 @@ int tls_material_apply(void *ssl_ctx, const struct tls_material *m)
 {
     int ok = ssl_ctx && SSL_CTX_use_cert_and_key(ssl_ctx, m->cert, m->key, m->chain, 1) == 1;
 
+    ERR_clear_error();
+    return ok ? 0 : -EINVAL;
+}
+
+/* ---- Session tickets: one key ring for the whole process ----
+ *
+ * Every service thread has its own SSL_CTX, and the kernel spreads
+ * reconnects over the threads: a ticket must open on every thread. The keys
+ * live only in this process's memory, made from the OS's random source at
+ * the first handshake. A new key encrypts tickets every TLS_KEY_ROTATE_SECS;
+ * the previous TLS_KEYS - 1 still open the tickets they made, which live
+ * TLS_TICKET_LIFETIME_SECS, so a ticket never outlives its key. A ticket
+ * opened with an older key is replaced by one under the current key. */
+#define TLS_KEYS 3
+#define TLS_KEY_ROTATE_SECS 3600
+#define TLS_TICKET_LIFETIME_SECS ((TLS_KEYS - 1) * TLS_KEY_ROTATE_SECS)
+
+struct ticket_key {
+    unsigned char name[16]; /* sent in the clear in each ticket */
+    unsigned char aes[32];  /* AES-256-CBC */
+    unsigned char hmac[32]; /* HMAC-SHA256 */
+    int64_t period;         /* the rotation period it was made for; 0: none yet */
+};
+
+static struct {
+    pthread_mutex_t mu;
+    struct ticket_key keys[TLS_KEYS]; /* {mu}: [0] encrypts; all decrypt */
+} ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t rotation_period(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec / TLS_KEY_ROTATE_SECS + 1;
+}
+
+static int random_fill(unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t got = getrandom(p, n, 0);
+
+        if (got < 0 && errno != EINTR)
+            return -EIO;
+        if (got > 0) {
+            p += got;
+            n -= (size_t)got;
+        }
+    }
+    return 0;
+}
+
+/* {ring.mu} Make keys[0] the key of this period, shifting older ones down. */
+static int ring_rotate(void)
+{
+    int64_t now = rotation_period();
+    struct ticket_key k;
+
+    if (ring.keys[0].period == now)
+        return 0;
+    k.period = now;
+    if (random_fill(k.name, sizeof(k.name)) || random_fill(k.aes, sizeof(k.aes)) ||
+        random_fill(k.hmac, sizeof(k.hmac))) {
+        OPENSSL_cleanse(&k, sizeof(k));
+        return -EIO;
+    }
+    OPENSSL_cleanse(&ring.keys[TLS_KEYS - 1], sizeof(ring.keys[0]));
+    memmove(&ring.keys[1], &ring.keys[0], (TLS_KEYS - 1) * sizeof(ring.keys[0]));
+    ring.keys[0] = k;
+    OPENSSL_cleanse(&k, sizeof(k));
+    /* Keys of periods long past open nothing any more: forget them. */
+    for (int i = 1; i < TLS_KEYS; i++)
+        if (ring.keys[i].period && now - ring.keys[i].period >= TLS_KEYS)
+            OPENSSL_cleanse(&ring.keys[i], sizeof(ring.keys[i]));
+    return 0;
+}
+
+static int key_apply(const struct ticket_key *k, const unsigned char *iv, EVP_CIPHER_CTX *cctx,
+                     EVP_MAC_CTX *hctx, int enc)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    if (EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), params) != 1)
+        return -1;
+    return EVP_CipherInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv, enc) == 1 ? 0 : -1;
+}
+
+/* OpenSSL's ticket callback, on any service thread. Encrypt: 1, or -1 to
+ * issue no ticket. Decrypt: 1 opened, 2 opened and to be renewed, 0 not
+ * ours or too old (a full handshake), -1 error. */
+static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_MAX_IV_LENGTH],
+                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
+{
+    int rc = enc ? -1 : 0;
+
+    (void)ssl;
+    pthread_mutex_lock(&ring.mu);
+    if (ring_rotate())
+        goto out;
+    if (enc) {
+        const struct ticket_key *k = &ring.keys[0];
+
+        if (random_fill(iv, (size_t)EVP_CIPHER_get_iv_length(EVP_aes_256_cbc())))
+            goto out;
+        memcpy(key_name, k->name, sizeof(k->name));
+        rc = key_apply(k, iv, cctx, hctx, 1) ? -1 : 1;
+        goto out;
+    }
+    for (int i = 0; i < TLS_KEYS; i++) {
+        const struct ticket_key *k = &ring.keys[i];
+
+        if (k->period && !CRYPTO_memcmp(key_name, k->name, sizeof(k->name))) {
+            rc = key_apply(k, iv, cctx, hctx, 0) ? -1 : i ? 2 : 1;
+            break;
+        }
+    }
+out:
+    pthread_mutex_unlock(&ring.mu);
+    return rc;
+}
+
+void tls_keys_forget(void)
+{
+    pthread_mutex_lock(&ring.mu);
+    OPENSSL_cleanse(ring.keys, sizeof(ring.keys));
+    pthread_mutex_unlock(&ring.mu);
+}
+
+int tls_server_setup(void *ssl_ctx)
+{
+    SSL_CTX *ctx = ssl_ctx;
+    int ok = ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
+             SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) == 1;
+
+    if (ok) {
+        /* The figure OpenSSL puts in each ticket as its lifetime, and after
+         * which it refuses the session. */
+        SSL_CTX_set_timeout(ctx, TLS_TICKET_LIFETIME_SECS);
+        SSL_CTX_clear_options(ctx, SSL_OP_NO_TICKET);
+    }
     ERR_clear_error();
     return ok ? 0 : -EINVAL;
 }
