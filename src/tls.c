@@ -14,8 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <time.h>
+
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -25,6 +31,8 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+
+#include "log.h"
 
 struct tls_material {
     X509 *cert;
@@ -237,6 +245,76 @@ out:
     return rc;
 }
 
+/* ---- A peer that sends while it reads nothing ----
+ *
+ * libwebsockets 4.1 answers every HTTP/2 PING and SETTINGS frame with a
+ * frame of its own that it queues in memory (about 57 bytes each, measured)
+ * while the peer reads nothing, and keeps reading from that peer: one
+ * connection could make the server hold gigabytes (CVE-2019-9512/9515).
+ * lws has no hook there, but every byte it reads passes through OpenSSL,
+ * whose message callback sees each TLS record arrive. While what we sent
+ * the peer is not all acknowledged (SIOCOUTQ), each record it sends counts,
+ * and each byte it acknowledges (TCP_INFO) pays one back; past
+ * TLS_UNREAD_MAX its socket is shut down, and lws frees the connection as
+ * for any peer that hung up. A client that reads what it is sent (every
+ * real client gets more than it sends) never comes near the bound. */
+#define TLS_UNREAD_MAX (256 * 1024)
+
+static pthread_once_t unread_once = PTHREAD_ONCE_INIT;
+/* SSL ex_data, each a uintptr_t: the count, and the peer's acknowledged
+ * bytes when it was last looked at. */
+static int unread_index = -1, acked_index = -1;
+
+static void unread_index_new(void)
+{
+    unread_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    acked_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* On the service thread reading from ssl, for every message OpenSSL sees. */
+static void on_record(int write_p, int version, int content_type, const void *buf, size_t len, SSL *ssl,
+                      void *arg)
+{
+    const unsigned char *h = buf;
+    struct tcp_info ti;
+    socklen_t tilen = sizeof(ti);
+    uintptr_t unread = 0, acked, was;
+    size_t rec;
+    int fd, queued = 0;
+
+    (void)version;
+    (void)arg;
+    if (write_p || content_type != SSL3_RT_HEADER || len < 5 || acked_index < 0)
+        return;
+    fd = SSL_get_fd(ssl);
+    if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued))
+        return;
+    if (queued) {
+        memset(&ti, 0, sizeof(ti));
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tilen))
+            return;
+        rec = 5u + ((size_t)h[3] << 8 | h[4]);
+        acked = (uintptr_t)ti.tcpi_bytes_acked;
+        was = (uintptr_t)SSL_get_ex_data(ssl, acked_index);
+        unread = (uintptr_t)SSL_get_ex_data(ssl, unread_index) + rec;
+        unread = acked - was >= unread ? 0 : unread - (acked - was);
+        SSL_set_ex_data(ssl, acked_index, (void *)acked);
+        if (unread > TLS_UNREAD_MAX && unread - rec <= TLS_UNREAD_MAX) {
+            log_info("closing a connection that sent %zu bytes more than it read (%d bytes unread)",
+                     (size_t)unread, queued);
+            shutdown(fd, SHUT_RDWR); /* lws sees the end of the connection and frees it */
+        }
+    } else {
+        struct tcp_info t2;
+
+        /* All acknowledged: start again, from the peer's count now. */
+        memset(&t2, 0, sizeof(t2));
+        if (!getsockopt(fd, IPPROTO_TCP, TCP_INFO, &t2, &tilen))
+            SSL_set_ex_data(ssl, acked_index, (void *)(uintptr_t)t2.tcpi_bytes_acked);
+    }
+    SSL_set_ex_data(ssl, unread_index, (void *)unread);
+}
+
 void tls_keys_forget(void)
 {
     pthread_mutex_lock(&ring.mu);
@@ -250,7 +328,11 @@ int tls_server_setup(void *ssl_ctx)
     int ok = ctx && SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) == 1 &&
              SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) == 1;
 
+    pthread_once(&unread_once, unread_index_new);
+    if (ok && (unread_index < 0 || acked_index < 0))
+        ok = 0;
     if (ok) {
+        SSL_CTX_set_msg_callback(ctx, on_record);
         /* The figure OpenSSL puts in each ticket as its lifetime, and after
          * which it refuses the session. */
         SSL_CTX_set_timeout(ctx, TLS_TICKET_LIFETIME_SECS);
