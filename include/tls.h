@@ -9,6 +9,7 @@
 #define WAYPOINTD_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct tls_material;
 
@@ -30,5 +31,7 @@ int tls_material_apply(void *ssl_ctx, const struct tls_material *m);
 int tls_server_setup(void *ssl_ctx);
 /* Erase the ticket keys (the end of serve, once no handshake can run). */
 void tls_keys_forget(void);
+/* For tests: the ticket keys' clock, in seconds (NULL: the monotonic clock). */
+void tls_keys_clock(int64_t (*now_s)(void));
 
 #endif

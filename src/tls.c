@@ -150,10 +150,22 @@ static struct {
     struct ticket_key keys[TLS_KEYS]; /* {mu}: [0] encrypts; all decrypt */
 } ring = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+static int64_t (*keys_clock)(void); /* {ring.mu} NULL: the monotonic clock */
+
+void tls_keys_clock(int64_t (*now_s)(void))
+{
+    pthread_mutex_lock(&ring.mu);
+    keys_clock = now_s;
+    pthread_mutex_unlock(&ring.mu);
+}
+
+/* {ring.mu} The rotation period now, counted from 1. */
 static int64_t rotation_period(void)
 {
     struct timespec ts;
 
+    if (keys_clock)
+        return keys_clock() / TLS_KEY_ROTATE_SECS + 1;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec / TLS_KEY_ROTATE_SECS + 1;
 }
