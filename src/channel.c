@@ -393,12 +393,25 @@ static void on_feed(struct lws *wsi, struct vhd_channel *vhd)
     free(msgs);
 }
 
-/* Bytes of DATA written to an HTTP/2 stream at once, at most: lws 4.1
- * neither splits a write into frames of the peer's size (16384 at least)
- * nor keeps to the window, and it hands the socket 4116 bytes per write and
- * buffers the rest, which on a WebSocket stream over HTTP/2 was seen never
- * to leave (a 6 KB message stalled the stream). */
-#define H2_WRITE_MAX 4096
+/* Bytes of DATA written to an HTTP/2 stream at once, at most: the frame
+ * size every peer accepts. lws 4.1 splits a write neither into frames of
+ * the peer's size nor at the window. */
+#define H2_WRITE_MAX 16384
+
+/* After writing to an HTTP/2 stream: lws 4.1 hands the socket at most 4116
+ * bytes per write and keeps the rest (or what a full socket did not take)
+ * on the connection, but then turns the connection's POLLOUT off when no
+ * stream asks for a callback (lws_wsi_mux_action_pending_writeable_reqs()),
+ * and the rest waits until the client sends something: a 6 KB message was
+ * seen to stall for good. Asking for a callback keeps POLLOUT on; lws sends
+ * what it kept before it calls any stream back. */
+static void h2_keep_flushing(struct lws *wsi)
+{
+    struct lws *nwsi = lws_get_network_wsi(wsi);
+
+    if (nwsi != wsi && lws_partial_buffered(nwsi))
+        lws_callback_on_writable(wsi);
+}
 
 /* The DATA the peer takes now (at most H2_WRITE_MAX), or -1 on HTTP/1.1,
  * which has no window. For a WebSocket over HTTP/2 lws 4.1 tells only the
@@ -544,6 +557,8 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
         pss->stalled_ms = tx_next(pss) ? auth_now_ms() : 0; /* progress made */
     else if (!pss->stalled_ms)
         pss->stalled_ms = auth_now_ms(); /* the window stays closed: the send timeout counts */
+    if (wrote)
+        h2_keep_flushing(wsi);
     if (tx_next(pss)) {
         if (rc != TX_BLOCKED)
             lws_callback_on_writable(wsi);
@@ -879,6 +894,7 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
             return -1;
         pss->last_tx_ms = now;
         pss->ping_due = 0; /* anything written keeps the stream alive */
+        h2_keep_flushing(wsi);
     }
     if (len || !tx_next(pss))
         pss->stalled_ms = tx_next(pss) ? now : 0;
