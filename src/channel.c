@@ -51,6 +51,8 @@ struct pss_channel {
     int ping_due;       /* send a ping at the next writeable callback */
     int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
     int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
+    struct msg *tx_msg; /* HTTP/2: a message partly written, out of the queue (a reference) */
+    size_t tx_off;      /* and how many of its bytes (fragments, or of its SSE event) are out */
     int closing;      /* close once the queue is written */
     int close_status; /* the close code then */
     const char *close_reason;
@@ -376,7 +378,8 @@ static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg 
  * straight out only when the queue is empty. */
 static int can_write_now(const struct pss_channel *pss)
 {
-    return !pss->sse && !pss->closing && !pss->ping_due && !pss->vhd->subscribing && !outq_peek(&pss->q) &&
+    return !pss->sse && !pss->closing && !pss->ping_due && !pss->vhd->subscribing && !pss->tx_msg &&
+           !outq_peek(&pss->q) &&
            lws_get_network_wsi(pss->wsi) == pss->wsi && !lws_send_pipe_choked(pss->wsi);
 }
 
@@ -437,50 +440,175 @@ static void on_feed(struct vhd_channel *vhd)
     vhd->taking = 0;
 }
 
-static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg *m)
+/* Bytes of DATA written to an HTTP/2 stream at once, at most: the frame
+ * size every peer accepts. lws 4.1 splits a write neither into frames of
+ * the peer's size nor at the window. */
+#define H2_WRITE_MAX 16384
+
+/* After writing to an HTTP/2 stream: lws 4.1 hands the socket at most 4116
+ * bytes per write and keeps the rest (or what a full socket did not take)
+ * on the connection, but then turns the connection's POLLOUT off when no
+ * stream asks for a callback (lws_wsi_mux_action_pending_writeable_reqs()),
+ * and the rest waits until the client sends something: a 6 KB message was
+ * seen to stall for good. Asking for a callback keeps POLLOUT on; lws sends
+ * what it kept before it calls any stream back. */
+static void h2_keep_flushing(struct lws *wsi)
 {
-    if (vhd->scratch_cap < LWS_PRE + m->len) {
-        unsigned char *g = realloc(vhd->scratch, LWS_PRE + m->len);
+    struct lws *nwsi = lws_get_network_wsi(wsi);
+
+    if (nwsi != wsi && lws_partial_buffered(nwsi))
+        lws_callback_on_writable(wsi);
+}
+
+/* The DATA the peer takes now (at most H2_WRITE_MAX), or -1 on HTTP/1.1,
+ * which has no window. For a WebSocket over HTTP/2 lws 4.1 tells only the
+ * connection's window (the stream is in lws's ws role, which reports none):
+ * that one is kept to; the stream's own is not visible (docs/security.md). */
+static int64_t peer_room(struct lws *wsi)
+{
+    struct lws *nwsi = lws_get_network_wsi(wsi);
+    lws_fileofs_t room;
+
+    if (nwsi == wsi)
+        return -1;
+    room = lws_get_peer_write_allowance(wsi);
+    if (room < 0)
+        room = lws_get_peer_write_allowance(nwsi);
+    return room < 0 || room > H2_WRITE_MAX ? H2_WRITE_MAX : (int64_t)room;
+}
+
+/* One WebSocket frame of len bytes of m from off, with lws_write flags. */
+static int write_frame(struct vhd_channel *vhd, struct lws *wsi, const struct msg *m, size_t off, size_t len,
+                       int flags)
+{
+    if (vhd->scratch_cap < LWS_PRE + len) {
+        unsigned char *g = realloc(vhd->scratch, LWS_PRE + len);
 
         if (!g)
             return -1;
         vhd->scratch = g;
-        vhd->scratch_cap = LWS_PRE + m->len;
+        vhd->scratch_cap = LWS_PRE + len;
     }
-    memcpy(vhd->scratch + LWS_PRE, m->buf + m->pre, m->len);
-    return lws_write(wsi, vhd->scratch + LWS_PRE, m->len, LWS_WRITE_TEXT) < (int)m->len ? -1 : 0;
+    memcpy(vhd->scratch + LWS_PRE, m->buf + m->pre + off, len);
+    return lws_write(wsi, vhd->scratch + LWS_PRE, len, (enum lws_write_protocol)flags) < (int)len ? -1 : 0;
+}
+
+/* m whole, in one frame (HTTP/1.1, which has no window). */
+static int write_one(struct vhd_channel *vhd, struct lws *wsi, const struct msg *m)
+{
+    return write_frame(vhd, wsi, m, 0, m->len, LWS_WRITE_TEXT);
+}
+
+/* The header lws puts before an unmasked frame of n payload bytes. */
+static size_t ws_header_len(size_t n)
+{
+    return n < 126 ? 2 : n < 65536 ? 4 : 10;
+}
+
+/* What write_within() did. */
+enum { TX_FAILED = -1, TX_BLOCKED, TX_PART, TX_DONE };
+
+/* m (from pss->tx_off on) within room bytes of DATA: whole when it fits,
+ * else the next fragment (a text frame without FIN, then continuations;
+ * RFC 6455 §5.4), so that a message larger than the peer's window still
+ * gets through. TX_BLOCKED when not even a fragment fits. */
+static int write_within(struct vhd_channel *vhd, struct lws *wsi, struct pss_channel *pss, struct msg *m,
+                        size_t room)
+{
+    size_t left = m->len - pss->tx_off, n;
+    int flags = pss->tx_off ? LWS_WRITE_CONTINUATION : LWS_WRITE_TEXT;
+
+    if (left + ws_header_len(left) <= room) {
+        if (write_frame(vhd, wsi, m, pss->tx_off, left, flags))
+            return TX_FAILED;
+        pss->tx_off = 0;
+        return TX_DONE;
+    }
+    /* The largest payload whose frame fits; it is shorter than left. */
+    if (room >= 65536 + 4)
+        n = room - 10;
+    else if (room >= 126 + 4)
+        n = room - 4;
+    else if (room >= 3)
+        n = room - 2 < 125 ? room - 2 : 125;
+    else
+        return TX_BLOCKED;
+    if (write_frame(vhd, wsi, m, pss->tx_off, n, flags | LWS_WRITE_NO_FIN))
+        return TX_FAILED;
+    pss->tx_off += n;
+    return TX_PART;
+}
+
+/* The next message to write: one partly written, else the queue's head. */
+static struct msg *tx_next(const struct pss_channel *pss)
+{
+    return pss->tx_msg ? pss->tx_msg : outq_peek(&pss->q);
+}
+
+/* m (tx_next()) was written whole (done), or its first part: a message
+ * partly written leaves the queue, so that merging or clearing the queue
+ * cannot change the bytes its next fragment continues. */
+static void tx_advance(struct pss_channel *pss, struct msg *m, int done)
+{
+    if (pss->tx_msg == m) {
+        if (done) {
+            pss->tx_msg = NULL;
+            msg_unref(m);
+        }
+        return;
+    }
+    if (!done)
+        pss->tx_msg = msg_ref(m);
+    outq_pop(&pss->q);
 }
 
 static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
     uint8_t ping[LWS_PRE + 2];
-    int64_t now = 0;
+    int64_t now = 0, room = peer_room(wsi);
     struct msg *m;
+    int rc = TX_BLOCKED, wrote = 0;
 
-    if (pss->ping_due) {
+    if (pss->ping_due && (room < 0 || room >= 4)) { /* HTTP/2: a ping is DATA too */
         pss->ping_due = 0;
         /* With a payload: lws 4.1 reports only non-empty pongs to us. */
         memcpy(ping + LWS_PRE, "wp", 2);
         if (lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
             return -1;
-        if (outq_peek(&pss->q) || pss->closing)
+        if (tx_next(pss) || pss->closing)
             lws_callback_on_writable(wsi);
         return 0;
     }
-    for (int i = 0; i < WRITE_BURST && (m = outq_peek(&pss->q)); i++) {
-        if (write_one(vhd, wsi, m))
+    /* HTTP/1.1 (room -1): whole messages. HTTP/2: within the peer's window,
+     * which each write uses up; when it is closed nothing is written and a
+     * WINDOW_UPDATE brings the next callback (lws asks for one on every
+     * stream of the connection then). */
+    for (int i = 0; i < WRITE_BURST && (m = tx_next(pss)); i++) {
+        if (i && room >= 0)
+            room = peer_room(wsi);
+        rc = room < 0 ? (write_one(vhd, wsi, m) ? TX_FAILED : TX_DONE) : write_within(vhd, wsi, pss, m, (size_t)room);
+        if (rc == TX_FAILED)
             return -1; /* the socket failed: lws closes it */
-        if (m->seq && vhd->conf->metrics)
+        if (rc == TX_BLOCKED)
+            break;
+        wrote = 1;
+        if (rc == TX_DONE && m->seq && vhd->conf->metrics)
             metrics_pushed(vhd->conf->metrics, m->changed_ms, now ? now : (now = auth_now_ms()));
-        outq_pop(&pss->q);
+        tx_advance(pss, m, rc == TX_DONE);
         /* lws_send_pipe_choked() costs a poll() system call: ask only when
          * there is more to write (a broadcast queues one message each). */
-        if (outq_peek(&pss->q) && lws_send_pipe_choked(wsi))
+        if (tx_next(pss) && lws_send_pipe_choked(wsi))
             break;
     }
-    pss->stalled_ms = outq_peek(&pss->q) ? clock_mono_ms() : 0; /* progress made */
-    if (outq_peek(&pss->q)) {
-        lws_callback_on_writable(wsi);
+    if (wrote || !tx_next(pss))
+        pss->stalled_ms = tx_next(pss) ? clock_mono_ms() : 0; /* progress made */
+    else if (!pss->stalled_ms)
+        pss->stalled_ms = clock_mono_ms(); /* the window stays closed: the send timeout counts */
+    if (wrote)
+        h2_keep_flushing(wsi);
+    if (tx_next(pss)) {
+        if (rc != TX_BLOCKED)
+            lws_callback_on_writable(wsi);
         return 0;
     }
     if (pss->closing) {
@@ -633,6 +761,8 @@ static void on_closed(struct vhd_channel *vhd, struct pss_channel *pss)
         pss->next->prevp = pss->prevp;
     scopes_drop(vhd, pss);
     outq_clear(&pss->q);
+    msg_unref(pss->tx_msg); /* a message partly written (HTTP/2) */
+    pss->tx_msg = NULL;
     free(pss->rx);
     pss->prevp = NULL;
     if (!pss->sse)
@@ -788,38 +918,62 @@ int channel_sse_writeable(struct lws *wsi, struct pss_channel *pss)
 {
     static const char beat[] = ": keep-alive\n\n";
     struct vhd_channel *vhd = pss->vhd;
-    size_t len = 0, n;
-    int64_t now = clock_mono_ms(), wall = 0;
+    size_t len = 0, n, take, cap = CHANNEL_SSE_WRITE_MAX;
+    int64_t now = clock_mono_ms(), wall = 0, room = peer_room(wsi);
     struct msg *m;
 
+    /* HTTP/2: never more than the peer's window; an event that does not
+     * fit is written in parts (SSE has no framing of its own: the client
+     * reassembles the bytes), its message kept out of the queue meanwhile. */
+    if (room >= 0 && (size_t)room < cap)
+        cap = (size_t)room;
     /* Several events per write, but one write per callback (HTTP/2). */
-    while ((m = outq_peek(&pss->q)) && (len == 0 || len + m->len + 64 <= CHANNEL_SSE_WRITE_MAX)) {
+    while (len < cap && (m = tx_next(pss))) {
         if (sse_reserve(vhd, LWS_PRE + len + m->len + 64) ||
             !(n = sse_format(vhd->scratch + LWS_PRE + len, vhd->scratch_cap - LWS_PRE - len, m)))
             return -1;
-        len += n;
+        if (len && len + n - pss->tx_off > cap && room < 0)
+            break; /* HTTP/1.1: the next write takes it whole */
+        if (pss->tx_off) /* what is left of a partly written event */
+            memmove(vhd->scratch + LWS_PRE + len, vhd->scratch + LWS_PRE + len + pss->tx_off, n - pss->tx_off);
+        n -= pss->tx_off;
+        take = room < 0 || len + n <= cap ? n : cap - len;
+        len += take;
+        if (take < n) {
+            pss->tx_off += take;
+            tx_advance(pss, m, 0);
+            break;
+        }
+        pss->tx_off = 0;
         if (m->seq && vhd->conf->metrics)
             metrics_pushed(vhd->conf->metrics, m->changed_ms, wall ? wall : (wall = auth_now_ms()));
-        outq_pop(&pss->q);
+        tx_advance(pss, m, 1);
     }
-    if (!len && pss->ping_due) {
+    if (!len && pss->ping_due && (room < 0 || (size_t)room >= sizeof(beat) - 1)) {
         if (sse_reserve(vhd, LWS_PRE + sizeof(beat)))
             return -1;
         memcpy(vhd->scratch + LWS_PRE, beat, sizeof(beat) - 1);
         len = sizeof(beat) - 1;
     }
-    pss->ping_due = 0;
     if (len) {
         if (lws_write(wsi, vhd->scratch + LWS_PRE, len, LWS_WRITE_HTTP) != (int)len)
             return -1;
         pss->last_tx_ms = now;
+        pss->ping_due = 0; /* anything written keeps the stream alive */
+        h2_keep_flushing(wsi);
     }
-    pss->stalled_ms = outq_peek(&pss->q) ? now : 0;
-    if (outq_peek(&pss->q)) {
-        lws_callback_on_writable(wsi);
+    if (len || !tx_next(pss))
+        pss->stalled_ms = tx_next(pss) ? now : 0;
+    else if (!pss->stalled_ms)
+        pss->stalled_ms = now; /* the window stays closed: the send timeout counts */
+    if (tx_next(pss)) {
+        /* With the window closed, a WINDOW_UPDATE brings the next callback. */
+        if (len)
+            lws_callback_on_writable(wsi);
     } else if (pss->closing) {
         /* Everything queued was written: end the stream cleanly (HTTP/2:
-         * END_STREAM rather than a reset; HTTP/1.1: the connection closes). */
+         * END_STREAM rather than a reset, which carries no DATA and needs
+         * no window; HTTP/1.1: the connection closes). */
         if (lws_write(wsi, vhd->scratch + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;

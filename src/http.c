@@ -660,8 +660,21 @@ static int finish(struct lws *wsi, struct pss_http *pss)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* How many bytes of DATA the peer takes now: its HTTP/2 flow-control window
+ * (stream and connection), or `want` on HTTP/1.1, where lws reports no
+ * window (-1). lws 4.1 would send beyond the window, and the client then
+ * resets the stream (FLOW_CONTROL_ERROR): never write more than this. */
+static size_t peer_room(struct lws *wsi, size_t want)
+{
+    lws_fileofs_t room = lws_get_peer_write_allowance(wsi);
+
+    return room < 0 || (uint64_t)room >= want ? want : (size_t)room;
+}
+
 /* One step of the answer per writeable callback: headers, then body chunks
- * (or all at once for a small HTTP/1.1 answer). */
+ * (or all at once for a small HTTP/1.1 answer). A chunk is cut to the
+ * peer's window; with none left we wait: lws asks for a writeable callback
+ * on every stream of the connection when a WINDOW_UPDATE opens it. */
 static int on_writeable(struct lws *wsi, struct pss_http *pss)
 {
     uint8_t buf[LWS_PRE + HTTP_CHUNK];
@@ -675,6 +688,7 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
     if (!pss->headers_sent && (rc = write_whole_h1(wsi, pss)) != 0)
         return rc < 0 ? -1 : finish(wsi, pss);
     if (!pss->headers_sent) {
+        /* HEADERS frames are not flow-controlled. */
         if (write_headers(wsi, pss))
             return -1;
         /* A small HTTP/2 answer goes on in the same callback: lws queues a
@@ -686,13 +700,17 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
         }
     }
     left = pss->resp.body_len - pss->sent;
-    n = left > HTTP_CHUNK ? HTTP_CHUNK : left;
+    n = peer_room(wsi, left > HTTP_CHUNK ? HTTP_CHUNK : left);
+    if (!n && left)
+        return 0; /* the window is closed: a WINDOW_UPDATE wakes us */
     final = n == left;
     memcpy(buf + LWS_PRE, pss->resp.body + pss->sent, n);
     if (lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
         return -1;
     pss->sent += n;
     if (!final) {
+        /* If this used the window up, the callback finds it closed and
+         * waits; asking costs one turn and never misses a reopening. */
         lws_callback_on_writable(wsi);
         return 0;
     }

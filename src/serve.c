@@ -174,7 +174,8 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
     info.ssl_cert_filepath = cfg->cert_path;
     info.ssl_private_key_filepath = cfg->key_path;
     info.ssl_cipher_list = SERVE_TLS12_CIPHERS;
-    info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_CIPHER_SERVER_PREFERENCE;
+    /* The TLS 1.2 floor is set in tls_server_setup(). */
+    info.ssl_options_set = SSL_OP_CIPHER_SERVER_PREFERENCE;
     return lws_create_vhost(t->context, &info);
 }
 
@@ -230,7 +231,8 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     /* lws runs PROTOCOL_INIT from a timer once its loop turns; a connection
      * accepted before that would meet protocols without their per-vhost
      * state. Initialise them now, before any connection can arrive. */
-    if (!t->context || !(t->vhost = vhost_create(t, cfg)) || lws_protocol_init(t->context)) {
+    if (!t->context || !(t->vhost = vhost_create(t, cfg)) || tls_server_setup(t->conf.ssl_ctx) ||
+        lws_protocol_init(t->context)) {
         fprintf(stderr, "waypointd: cannot create the TLS server context\n");
         return -EIO;
     }
@@ -496,5 +498,6 @@ int serve_run(const struct serve_config *cfg)
     ratelimit_free(rl_addr);
     ratelimit_free(rl_key);
     metrics_free(admin.metrics);
+    tls_keys_forget();
     return rc;
 }
