@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "store_int.h"
+#include "utf8.h"
 
 
 /* Epoch milliseconds in SQL (unixepoch('subsec') needs SQLite 3.42). */
@@ -297,18 +298,24 @@ int store_dc_exists(struct store *s, const char *dc_id)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* strdup of a text column; NULL for SQL NULL (or out of memory: see *oom). */
-char *store_column_text(sqlite3_stmt *st, int col, int *oom)
+/* A copy of text another program may have written: any bytes can sit in a
+ * TEXT column, and JSON, WebSocket text frames and SSE carry UTF-8 only, so
+ * each ill-formed part becomes U+FFFD here, where every text leaves SQLite.
+ * The text ends at its first NUL, as a C string does. */
+static char *text_copy(const char *t, int *oom)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    char *copy;
+    char *copy = utf8_dup_repaired(t, strlen(t));
 
-    if (!t)
-        return NULL;
-    copy = strdup((const char *)t);
     if (!copy)
         *oom = 1;
     return copy;
+}
+
+char *store_column_text(sqlite3_stmt *st, int col, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    return t ? text_copy((const char *)t, oom) : NULL;
 }
 
 /* A location is present only when both of its columns are non-NULL. */
@@ -365,7 +372,7 @@ int store_waypoint_row(sqlite3_stmt *st, int col, const char *dc_id, struct wayp
     int oom = 0;
 
     memset(w, 0, sizeof(*w));
-    w->dc_id = strdup(dc_id);
+    w->dc_id = dc_id ? text_copy(dc_id, &oom) : NULL;
     w->id = store_column_text(st, col, &oom);
     w->customer_id = store_column_text(st, col + 1, &oom);
     w->route_id = store_column_text(st, col + 2, &oom);

@@ -54,7 +54,9 @@ sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
 void store_stmt_done(sqlite3_stmt *st);
 /* Run SQL without results; -EIO (logged) on failure. */
 int store_exec(struct store *s, const char *sql);
-/* strdup of a text column; NULL for SQL NULL, setting *oom if the copy failed. */
+/* A malloc'd copy of a text column with each ill-formed UTF-8 part replaced
+ * by U+FFFD (utf8.h); NULL for SQL NULL, setting *oom if the copy failed.
+ * Every text value the store hands out is copied through here. */
 char *store_column_text(sqlite3_stmt *st, int col, int *oom);
 /* Copy the 8 API columns starting at col (id, customer_id, route_id, status,
  * completed, eta, ahead, waiting) into w; 0 or -ENOMEM. */
