@@ -137,12 +137,25 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id)
 {
+    int rc;
+
     if (!s->stmt[id] &&
-        sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
-        log_error("store: %s: %s", store_stmt_sql[id], sqlite3_errmsg(s->db));
+        (rc = sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL)) !=
+            SQLITE_OK) {
+        /* A lock held elsewhere is the caller's -EBUSY, not an error here. */
+        if (store_errno(s, rc) != -EBUSY)
+            log_error("store: %s: %s", store_stmt_sql[id], sqlite3_errmsg(s->db));
         return NULL;
     }
     return s->stmt[id];
+}
+
+int store_errno(struct store *s, int rc)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_extended_errcode(s->db);
+    rc &= 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : -EIO;
 }
 
 void store_stmt_done(sqlite3_stmt *st)
@@ -177,11 +190,36 @@ int store_schema_version(struct store *s, int *version)
     return rc;
 }
 
+/* 0 when the database is in WAL mode; else -EMEDIUMTYPE with the reason. */
+static int check_wal(struct store *s, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    char mode[16] = "";
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        set_err(err, errlen, "cannot read the journal mode of database %s: %s", path, sqlite3_errmsg(s->db));
+        return store_errno(s, rc);
+    }
+    if (strcmp(mode, "wal")) {
+        set_err(err, errlen,
+                "database %s is not in WAL mode (journal_mode=%s), so its writers and this server would block each "
+                "other (run: waypointd init --db %s)",
+                path, mode, path);
+        return -EMEDIUMTYPE;
+    }
+    return 0;
+}
+
 int store_open(const char *path, enum store_mode mode, struct store **out, char *err, size_t errlen)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     struct store *s;
-    int version = 0;
+    int version = 0, rc;
 
     *out = NULL;
     if (mode == STORE_OPEN_CREATE)
@@ -197,13 +235,14 @@ int store_open(const char *path, enum store_mode mode, struct store **out, char 
         set_err(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    s->busy_ms = mode == STORE_OPEN_SERVICE ? STORE_SERVICE_BUSY_MS : STORE_BUSY_TIMEOUT_MS;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     sqlite3_extended_result_codes(s->db, 1);
     if (store_schema_version(s, &version)) {
         set_err(err, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    if (mode == STORE_OPEN_EXISTING && version < STORE_SCHEMA_VERSION) {
+    if (mode != STORE_OPEN_CREATE && version < STORE_SCHEMA_VERSION) {
         set_err(err, errlen, "database %s is not initialised or is older than this waypointd (run: waypointd init --db %s)",
                 path, path);
         store_close(s);
@@ -213,6 +252,10 @@ int store_open(const char *path, enum store_mode mode, struct store **out, char 
         set_err(err, errlen, "database %s was made by a newer waypointd", path);
         store_close(s);
         return -EPROTO;
+    }
+    if (mode == STORE_OPEN_SERVICE && (rc = check_wal(s, path, err, errlen))) {
+        store_close(s);
+        return rc;
     }
     *out = s;
     return 0;
@@ -291,11 +334,11 @@ int store_dc_exists(struct store *s, const char *dc_id)
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 /* A copy of text another program may have written: any bytes can sit in a
@@ -333,7 +376,7 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
 
     memset(out, 0, sizeof(*out));
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -350,7 +393,7 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
     if (rc == SQLITE_DONE)
         return -ENOENT;
     if (rc != SQLITE_ROW)
-        return -EIO;
+        return store_errno(s, rc);
     if (oom || !out->dc_id || !out->id) {
         customer_clear(out);
         return -ENOMEM;
@@ -396,7 +439,7 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
 
     *n = 0;
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, customer_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
@@ -407,7 +450,7 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
         (*n)++;
     }
     if (!rc && *n < max && step != SQLITE_DONE)
-        rc = -EIO;
+        rc = store_errno(s, step);
     store_stmt_done(st);
     if (rc) {
         waypoints_clear(out, *n);
@@ -474,7 +517,7 @@ int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], st
 
     memset(out, 0, sizeof(*out));
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_blob(st, 1, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -483,7 +526,7 @@ int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], st
         out->revoked = sqlite3_column_int(st, 2) != 0;
     }
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(s, rc);
 }
 
 int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
@@ -492,12 +535,12 @@ int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_int64(st, 1, key_id);
     sqlite3_bind_text(st, 2, dc_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])

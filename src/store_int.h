@@ -11,8 +11,9 @@
 
 #include "store.h"
 
-/* Writers (the route planner, drivers' apps) hold the lock briefly; wait for
- * them rather than failing a read. */
+/* Writers (the route planner, drivers' apps) hold the lock briefly; commands
+ * and the feed thread wait for them rather than failing. Service threads wait
+ * only STORE_SERVICE_BUSY_MS (store.h). */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
 enum stmt_id {
@@ -45,6 +46,7 @@ extern const char *const store_stmt_sql[ST_COUNT];
 
 struct store {
     sqlite3 *db;
+    int busy_ms;                  /* this connection's busy timeout */
     sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, reused until close */
 };
 
@@ -52,6 +54,11 @@ struct store {
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
 /* Reset and unbind at once: a statement left stepping holds a WAL snapshot. */
 void store_stmt_done(sqlite3_stmt *st);
+/* The errno for a failed SQLite call with result rc (SQLITE_OK: take the
+ * connection's last error): -EBUSY when another connection's lock outlasted
+ * the busy timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes),
+ * else -EIO. */
+int store_errno(struct store *s, int rc);
 /* Run SQL without results; -EIO (logged) on failure. */
 int store_exec(struct store *s, const char *sql);
 /* A malloc'd copy of a text column with each ill-formed UTF-8 part replaced
