@@ -131,7 +131,14 @@ void store_sub_state_clear(struct store_sub_state *st);
 
 /* Delete log rows beyond the retention (more than keep_rows behind the head,
  * or written before now_ms - keep_ms), never past upto (what the server has
- * already delivered). Does not wait for a busy writer: -EBUSY, try later. */
+ * already delivered), in transactions of at most STORE_PRUNE_CHUNK rows with
+ * a pause of STORE_PRUNE_PAUSE_MS between them (writers get in), at most
+ * STORE_PRUNE_MAX_CHUNKS per call (the rest at the next call). *pruned is
+ * the new pruned_through, 0 when nothing was deleted. Does not wait for a
+ * busy writer: -EBUSY when not even one chunk could be done, try later. */
+#define STORE_PRUNE_CHUNK 10000
+#define STORE_PRUNE_MAX_CHUNKS 10
+#define STORE_PRUNE_PAUSE_MS 10
 int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t now_ms, int64_t upto,
                     int64_t *pruned);
 

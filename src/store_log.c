@@ -343,7 +343,7 @@ int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t
                     int64_t *pruned)
 {
     struct store_log_head head;
-    int64_t cutoff, young = 0;
+    int64_t cutoff, young = 0, from;
     int rc;
 
     *pruned = 0;
@@ -360,23 +360,39 @@ int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t
         cutoff = upto;
     if (cutoff <= head.pruned_through)
         return 0;
-    /* Never wait on a writer here: pruning can always happen later. */
+    rc = 0;
+    /* In chunks of STORE_PRUNE_CHUNK rows, each its own transaction, with a
+     * pause between them: a writer queued on its busy timeout meets a lock
+     * free for a moment after every chunk, never one held for the whole
+     * backlog. At most STORE_PRUNE_MAX_CHUNKS per call bounds the feed
+     * thread's time here; the rest goes at the next call. Never wait on a
+     * writer: pruning can always happen later. */
     sqlite3_busy_timeout(s->db, 0);
-    rc = store_exec(s, "BEGIN IMMEDIATE");
-    if (!rc) {
-        rc = exec_int64(s, ST_LOG_DELETE, cutoff);
+    from = head.pruned_through;
+    for (int chunk = 0; !rc && from < cutoff && chunk < STORE_PRUNE_MAX_CHUNKS; chunk++) {
+        int64_t to = cutoff - from > STORE_PRUNE_CHUNK ? from + STORE_PRUNE_CHUNK : cutoff;
+
+        if (chunk)
+            sqlite3_sleep(STORE_PRUNE_PAUSE_MS);
+        if (store_exec(s, "BEGIN IMMEDIATE")) {
+            rc = -EBUSY;
+            break;
+        }
+        rc = exec_int64(s, ST_LOG_DELETE, to);
         if (!rc)
-            rc = exec_int64(s, ST_LOG_PRUNED_SET, cutoff);
+            rc = exec_int64(s, ST_LOG_PRUNED_SET, to);
         if (!rc)
             rc = store_exec(s, "COMMIT");
         if (rc)
             store_exec(s, "ROLLBACK");
-    } else {
-        rc = -EBUSY;
+        else
+            from = to;
     }
     sqlite3_busy_timeout(s->db, s->busy_ms);
-    if (!rc)
-        *pruned = cutoff;
+    if (from > head.pruned_through) {
+        *pruned = from; /* what was done stays done, even if a later chunk failed */
+        return 0;
+    }
     return rc;
 }
 

@@ -18,6 +18,8 @@
 #include <sqlite3.h>
 
 #include "testdb.h"
+/* The store's connection, for a commit hook that counts its transactions. */
+#include "../../src/store_int.h"
 
 static void sql(struct testdb *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -490,6 +492,66 @@ static void test_prune_rows_or_age(void **state)
     expect_log_range(f, 8, 10);
 }
 
+static int count_commit(void *arg)
+{
+    (*(int *)arg)++;
+    return 0; /* let it commit */
+}
+
+/* n log rows written at 1, 2, ... ms by one INSERT (no waypoints needed). */
+static void log_rows(struct testdb *f, int n)
+{
+    sql(f, "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d)"
+           " INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"
+           " SELECT 'd1', 'c1', 'w' || i, 'insert', i FROM k",
+        n);
+}
+
+/* A backlog bigger than one chunk goes in several transactions, none bigger
+ * than STORE_PRUNE_CHUNK rows, so writers never wait behind all of it. */
+static void test_issue_11_prune_in_chunks(void **state)
+{
+    struct testdb *f = *state;
+    const int64_t n = 2 * STORE_PRUNE_CHUNK + STORE_PRUNE_CHUNK / 2;
+    int64_t pruned = -1;
+    int commits = 0;
+
+    log_rows(f, (int)n);
+    assert_int_equal(head(f), n);
+    sqlite3_commit_hook(f->store->db, count_commit, &commits);
+    assert_int_equal(store_log_prune(f->store, 0, 0, 0, n, &pruned), 0);
+    sqlite3_commit_hook(f->store->db, NULL, NULL);
+    assert_int_equal(pruned, n);
+    assert_int_equal(commits, 3);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM change_log"), 0);
+    assert_int_equal(pruned_through(f), n);
+    assert_int_equal(head(f), n);
+}
+
+/* One call does at most STORE_PRUNE_MAX_CHUNKS chunks; the next goes on
+ * from there. A cutoff inside a chunk ends exactly at the cutoff. */
+static void test_issue_11_prune_chunks_per_call(void **state)
+{
+    struct testdb *f = *state;
+    const int64_t max = (int64_t)STORE_PRUNE_MAX_CHUNKS * STORE_PRUNE_CHUNK, n = max + 1500;
+    int64_t pruned = -1;
+    int commits = 0;
+
+    log_rows(f, (int)n);
+    sqlite3_commit_hook(f->store->db, count_commit, &commits);
+    assert_int_equal(store_log_prune(f->store, 1000, 0, 0, n, &pruned), 0);
+    assert_int_equal(pruned, max);
+    assert_int_equal(commits, STORE_PRUNE_MAX_CHUNKS);
+    expect_log_range(f, max + 1, n);
+    commits = 0;
+    assert_int_equal(store_log_prune(f->store, 1000, 0, 0, n, &pruned), 0);
+    sqlite3_commit_hook(f->store->db, NULL, NULL);
+    assert_int_equal(pruned, n - 1000);
+    assert_int_equal(commits, 1);
+    expect_log_range(f, n - 999, n);
+    assert_int_equal(pruned_through(f), n - 1000);
+}
+
 /* Never past upto (what the server has delivered), whatever the retention. */
 static void test_prune_never_past_upto(void **state)
 {
@@ -880,6 +942,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_by_age, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_rows_or_age, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_never_past_upto, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_11_prune_in_chunks, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_11_prune_chunks_per_call, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_busy, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_data_version, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_subscribe_snapshot_customer, testdb_setup, testdb_teardown),
