@@ -94,6 +94,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE IF NOT EXISTS change_log_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
     " pruned_through INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO change_log_state(id, pruned_through) VALUES (1, 0);",
+    /* 2 -> 3: a DC resume reads the DC's rows in a seq range; without this
+     * index it read the whole DC's log and sorted it (issue 11). */
+    "CREATE INDEX IF NOT EXISTS change_log_by_dc ON change_log(dc_id, seq);",
 };
 
 #define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"

@@ -552,6 +552,43 @@ static void test_issue_11_prune_chunks_per_call(void **state)
     assert_int_equal(pruned_through(f), n - 1000);
 }
 
+/* The query plan of one of the store's own statements, as one string of
+ * EXPLAIN QUERY PLAN's detail lines joined by "; ". */
+static void query_plan(struct testdb *f, enum stmt_id id, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    char *q = sqlite3_mprintf("EXPLAIN QUERY PLAN %s", store_stmt_sql[id]);
+    size_t used = 0;
+
+    assert_non_null(q);
+    assert_int_equal(sqlite3_prepare_v2(f->store->db, q, -1, &st, NULL), SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW && used < cap)
+        used += (size_t)snprintf(out + used, cap - used, "%s; ", (const char *)sqlite3_column_text(st, 3));
+    sqlite3_finalize(st);
+    sqlite3_free(q);
+}
+
+/* A DC resume reads its rows through change_log_by_dc (dc_id, seq): a search
+ * on the DC's seq range in seq order, not the whole DC's log sorted in a
+ * temporary B-tree (130 ms for 11 rows of a 500k-row log before). */
+static void test_issue_11_dc_resume_uses_index(void **state)
+{
+    struct testdb *f = *state;
+    char plan[1024];
+
+    query_plan(f, ST_LOG_READ_DC, plan, sizeof(plan));
+    print_message("ST_LOG_READ_DC: %s\n", plan);
+    assert_non_null(strstr(plan, "SEARCH c USING INDEX change_log_by_dc (dc_id=? AND seq>? AND seq<?)"));
+    assert_null(strstr(plan, "TEMP B-TREE"));
+    /* The customer resume keeps its own index, the feed its rowid range. */
+    query_plan(f, ST_LOG_READ_CUSTOMER, plan, sizeof(plan));
+    assert_non_null(strstr(plan, "USING INDEX change_log_by_customer (dc_id=? AND customer_id=? AND seq>? AND seq<?)"));
+    assert_null(strstr(plan, "TEMP B-TREE"));
+    query_plan(f, ST_LOG_READ, plan, sizeof(plan));
+    assert_non_null(strstr(plan, "SEARCH c USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"));
+}
+
 /* Never past upto (what the server has delivered), whatever the retention. */
 static void test_prune_never_past_upto(void **state)
 {
@@ -943,6 +980,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_rows_or_age, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_never_past_upto, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_prune_in_chunks, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_11_dc_resume_uses_index, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_prune_chunks_per_call, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_busy, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_data_version, testdb_setup, testdb_teardown),
