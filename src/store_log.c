@@ -277,7 +277,7 @@ static int replay(struct store *s, const char *dc_id, const char *customer_id, i
 int store_subscribe_read(struct store *s, const char *dc_id, const char *customer_id, int64_t since,
                          struct store_sub_state *out)
 {
-    struct store_log_head head;
+    struct store_log_head head = {0, 0};
     int rc, complete = 0;
 
     memset(out, 0, sizeof(*out));
@@ -342,7 +342,7 @@ static int exec_int64(struct store *s, enum stmt_id id, int64_t bind)
 int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t now_ms, int64_t upto,
                     int64_t *pruned)
 {
-    struct store_log_head head;
+    struct store_log_head head = {0, 0};
     int64_t cutoff, young = 0, from;
     int rc;
 
