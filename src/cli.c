@@ -492,7 +492,7 @@ static int serve_gather(int argc, char **argv, struct config_args *all)
     if (path)
         rc = config_read_file(path, serve_opts, &file, err, sizeof(err));
     if (!rc)
-        rc = config_read_env(serve_opts, not_from_env, &env, err, sizeof(err));
+        rc = config_read_env(serve_opts, not_from_env, &file, err, sizeof(err)); /* false there drops the file's true */
     all->cap = 1 + file.n + env.n + argc;
     all->v = calloc((size_t)all->cap + 1, sizeof(char *));
     if (!rc && !all->v)
