@@ -529,7 +529,7 @@ static int check_config(const struct serve_args *a)
     if (tls_material_load(c->cert_path, c->key_path, &tls, err, sizeof(err)))
         return fprintf(stderr, "waypointd: %s\n", err), CLI_FAIL;
     tls_material_free(tls);
-    if (open_store(c->db_path, STORE_OPEN_EXISTING, &s))
+    if (open_store(c->db_path, STORE_OPEN_SERVICE, &s) /* as serve opens it: WAL too */)
         return CLI_FAIL;
     store_close(s);
     printf("db = %s\nlisten = %s\ncert = %s\nkey = %s\nwww = %s\nthreads = %d\n", c->db_path, a->listen, c->cert_path,

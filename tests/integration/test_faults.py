@@ -848,6 +848,10 @@ class WalModeTest(unittest.TestCase):
         lines = [ln for ln in srv.stderr().splitlines() if ln.strip()]
         self.assertEqual(len(lines), 1, lines)
         self.assertRegex(lines[0], r"not in WAL mode.*journal_mode=delete.*waypointd init")
+        check = wpd.run([wpd.WAYPOINTD, "serve", "--db", sb.db, "--listen", "127.0.0.1:0", "--cert", sb.cert,
+                         "--key", sb.key, "--check-config"])
+        self.assertEqual(check.returncode, 1, check.stderr)
+        self.assertRegex(check.stderr, r"not in WAL mode")
         wpd.init_db(sb.db)
         self.assertEqual(wpd.sql_value(sb.db, "PRAGMA journal_mode;"), "wal")
         sb.server()
