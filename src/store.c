@@ -62,6 +62,10 @@ const char *const store_stmt_sql[ST_COUNT] = {
                    " FROM waypoints WHERE dc_id = ?1 AND status = 'PENDING' ORDER BY rowid DESC",
     /* Rows are in time order, so the scan stops at the first young one. */
     [ST_LOG_AGE_CUTOFF] = "SELECT seq FROM change_log WHERE changed_ms >= ?1 ORDER BY seq LIMIT 1",
+    /* The last seq of the next prune chunk: rows, not a seq range, so gaps
+     * in seq (a log that starts high, rows deleted by hand) cost nothing. */
+    [ST_LOG_CHUNK_END] = "SELECT seq FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT 1 OFFSET " STORE_STR(
+        STORE_PRUNE_CHUNK) " - 1",
     [ST_LOG_DELETE] = "DELETE FROM change_log WHERE seq <= ?1",
     [ST_LOG_PRUNED_SET] = "UPDATE change_log_state SET pruned_through = MAX(pruned_through, ?1) WHERE id = 1",
     [ST_DATA_VERSION] = "PRAGMA data_version",

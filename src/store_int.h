@@ -16,6 +16,10 @@
  * only STORE_SERVICE_BUSY_MS (store.h). */
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* A macro's value as an SQL literal. */
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
+
 enum stmt_id {
     ST_DC_EXISTS,
     ST_CUSTOMER,
@@ -36,6 +40,7 @@ enum stmt_id {
     ST_LOG_READ_CUSTOMER,
     ST_SNAP_DC,
     ST_LOG_AGE_CUTOFF,
+    ST_LOG_CHUNK_END,
     ST_LOG_DELETE,
     ST_LOG_PRUNED_SET,
     ST_DATA_VERSION,

@@ -370,8 +370,15 @@ int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t
     sqlite3_busy_timeout(s->db, 0);
     from = head.pruned_through;
     for (int chunk = 0; !rc && from < cutoff && chunk < STORE_PRUNE_MAX_CHUNKS; chunk++) {
-        int64_t to = cutoff - from > STORE_PRUNE_CHUNK ? from + STORE_PRUNE_CHUNK : cutoff;
+        int64_t to = cutoff;
+        int more = step_int64(s, ST_LOG_CHUNK_END, from, &to);
 
+        if (more < 0) {
+            rc = more;
+            break;
+        }
+        if (!more || to > cutoff)
+            to = cutoff;
         if (chunk)
             sqlite3_sleep(STORE_PRUNE_PAUSE_MS);
         if (store_exec(s, "BEGIN IMMEDIATE")) {

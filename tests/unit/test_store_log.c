@@ -528,6 +528,26 @@ static void test_issue_11_prune_in_chunks(void **state)
     assert_int_equal(head(f), n);
 }
 
+/* Chunks count rows, not seq numbers: a log whose seq starts far above
+ * pruned_through (gaps) is pruned in as few transactions as it has rows. */
+static void test_issue_11_prune_chunks_count_rows(void **state)
+{
+    struct testdb *f = *state;
+    const int64_t base = 5000000, n = STORE_PRUNE_CHUNK + STORE_PRUNE_CHUNK / 2;
+    int64_t pruned = -1;
+    int commits = 0;
+
+    sql(f, "INSERT INTO sqlite_sequence(name, seq) VALUES ('change_log', %lld)", (long long)base);
+    log_rows(f, (int)n);
+    assert_int_equal(head(f), base + n);
+    sqlite3_commit_hook(f->store->db, count_commit, &commits);
+    assert_int_equal(store_log_prune(f->store, 0, 0, 0, base + n, &pruned), 0);
+    sqlite3_commit_hook(f->store->db, NULL, NULL);
+    assert_int_equal(pruned, base + n);
+    assert_int_equal(commits, 2);
+    assert_int_equal(sql_int(f, "SELECT count(*) FROM change_log"), 0);
+}
+
 /* One call does at most STORE_PRUNE_MAX_CHUNKS chunks; the next goes on
  * from there. A cutoff inside a chunk ends exactly at the cutoff. */
 static void test_issue_11_prune_chunks_per_call(void **state)
@@ -980,6 +1000,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_rows_or_age, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_never_past_upto, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_prune_in_chunks, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_11_prune_chunks_count_rows, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_dc_resume_uses_index, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_prune_chunks_per_call, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_busy, testdb_setup, testdb_teardown),
