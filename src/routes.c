@@ -300,8 +300,12 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
         int64_t version;
 
         /* Anything committed since the cache was filled empties it; when
-         * that cannot be known, answer without the cache. */
-        if (store_data_version(ctx->store, &version)) {
+         * that cannot be known, answer without the cache. A lock held
+         * elsewhere would only make every later read wait again: 503 now. */
+        rc = store_data_version(ctx->store, &version);
+        if (rc == -EBUSY)
+            return internal_error(resp, rc);
+        if (rc) {
             uncached = (struct routes_ctx){.store = ctx->store, .secret = ctx->secret, .now_ms = ctx->now_ms};
             ctx = &uncached;
         } else
