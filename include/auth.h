@@ -27,7 +27,8 @@ int auth_key_generate(char *out, size_t cap);
 void auth_key_hash(const char *key, size_t len, uint8_t out[STORE_KEY_HASH_LEN]);
 
 /* Sign a tracking token for one customer, valid until expires_ms (epoch ms).
- * Returns 0, -ENAMETOOLONG if ids are too long, -ENOSPC if cap is too small. */
+ * Returns 0, -ENAMETOOLONG if ids are too long, -ENOSPC if cap is too small,
+ * -EIO if OpenSSL fails (no token then; auth_token_verify refuses all). */
 int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
                       int64_t expires_ms, char *out, size_t cap);
 

@@ -30,7 +30,9 @@ int config_read_file(const char *path, const struct option *opts, struct config_
 
 /* Append every WAYPOINTD_NAME set in the environment for the options in
  * opts (skipping those named in skip, e.g. "config"). 0, -EINVAL (err says
- * which), -ENOMEM. */
+ * which), -ENOMEM. Read it into the file's list, after the file: a flag set
+ * to false (here or in the file) removes the same flag set true earlier in
+ * the list, which is the only way it can override it. */
 int config_read_env(const struct option *opts, const char *const *skip, struct config_args *a, char *err,
                     size_t errlen);
 

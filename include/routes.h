@@ -12,6 +12,9 @@
 
 #include "store.h"
 
+/* Retry-After (seconds) of a 503 answered because the database was busy. */
+#define ROUTES_BUSY_RETRY_AFTER 1
+
 /* Largest request body accepted (the tracking-token body is tiny). */
 #define ROUTES_BODY_MAX 4096
 
@@ -35,7 +38,7 @@ struct routes_request {
 struct routes_response {
     int status;        /* HTTP status */
     const char *allow; /* the Allow header for a 405, else NULL */
-    int retry_after;   /* the Retry-After header (seconds) for a 429, else 0 */
+    int retry_after;   /* the Retry-After header (seconds) for a 429 or 503, else 0 */
     char *body;        /* malloc'd JSON; NULL for a static file */
     size_t body_len;
     char file[1024];   /* static file relative to the www root, when body is NULL */

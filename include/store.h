@@ -15,7 +15,7 @@
 struct store;
 
 /* The schema version this build migrates to (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* The Customers API returns at most this many waypoints. */
 #define STORE_MAX_WAYPOINTS 10
 /* Size of the HMAC secret for tracking tokens. */
@@ -25,11 +25,19 @@ struct store;
 enum store_mode {
     STORE_OPEN_EXISTING = 0, /* the file must exist and be at STORE_SCHEMA_VERSION */
     STORE_OPEN_CREATE,       /* create the file if needed; the caller migrates */
+    STORE_OPEN_SERVICE,      /* as EXISTING, for a service thread: the file must
+                              * also be in WAL mode, and a lock held by another
+                              * process is waited for only STORE_SERVICE_BUSY_MS */
 };
+
+/* How long a service thread's connection waits for another process's lock
+ * before a read fails with -EBUSY (an event loop must not sleep in SQLite). */
+#define STORE_SERVICE_BUSY_MS 100
 
 /* Open path. On failure returns a negative errno and, when err is not NULL,
  * a one-line reason in err. -ENOENT: no such database; -EPROTO: not initialised
- * or older than this build (run init). */
+ * or older than this build (run init); -EMEDIUMTYPE (STORE_OPEN_SERVICE): not
+ * in WAL mode (run init). */
 int store_open(const char *path, enum store_mode mode, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 /* The last SQLite error message of this connection (owned by the store). */
@@ -39,6 +47,9 @@ const char *store_errmsg(struct store *s);
  * switch to WAL, and create the token secret if missing. Idempotent. */
 int store_migrate(struct store *s);
 int store_schema_version(struct store *s, int *version);
+
+/* Reads fail with -EBUSY when another process holds a lock past the
+ * connection's busy timeout (try again soon), -EIO on other SQLite errors. */
 
 /* 1 if the DC exists, 0 if not, negative errno on error. */
 int store_dc_exists(struct store *s, const char *dc_id);
@@ -120,7 +131,14 @@ void store_sub_state_clear(struct store_sub_state *st);
 
 /* Delete log rows beyond the retention (more than keep_rows behind the head,
  * or written before now_ms - keep_ms), never past upto (what the server has
- * already delivered). Does not wait for a busy writer: -EBUSY, try later. */
+ * already delivered), in transactions of at most STORE_PRUNE_CHUNK rows with
+ * a pause of STORE_PRUNE_PAUSE_MS between them (writers get in), at most
+ * STORE_PRUNE_MAX_CHUNKS per call (the rest at the next call). *pruned is
+ * the new pruned_through, 0 when nothing was deleted. Does not wait for a
+ * busy writer: -EBUSY when not even one chunk could be done, try later. */
+#define STORE_PRUNE_CHUNK 10000
+#define STORE_PRUNE_MAX_CHUNKS 10
+#define STORE_PRUNE_PAUSE_MS 10
 int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t now_ms, int64_t upto,
                     int64_t *pruned);
 

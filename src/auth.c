@@ -154,11 +154,15 @@ static int payload_parse(const uint8_t *p, size_t n, struct auth_token *out)
     return 0;
 }
 
-static void mac(const uint8_t secret[STORE_SECRET_LEN], const uint8_t *p, size_t n, uint8_t out[MAC_LEN])
+/* 0, or -EIO when OpenSSL fails: out is then not a MAC and must not be
+ * used (a token is neither made nor accepted: fail closed). */
+static int mac(const uint8_t secret[STORE_SECRET_LEN], const uint8_t *p, size_t n, uint8_t out[MAC_LEN])
 {
     unsigned int len = MAC_LEN;
 
-    HMAC(EVP_sha256(), secret, STORE_SECRET_LEN, p, n, out, &len);
+    if (!HMAC(EVP_sha256(), secret, STORE_SECRET_LEN, p, n, out, &len) || len != MAC_LEN)
+        return -EIO;
+    return 0;
 }
 
 int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
@@ -171,7 +175,8 @@ int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id,
     n = payload_build(dc_id, customer_id, expires_ms, buf, sizeof(buf) - MAC_LEN);
     if (n < 0)
         return n;
-    mac(secret, buf, (size_t)n, buf + n);
+    if (mac(secret, buf, (size_t)n, buf + n))
+        return -EIO;
     if (cap < plen + 1)
         return -ENOSPC;
     memcpy(out, AUTH_TOKEN_PREFIX, plen);
@@ -192,8 +197,7 @@ int auth_token_verify(const uint8_t secret[STORE_SECRET_LEN], const char *token,
     if (n < MAC_LEN + 11)
         return -EINVAL;
     n -= MAC_LEN;
-    mac(secret, buf, (size_t)n, want);
-    if (CRYPTO_memcmp(want, buf + n, MAC_LEN) != 0)
+    if (mac(secret, buf, (size_t)n, want) || CRYPTO_memcmp(want, buf + n, MAC_LEN) != 0)
         return -EINVAL;
     if (payload_parse(buf, (size_t)n, out))
         return -EINVAL;

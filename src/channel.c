@@ -131,6 +131,16 @@ static void send_error(struct pss_channel *pss, const char *id_json, int code, c
     send_error_retry(pss, id_json, code, message, 0);
 }
 
+/* The database could not be read: another process's lock (-EBUSY) is
+ * answered like REST's 503, to be tried again in a second. */
+static void send_db_error(struct pss_channel *pss, const char *id_json, int rc)
+{
+    if (rc == -EBUSY)
+        send_error_retry(pss, id_json, 503, "Database busy, try again", 1);
+    else
+        send_error(pss, id_json, 500, "Database unavailable, try again");
+}
+
 static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
 {
     metrics_gauge_add(vhd->conf->metrics, METRICS_SUBSCRIPTIONS, -pss->scopes.n);
@@ -175,9 +185,12 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
         return -EACCES;
     }
     rc = auth_may_read_dc(vhd->conf->store, &pss->cred, m->dc_id);
-    if (rc <= 0) {
-        send_error(pss, m->id_json, rc < 0 ? 500 : 403,
-                   rc < 0 ? "Database unavailable, try again" : "DC does not exist or the credential may not access it");
+    if (rc < 0) {
+        send_db_error(pss, m->id_json, rc);
+        return rc;
+    }
+    if (rc == 0) {
+        send_error(pss, m->id_json, 403, "DC does not exist or the credential may not access it");
         return -EACCES;
     }
     if (scopeset_find(&pss->scopes, m->dc_id, m->customer_id) < 0 && pss->scopes.n >= vhd->conf->max_subs) {
@@ -263,6 +276,7 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
     struct store_sub_state st;
     unsigned char *buf;
     size_t len = 0;
+    int rc;
 
     if (subscribe_allowed(vhd, pss, m))
         return;
@@ -273,8 +287,8 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
     vhd->subscribing = 0;
     if (pss->closing)
         return;
-    if (store_subscribe_read(vhd->conf->store, m->dc_id, m->customer_id, m->since, &st)) {
-        send_error(pss, m->id_json, 500, "Database unavailable, try again");
+    if ((rc = store_subscribe_read(vhd->conf->store, m->dc_id, m->customer_id, m->since, &st))) {
+        send_db_error(pss, m->id_json, rc);
         return;
     }
     if (m->since >= 0 && !st.resumed)
@@ -862,15 +876,18 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
     pss->sse = 1;
     pss->last_rx_ms = pss->last_tx_ms = clock_mono_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
-    if (!bearer || auth_resolve(vhd->conf->store, vhd->conf->secret, bearer, auth_now_ms(), &pss->cred)) {
+    rc = bearer ? auth_resolve(vhd->conf->store, vhd->conf->secret, bearer, auth_now_ms(), &pss->cred) : -EACCES;
+    if (rc == -EACCES) {
         *status = 401;
         *why = "Missing, unknown, revoked or expired credential";
-    } else if (!auth_may_read_customer(&pss->cred, dc_id, customer_id) ||
-               (rc = auth_may_read_dc(vhd->conf->store, &pss->cred, dc_id)) == 0) {
+    } else if (!rc && (!auth_may_read_customer(&pss->cred, dc_id, customer_id) ||
+                       (rc = auth_may_read_dc(vhd->conf->store, &pss->cred, dc_id)) == 0)) {
         *status = 403;
         *why = "DC does not exist or the credential may not access it";
     } else if (rc < 0) {
-        *why = "Database unavailable, try again";
+        /* The database, not the credential: a 401 would make the page give up. */
+        *status = rc == -EBUSY ? 503 : 500;
+        *why = rc == -EBUSY ? "Database busy, try again" : "Database unavailable, try again";
     } else {
         pss->cred_id = http_cred_id(bearer);
         link_session(vhd, pss);

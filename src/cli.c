@@ -491,15 +491,15 @@ static int serve_gather(int argc, char **argv, struct config_args *all)
 {
     static const char *const not_from_env[] = {"config", "check-config", NULL};
     const char *path = config_path(argc, argv);
-    struct config_args file = {0}, env = {0};
+    struct config_args file = {0}; /* the file's settings, then the environment's */
     char err[1024] = "";
     int rc = 0;
 
     if (path)
         rc = config_read_file(path, serve_opts, &file, err, sizeof(err));
     if (!rc)
-        rc = config_read_env(serve_opts, not_from_env, &env, err, sizeof(err));
-    all->cap = 1 + file.n + env.n + argc;
+        rc = config_read_env(serve_opts, not_from_env, &file, err, sizeof(err)); /* false there drops the file's true */
+    all->cap = 1 + file.n + argc;
     all->v = calloc((size_t)all->cap + 1, sizeof(char *));
     if (!rc && !all->v)
         rc = -ENOMEM;
@@ -507,15 +507,12 @@ static int serve_gather(int argc, char **argv, struct config_args *all)
         all->v[all->n++] = strdup(argv[0]);
         for (int i = 0; i < file.n; i++)
             all->v[all->n++] = strdup(file.v[i]);
-        for (int i = 0; i < env.n; i++)
-            all->v[all->n++] = strdup(env.v[i]);
         for (int i = 1; i < argc; i++)
             all->v[all->n++] = strdup(argv[i]);
         for (int i = 0; i < all->n; i++)
             rc = rc ? rc : all->v[i] ? 0 : -ENOMEM;
     }
     config_args_free(&file);
-    config_args_free(&env);
     if (rc == -ENOMEM)
         return fputs("waypointd: out of memory\n", stderr), CLI_FAIL;
     return rc ? usage("serve", err) : CLI_OK;
@@ -535,7 +532,7 @@ static int check_config(const struct serve_args *a)
     if (tls_material_load(c->cert_path, c->key_path, &tls, err, sizeof(err)))
         return fprintf(stderr, "waypointd: %s\n", err), CLI_FAIL;
     tls_material_free(tls);
-    if (open_store(c->db_path, STORE_OPEN_EXISTING, &s))
+    if (open_store(c->db_path, STORE_OPEN_SERVICE, &s) /* as serve opens it: WAL too */)
         return CLI_FAIL;
     store_close(s);
     printf("db = %s\nlisten = %s\ncert = %s\nkey = %s\nwww = %s\nthreads = %d\n", c->db_path, a->listen, c->cert_path,

@@ -45,6 +45,23 @@ static int push(struct config_args *a, const char *name, const char *value)
     return 0;
 }
 
+/* Remove every "--name" (a flag set earlier) from a. getopt has no way to
+ * turn a flag off again, so a later false must take the earlier true out. */
+static void drop(struct config_args *a, const char *name)
+{
+    int out = 0;
+
+    for (int i = 0; i < a->n; i++) {
+        if (a->v[i][0] == '-' && a->v[i][1] == '-' && !strcmp(a->v[i] + 2, name))
+            free(a->v[i]);
+        else
+            a->v[out++] = a->v[i];
+    }
+    a->n = out;
+    if (a->v)
+        a->v[out] = NULL;
+}
+
 static const struct option *find(const struct option *opts, const char *name)
 {
     for (; opts->name; opts++)
@@ -83,7 +100,10 @@ static int add(const struct option *opts, struct config_args *a, const char *nam
             snprintf(err, errlen, "%s: %s takes true or false", where, name);
             return -EINVAL;
         }
-        return t ? push(a, name, NULL) : 0;
+        if (t)
+            return push(a, name, NULL);
+        drop(a, name); /* false after true: the last value wins here too */
+        return 0;
     }
     if (!*value) {
         snprintf(err, errlen, "%s: %s needs a value", where, name);

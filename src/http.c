@@ -482,6 +482,8 @@ static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_
         busy_end(wsi, pss); /* a session now: stopping closes it like a WebSocket */
     } else {
         routes_error(&pss->resp, status, status, why);
+        if (status == 503)
+            pss->resp.retry_after = 1; /* a lock held by another process: gone in a moment */
         count_answer(wsi, pss);
     }
     lws_callback_on_writable(wsi);
@@ -728,7 +730,7 @@ static int refuse_upgrade(struct lws *wsi, int status, const char *message, int 
         int status;
         const char *reason;
     } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
-                   {429, "Too Many Requests"}};
+                   {429, "Too Many Requests"}, {500, "Internal Server Error"}, {503, "Service Unavailable"}};
     char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, retry[32] = "";
     const char *reason = "Error";
     size_t len = 0;
@@ -840,7 +842,7 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
     uint64_t peer_id = peer_id_if_limited(wsi, conf);
     char cred[HTTP_AUTH_MAX] = "";
     struct auth_cred c;
-    int status;
+    int status, rc;
 
     *retry_after = 0;
     /* An address over its budget for failures is refused before any work. */
@@ -849,12 +851,20 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
         return 429;
     }
     status = upgrade_form(wsi, conf, why);
-    if (!status && (http_credential(wsi, 1, cred, sizeof(cred)) ||
-                    auth_resolve(conf->store, conf->secret, cred, auth_now_ms(), &c))) {
-        *why = "Missing, unknown, revoked or expired credential";
-        status = 401;
+    if (!status && (rc = http_credential(wsi, 1, cred, sizeof(cred)) ? -EACCES
+                                                                    : auth_resolve(conf->store, conf->secret, cred,
+                                                                                   auth_now_ms(), &c))) {
+        /* The database failing is not the credential's fault: a 401 would
+         * make a page give up instead of trying again. */
+        *why = rc == -EACCES ? "Missing, unknown, revoked or expired credential"
+               : rc == -EBUSY ? "Database busy, try again" : "Database unavailable, try again";
+        status = rc == -EACCES ? 401 : rc == -EBUSY ? 503 : 500;
+        if (rc == -EBUSY)
+            *retry_after = 1;
     }
-    if (status) {
+    if (status == 500 || status == 503) {
+        /* nobody's failure: not charged */
+    } else if (status) {
         http_rate_fail(conf, peer_id);
     } else if ((*retry_after = http_rate_take(conf, http_cred_id(cred)))) {
         *why = "Too many requests";

@@ -29,9 +29,16 @@ int routes_error(struct routes_response *resp, int status, int code, const char 
     return resp->body ? 0 : -ENOMEM;
 }
 
-/* Map a store/auth errno to the response (only for unexpected failures). */
+/* Map a store/auth errno to the response (only for unexpected failures).
+ * -EBUSY: another process held the database past the service threads' short
+ * busy timeout (WAL recovery after a writer crashed, say); the answer is
+ * 503 with Retry-After rather than an event loop asleep in SQLite. */
 static int internal_error(struct routes_response *resp, int rc)
 {
+    if (rc == -EBUSY) {
+        resp->retry_after = ROUTES_BUSY_RETRY_AFTER;
+        return routes_error(resp, 503, 503, "Database busy, try again");
+    }
     if (rc == -ENOMEM)
         return routes_error(resp, 500, 500, "Out of memory");
     return routes_error(resp, 500, 500, "Internal error reading the database");
@@ -262,6 +269,7 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
 
 int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req, struct routes_response *resp)
 {
+    struct routes_ctx uncached;
     struct path_match m;
     int rc;
 
@@ -291,10 +299,16 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
     if (ctx->cache) {
         int64_t version;
 
-        /* Anything committed since the cache was filled empties it. */
-        if (store_data_version(ctx->store, &version))
-            ctx = &(struct routes_ctx){.store = ctx->store, .secret = ctx->secret, .now_ms = ctx->now_ms};
-        else
+        /* Anything committed since the cache was filled empties it; when
+         * that cannot be known, answer without the cache. A lock held
+         * elsewhere would only make every later read wait again: 503 now. */
+        rc = store_data_version(ctx->store, &version);
+        if (rc == -EBUSY)
+            return internal_error(resp, rc);
+        if (rc) {
+            uncached = (struct routes_ctx){.store = ctx->store, .secret = ctx->secret, .now_ms = ctx->now_ms};
+            ctx = &uncached;
+        } else
             cache_sync(ctx->cache, version);
     }
     if (authorize(ctx, req, &m, resp))

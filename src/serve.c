@@ -186,7 +186,7 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     struct lws_context_creation_info info;
     char err[512];
 
-    if (store_open(cfg->db_path, STORE_OPEN_EXISTING, &t->store, err, sizeof(err))) {
+    if (store_open(cfg->db_path, STORE_OPEN_SERVICE, &t->store, err, sizeof(err))) {
         fprintf(stderr, "waypointd: %s\n", err);
         return -EIO;
     }

@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "store_int.h"
+#include "utf8.h"
 
 
 /* Epoch milliseconds in SQL (unixepoch('subsec') needs SQLite 3.42). */
@@ -61,6 +62,10 @@ const char *const store_stmt_sql[ST_COUNT] = {
                    " FROM waypoints WHERE dc_id = ?1 AND status = 'PENDING' ORDER BY rowid DESC",
     /* Rows are in time order, so the scan stops at the first young one. */
     [ST_LOG_AGE_CUTOFF] = "SELECT seq FROM change_log WHERE changed_ms >= ?1 ORDER BY seq LIMIT 1",
+    /* The last seq of the next prune chunk: rows, not a seq range, so gaps
+     * in seq (a log that starts high, rows deleted by hand) cost nothing. */
+    [ST_LOG_CHUNK_END] = "SELECT seq FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT 1 OFFSET " STORE_STR(
+        STORE_PRUNE_CHUNK) " - 1",
     [ST_LOG_DELETE] = "DELETE FROM change_log WHERE seq <= ?1",
     [ST_LOG_PRUNED_SET] = "UPDATE change_log_state SET pruned_through = MAX(pruned_through, ?1) WHERE id = 1",
     [ST_DATA_VERSION] = "PRAGMA data_version",
@@ -93,6 +98,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE IF NOT EXISTS change_log_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
     " pruned_through INTEGER NOT NULL DEFAULT 0);"
     "INSERT OR IGNORE INTO change_log_state(id, pruned_through) VALUES (1, 0);",
+    /* 2 -> 3: a DC resume reads the DC's rows in a seq range; without this
+     * index it read the whole DC's log and sorted it (issue 11). */
+    "CREATE INDEX IF NOT EXISTS change_log_by_dc ON change_log(dc_id, seq);",
 };
 
 #define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"
@@ -136,12 +144,25 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id)
 {
+    int rc;
+
     if (!s->stmt[id] &&
-        sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL) != SQLITE_OK) {
-        log_error("store: %s: %s", store_stmt_sql[id], sqlite3_errmsg(s->db));
+        (rc = sqlite3_prepare_v3(s->db, store_stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[id], NULL)) !=
+            SQLITE_OK) {
+        /* A lock held elsewhere is the caller's -EBUSY, not an error here. */
+        if (store_errno(s, rc) != -EBUSY)
+            log_error("store: %s: %s", store_stmt_sql[id], sqlite3_errmsg(s->db));
         return NULL;
     }
     return s->stmt[id];
+}
+
+int store_errno(struct store *s, int rc)
+{
+    if (rc == SQLITE_OK)
+        rc = sqlite3_extended_errcode(s->db);
+    rc &= 0xff;
+    return rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? -EBUSY : -EIO;
 }
 
 void store_stmt_done(sqlite3_stmt *st)
@@ -176,11 +197,36 @@ int store_schema_version(struct store *s, int *version)
     return rc;
 }
 
+/* 0 when the database is in WAL mode; else -EMEDIUMTYPE with the reason. */
+static int check_wal(struct store *s, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    char mode[16] = "";
+    int rc;
+
+    rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        set_err(err, errlen, "cannot read the journal mode of database %s: %s", path, sqlite3_errmsg(s->db));
+        return store_errno(s, rc);
+    }
+    if (strcmp(mode, "wal")) {
+        set_err(err, errlen,
+                "database %s is not in WAL mode (journal_mode=%s), so its writers and this server would block each "
+                "other (run: waypointd init --db %s)",
+                path, mode, path);
+        return -EMEDIUMTYPE;
+    }
+    return 0;
+}
+
 int store_open(const char *path, enum store_mode mode, struct store **out, char *err, size_t errlen)
 {
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
     struct store *s;
-    int version = 0;
+    int version = 0, rc;
 
     *out = NULL;
     if (mode == STORE_OPEN_CREATE)
@@ -196,13 +242,14 @@ int store_open(const char *path, enum store_mode mode, struct store **out, char 
         set_err(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
+    s->busy_ms = mode == STORE_OPEN_SERVICE ? STORE_SERVICE_BUSY_MS : STORE_BUSY_TIMEOUT_MS;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
     sqlite3_extended_result_codes(s->db, 1);
     if (store_schema_version(s, &version)) {
         set_err(err, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
-    if (mode == STORE_OPEN_EXISTING && version < STORE_SCHEMA_VERSION) {
+    if (mode != STORE_OPEN_CREATE && version < STORE_SCHEMA_VERSION) {
         set_err(err, errlen, "database %s is not initialised or is older than this waypointd (run: waypointd init --db %s)",
                 path, path);
         store_close(s);
@@ -212,6 +259,10 @@ int store_open(const char *path, enum store_mode mode, struct store **out, char 
         set_err(err, errlen, "database %s was made by a newer waypointd", path);
         store_close(s);
         return -EPROTO;
+    }
+    if (mode == STORE_OPEN_SERVICE && (rc = check_wal(s, path, err, errlen))) {
+        store_close(s);
+        return rc;
     }
     *out = s;
     return 0;
@@ -290,25 +341,31 @@ int store_dc_exists(struct store *s, const char *dc_id)
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
-/* strdup of a text column; NULL for SQL NULL (or out of memory: see *oom). */
-char *store_column_text(sqlite3_stmt *st, int col, int *oom)
+/* A copy of text another program may have written: any bytes can sit in a
+ * TEXT column, and JSON, WebSocket text frames and SSE carry UTF-8 only, so
+ * each ill-formed part becomes U+FFFD here, where every text leaves SQLite.
+ * The text ends at its first NUL, as a C string does. */
+static char *text_copy(const char *t, int *oom)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    char *copy;
+    char *copy = utf8_dup_repaired(t, strlen(t));
 
-    if (!t)
-        return NULL;
-    copy = strdup((const char *)t);
     if (!copy)
         *oom = 1;
     return copy;
+}
+
+char *store_column_text(sqlite3_stmt *st, int col, int *oom)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    return t ? text_copy((const char *)t, oom) : NULL;
 }
 
 /* A location is present only when both of its columns are non-NULL. */
@@ -326,7 +383,7 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
 
     memset(out, 0, sizeof(*out));
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -343,7 +400,7 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
     if (rc == SQLITE_DONE)
         return -ENOENT;
     if (rc != SQLITE_ROW)
-        return -EIO;
+        return store_errno(s, rc);
     if (oom || !out->dc_id || !out->id) {
         customer_clear(out);
         return -ENOMEM;
@@ -365,7 +422,7 @@ int store_waypoint_row(sqlite3_stmt *st, int col, const char *dc_id, struct wayp
     int oom = 0;
 
     memset(w, 0, sizeof(*w));
-    w->dc_id = strdup(dc_id);
+    w->dc_id = dc_id ? text_copy(dc_id, &oom) : NULL;
     w->id = store_column_text(st, col, &oom);
     w->customer_id = store_column_text(st, col + 1, &oom);
     w->route_id = store_column_text(st, col + 2, &oom);
@@ -389,7 +446,7 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
 
     *n = 0;
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, customer_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
@@ -400,7 +457,7 @@ int store_waypoints_recent(struct store *s, const char *dc_id, const char *custo
         (*n)++;
     }
     if (!rc && *n < max && step != SQLITE_DONE)
-        rc = -EIO;
+        rc = store_errno(s, step);
     store_stmt_done(st);
     if (rc) {
         waypoints_clear(out, *n);
@@ -467,7 +524,7 @@ int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], st
 
     memset(out, 0, sizeof(*out));
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_blob(st, 1, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -476,7 +533,7 @@ int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], st
         out->revoked = sqlite3_column_int(st, 2) != 0;
     }
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(s, rc);
 }
 
 int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
@@ -485,12 +542,12 @@ int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_int64(st, 1, key_id);
     sqlite3_bind_text(st, 2, dc_id, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])

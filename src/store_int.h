@@ -11,9 +11,14 @@
 
 #include "store.h"
 
-/* Writers (the route planner, drivers' apps) hold the lock briefly; wait for
- * them rather than failing a read. */
+/* Writers (the route planner, drivers' apps) hold the lock briefly; commands
+ * and the feed thread wait for them rather than failing. Service threads wait
+ * only STORE_SERVICE_BUSY_MS (store.h). */
 #define STORE_BUSY_TIMEOUT_MS 5000
+
+/* A macro's value as an SQL literal. */
+#define STORE_STR_(x) #x
+#define STORE_STR(x) STORE_STR_(x)
 
 enum stmt_id {
     ST_DC_EXISTS,
@@ -35,6 +40,7 @@ enum stmt_id {
     ST_LOG_READ_CUSTOMER,
     ST_SNAP_DC,
     ST_LOG_AGE_CUTOFF,
+    ST_LOG_CHUNK_END,
     ST_LOG_DELETE,
     ST_LOG_PRUNED_SET,
     ST_DATA_VERSION,
@@ -45,6 +51,7 @@ extern const char *const store_stmt_sql[ST_COUNT];
 
 struct store {
     sqlite3 *db;
+    int busy_ms;                  /* this connection's busy timeout */
     sqlite3_stmt *stmt[ST_COUNT]; /* prepared on first use, reused until close */
 };
 
@@ -52,9 +59,16 @@ struct store {
 sqlite3_stmt *store_stmt(struct store *s, enum stmt_id id);
 /* Reset and unbind at once: a statement left stepping holds a WAL snapshot. */
 void store_stmt_done(sqlite3_stmt *st);
+/* The errno for a failed SQLite call with result rc (SQLITE_OK: take the
+ * connection's last error): -EBUSY when another connection's lock outlasted
+ * the busy timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes),
+ * else -EIO. */
+int store_errno(struct store *s, int rc);
 /* Run SQL without results; -EIO (logged) on failure. */
 int store_exec(struct store *s, const char *sql);
-/* strdup of a text column; NULL for SQL NULL, setting *oom if the copy failed. */
+/* A malloc'd copy of a text column with each ill-formed UTF-8 part replaced
+ * by U+FFFD (utf8.h); NULL for SQL NULL, setting *oom if the copy failed.
+ * Every text value the store hands out is copied through here. */
 char *store_column_text(sqlite3_stmt *st, int col, int *oom);
 /* Copy the 8 API columns starting at col (id, customer_id, route_id, status,
  * completed, eta, ahead, waiting) into w; 0 or -ENOMEM. */

@@ -37,14 +37,14 @@ static int step_head(struct store *s, struct store_log_head *out)
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->head = sqlite3_column_int64(st, 0);
         out->pruned_through = sqlite3_column_int64(st, 1);
     }
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 0 : -EIO;
+    return rc == SQLITE_ROW ? 0 : store_errno(s, rc);
 }
 
 int store_log_head(struct store *s, struct store_log_head *out)
@@ -133,7 +133,7 @@ static int coalesce(struct store_change *c, size_t *n)
 
 /* Read up to max rows of one statement into a coalesced array; *rows counts
  * the log rows read before coalescing. */
-static int read_changes(sqlite3_stmt *st, size_t max, struct store_change **out, size_t *n, int64_t *last,
+static int read_changes(struct store *s, sqlite3_stmt *st, size_t max, struct store_change **out, size_t *n, int64_t *last,
                         size_t *rows)
 {
     struct store_change *c = NULL;
@@ -165,7 +165,7 @@ static int read_changes(sqlite3_stmt *st, size_t max, struct store_change **out,
             used++;
     }
     if (!rc && step != SQLITE_DONE && step != SQLITE_ROW)
-        rc = -EIO;
+        rc = store_errno(s, step);
     if (!rc)
         rc = coalesce(c, &used);
     if (rc) {
@@ -192,7 +192,7 @@ int store_changes_read(struct store *s, int64_t after, size_t max, struct store_
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, INT64_MAX);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-    rc = read_changes(st, max, out, n, next, &rows);
+    rc = read_changes(s, st, max, out, n, next, &rows);
     store_stmt_done(st);
     return rc;
 }
@@ -204,10 +204,10 @@ static int txn(struct store *s, enum stmt_id id)
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     rc = sqlite3_step(st);
     store_stmt_done(st);
-    return rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 static int snapshot_customer(struct store *s, const char *dc_id, const char *customer_id, struct store_sub_state *out)
@@ -225,7 +225,7 @@ static int snapshot_dc(struct store *s, const char *dc_id, struct store_sub_stat
     int rc = 0, step = SQLITE_DONE;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (out->nw == cap) {
@@ -245,7 +245,7 @@ static int snapshot_dc(struct store *s, const char *dc_id, struct store_sub_stat
         out->nw++;
     }
     if (!rc && step != SQLITE_DONE)
-        rc = -EIO;
+        rc = store_errno(s, step);
     store_stmt_done(st);
     return rc;
 }
@@ -268,7 +268,7 @@ static int replay(struct store *s, const char *dc_id, const char *customer_id, i
     sqlite3_bind_text(st, 4, dc_id, -1, SQLITE_STATIC);
     if (customer_id)
         sqlite3_bind_text(st, 5, customer_id, -1, SQLITE_STATIC);
-    rc = read_changes(st, STORE_REPLAY_MAX + 1, &out->changes, &out->nchanges, &last, &rows);
+    rc = read_changes(s, st, STORE_REPLAY_MAX + 1, &out->changes, &out->nchanges, &last, &rows);
     store_stmt_done(st);
     *complete = rows <= STORE_REPLAY_MAX;
     return rc;
@@ -277,12 +277,13 @@ static int replay(struct store *s, const char *dc_id, const char *customer_id, i
 int store_subscribe_read(struct store *s, const char *dc_id, const char *customer_id, int64_t since,
                          struct store_sub_state *out)
 {
-    struct store_log_head head;
+    struct store_log_head head = {0, 0};
     int rc, complete = 0;
 
     memset(out, 0, sizeof(*out));
-    if (txn(s, ST_BEGIN))
-        return -EIO;
+    rc = txn(s, ST_BEGIN);
+    if (rc)
+        return rc;
     rc = step_head(s, &head);
     if (rc)
         goto out;
@@ -302,7 +303,7 @@ int store_subscribe_read(struct store *s, const char *dc_id, const char *custome
     rc = customer_id ? snapshot_customer(s, dc_id, customer_id, out) : snapshot_dc(s, dc_id, out);
 out:
     if (txn(s, ST_COMMIT) && !rc)
-        rc = -EIO;
+        rc = store_errno(s, SQLITE_OK);
     if (rc) {
         txn(s, ST_ROLLBACK);
         store_sub_state_clear(out);
@@ -316,13 +317,13 @@ static int step_int64(struct store *s, enum stmt_id id, int64_t bind, int64_t *o
     int rc;
 
     if (!st)
-        return -EIO;
+        return store_errno(s, SQLITE_OK);
     sqlite3_bind_int64(st, 1, bind);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
 }
 
 static int exec_int64(struct store *s, enum stmt_id id, int64_t bind)
@@ -341,8 +342,8 @@ static int exec_int64(struct store *s, enum stmt_id id, int64_t bind)
 int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t now_ms, int64_t upto,
                     int64_t *pruned)
 {
-    struct store_log_head head;
-    int64_t cutoff, young = 0;
+    struct store_log_head head = {0, 0};
+    int64_t cutoff, young = 0, from;
     int rc;
 
     *pruned = 0;
@@ -359,27 +360,52 @@ int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t
         cutoff = upto;
     if (cutoff <= head.pruned_through)
         return 0;
-    /* Never wait on a writer here: pruning can always happen later. */
+    rc = 0;
+    /* In chunks of STORE_PRUNE_CHUNK rows, each its own transaction, with a
+     * pause between them: a writer queued on its busy timeout meets a lock
+     * free for a moment after every chunk, never one held for the whole
+     * backlog. At most STORE_PRUNE_MAX_CHUNKS per call bounds the feed
+     * thread's time here; the rest goes at the next call. Never wait on a
+     * writer: pruning can always happen later. */
     sqlite3_busy_timeout(s->db, 0);
-    rc = store_exec(s, "BEGIN IMMEDIATE");
-    if (!rc) {
-        rc = exec_int64(s, ST_LOG_DELETE, cutoff);
+    from = head.pruned_through;
+    for (int chunk = 0; !rc && from < cutoff && chunk < STORE_PRUNE_MAX_CHUNKS; chunk++) {
+        int64_t to = cutoff;
+        int more = step_int64(s, ST_LOG_CHUNK_END, from, &to);
+
+        if (more < 0) {
+            rc = more;
+            break;
+        }
+        if (!more || to > cutoff)
+            to = cutoff;
+        if (chunk)
+            sqlite3_sleep(STORE_PRUNE_PAUSE_MS);
+        if (store_exec(s, "BEGIN IMMEDIATE")) {
+            rc = -EBUSY;
+            break;
+        }
+        rc = exec_int64(s, ST_LOG_DELETE, to);
         if (!rc)
-            rc = exec_int64(s, ST_LOG_PRUNED_SET, cutoff);
+            rc = exec_int64(s, ST_LOG_PRUNED_SET, to);
         if (!rc)
             rc = store_exec(s, "COMMIT");
         if (rc)
             store_exec(s, "ROLLBACK");
-    } else {
-        rc = -EBUSY;
+        else
+            from = to;
     }
-    sqlite3_busy_timeout(s->db, STORE_BUSY_TIMEOUT_MS);
-    if (!rc)
-        *pruned = cutoff;
+    sqlite3_busy_timeout(s->db, s->busy_ms);
+    if (from > head.pruned_through) {
+        *pruned = from; /* what was done stays done, even if a later chunk failed */
+        return 0;
+    }
     return rc;
 }
 
 int store_data_version(struct store *s, int64_t *v)
 {
-    return step_int64(s, ST_DATA_VERSION, 0, v) == 1 ? 0 : -EIO;
+    int rc = step_int64(s, ST_DATA_VERSION, 0, v);
+
+    return rc == 1 ? 0 : rc < 0 ? rc : -EIO;
 }

@@ -13,6 +13,7 @@
 #include "fuzz.h"
 #include "path.h"
 #include "routes.h"
+#include "utf8.h"
 
 /* Unicode's table 3-7 of well-formed UTF-8 byte sequences, written out. */
 static int ref_utf8(const unsigned char *s, size_t n)
@@ -55,10 +56,66 @@ static int ref_id(const unsigned char *s, size_t n)
     return ref_utf8(s, n);
 }
 
+/* The WHATWG Encoding Standard's UTF-8 decoder, step by step (bytes needed,
+ * bytes seen, lower and upper boundary), re-encoding what it decodes: one
+ * U+FFFD per maximal subpart. Returns the bytes written to out (3 * n). */
+static size_t ref_repair(const unsigned char *s, size_t n, unsigned char *out)
+{
+    size_t i = 0, o = 0, start = 0, needed = 0, seen = 0;
+    unsigned lower = 0x80, upper = 0xbf;
+
+    while (i < n) {
+        unsigned b = s[i];
+
+        if (needed == 0) {
+            start = i++;
+            if (b <= 0x7f)
+                out[o++] = (unsigned char)b;
+            else if (b >= 0xc2 && b <= 0xdf)
+                needed = 1;
+            else if (b >= 0xe0 && b <= 0xef)
+                needed = 2, lower = b == 0xe0 ? 0xa0 : 0x80, upper = b == 0xed ? 0x9f : 0xbf;
+            else if (b >= 0xf0 && b <= 0xf4)
+                needed = 3, lower = b == 0xf0 ? 0x90 : 0x80, upper = b == 0xf4 ? 0x8f : 0xbf;
+            else
+                memcpy(out + o, "\xef\xbf\xbd", 3), o += 3;
+            continue;
+        }
+        if (b < lower || b > upper) { /* error; the byte is read again */
+            needed = seen = 0, lower = 0x80, upper = 0xbf;
+            memcpy(out + o, "\xef\xbf\xbd", 3), o += 3;
+            continue;
+        }
+        lower = 0x80, upper = 0xbf;
+        i++;
+        if (++seen == needed) {
+            memcpy(out + o, s + start, i - start), o += i - start;
+            needed = seen = 0;
+        }
+    }
+    if (needed)
+        memcpy(out + o, "\xef\xbf\xbd", 3), o += 3;
+    return o;
+}
+
 void check_utf8(const uint8_t *data, size_t size)
 {
+    unsigned char *want = malloc(3 * size + 1);
+    char *got = utf8_dup_repaired((const char *)data, size);
+    size_t wlen;
+
     FUZZ_CHECK(path_utf8_valid((const char *)data, size) == ref_utf8(data, size));
     FUZZ_CHECK(path_id_valid((const char *)data, size) == ref_id(data, size));
+    FUZZ_CHECK(want && got);
+    wlen = ref_repair(data, size, want);
+    FUZZ_CHECK(utf8_repaired_len((const char *)data, size) == wlen);
+    FUZZ_CHECK(!memcmp(got, want, wlen) && got[wlen] == '\0');
+    FUZZ_CHECK(ref_utf8((const unsigned char *)got, wlen));
+    FUZZ_CHECK((utf8_valid_prefix((const char *)data, size) == size) == ref_utf8(data, size));
+    if (ref_utf8(data, size))
+        FUZZ_CHECK(wlen == size && !memcmp(got, data, size));
+    free(want);
+    free(got);
 }
 
 /* path_match by splitting "/dcs/A/customers/B[/suffix]" on '/'. */

@@ -9,7 +9,8 @@
 struct path_match;
 
 /* path_utf8_valid and path_id_valid on data[0..size) against Unicode's
- * table 3-7 of well-formed UTF-8. */
+ * table 3-7 of well-formed UTF-8; utf8_dup_repaired against the WHATWG
+ * UTF-8 decoder (one U+FFFD per maximal subpart). */
 void check_utf8(const uint8_t *data, size_t size);
 /* m, from path_match(path), against splitting path on '/'. */
 void check_path_match(const char *path, const struct path_match *m);

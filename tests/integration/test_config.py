@@ -88,6 +88,16 @@ class ConfigTest(unittest.TestCase):
         out = dict(settings(self.check("--config", conf, "--rate-limit-addr", "7", env=env).stdout))
         self.assertEqual((out["rate-limit-addr"], out["max-subs"]), ("7", "9"))
 
+    def test_issue_11_env_false_overrides_file_true(self):
+        conf = self.write("flag.conf", self.required() + "access-log = true\n")
+        out = dict(settings(self.check("--config", conf).stdout))
+        self.assertEqual(out["access-log"], "true")
+        r = self.check("--config", conf, env={"WAYPOINTD_ACCESS_LOG": "false"})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(dict(settings(r.stdout))["access-log"], "false", "the environment wins over the file")
+        r = self.check("--config", conf, "--access-log", env={"WAYPOINTD_ACCESS_LOG": "false"})
+        self.assertEqual(dict(settings(r.stdout))["access-log"], "true", "the command line wins over both")
+
     def test_config_file_from_the_environment_and_flags(self):
         conf = self.write("env.conf", self.required() + "access-log = true\nallow-origin = https://a.example\n")
         r = self.check("--allow-origin", "https://b.example", env={"WAYPOINTD_CONFIG": conf})

@@ -154,6 +154,35 @@ con.execute("COMMIT")
 print("released", flush=True)
 '''
 
+# Makes readers wait as while another process recovers the WAL after a writer
+# crashed: SQLite's WAL-index locks are fcntl locks on bytes 120.. of the
+# -shm file (120 WRITE, 122 RECOVER); holding both with the index header
+# marked unreliable is that state exactly, and every reader then meets
+# SQLITE_BUSY_RECOVERY in its busy handler. On "release" (stdin) the header is
+# restored and the locks dropped. (PRAGMA locking_mode=EXCLUSIVE or a
+# journal_mode switch cannot be used: both need the whole file, which the
+# running server's connections keep a shared lock on.)
+READ_LOCK_HOLDER_SRC = r'''
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1] + "-shm", os.O_RDWR)
+for off in (120, 122):
+    for _ in range(200):
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, off, os.SEEK_SET)
+            break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        sys.exit("cannot lock byte %d of the -shm file" % off)
+hdr = os.pread(fd, 48, 0)
+os.pwrite(fd, bytes([hdr[0] ^ 0xff]) + hdr[1:], 0)
+print("locked", flush=True)
+sys.stdin.readline()
+os.pwrite(fd, hdr, 0)
+os.close(fd)
+print("released", flush=True)
+'''
+
 # BEGINs, updates and inserts (a small page cache makes the transaction
 # spill into the -wal before COMMIT), prints "ready" and waits to be killed.
 DOOMED_SRC = r'''
@@ -173,9 +202,9 @@ time.sleep(60)
 '''
 
 
-def spawn(src, *args):
+def spawn(src, *args, stdin=subprocess.DEVNULL):
     """Start a helper process (Debian's python3 -c SRC ARGS) with pipes."""
-    return subprocess.Popen([PYTHON, "-c", src, *[str(a) for a in args]], stdin=subprocess.DEVNULL,
+    return subprocess.Popen([PYTHON, "-c", src, *[str(a) for a in args]], stdin=stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -758,6 +787,105 @@ class WriteLockTest(FaultTestCase):
                                                   "dc_id = 'dc1'"), 424242)
         self.assertEqual(self.alarms(srv), [], "unexpected error lines on stderr")
         self.assert_clean_exit(srv)
+
+
+async def raw_refusal(server, cafile, key):
+    """An upgrade that must be refused: (HTTP status, headers)."""
+    import websockets.exceptions
+    import live_client
+    try:
+        ws = await live_client._connect(server, cafile, key=key)
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code, e.headers
+    await ws.close()
+    raise AssertionError("the upgrade was accepted")
+
+
+class ReadLockTest(FaultTestCase):
+
+    async def test_issue_11_reader_lock_answers_503_at_once(self):
+        """Readers must wait for another process (WAL recovery after a writer
+        crashed: READ_LOCK_HOLDER_SRC holds its locks).
+
+        A service thread must not sleep seconds in SQLite's busy handler: REST
+        answers 503 with `Retry-After: 1` and the error envelope well before
+        the old 5 s busy timeout (the server waits about 100 ms), for an API
+        key and for a tracking token; once the lock is gone, 200 again."""
+        srv = self.start_server()
+        token = self.sb.token_create("dc1", "c00")
+        path = "/dcs/dc1/customers/c00/waypoints"
+        resp = await asyncio.to_thread(wpd.curl, srv.url(path), self.sb.cert, bearer=self.key, http="1.1")
+        self.assertEqual(resp.code, 200, resp)
+        live = await Live.open(srv, self.sb.cert, key=self.key)  # open before the lock
+        self.addAsyncCleanup(live.close)
+        holder = spawn(READ_LOCK_HOLDER_SRC, self.sb.db, stdin=subprocess.PIPE)
+        self.addCleanup(reap, holder)
+        self.assertEqual(await asyncio.to_thread(read_line, holder, 10, "lock holder"), "locked")
+        for who, cred in (("key", self.key), ("token", token)):
+            with self.subTest("503 while the lock is held", credential=who):
+                t0 = time.monotonic()
+                resp = await asyncio.to_thread(wpd.curl, srv.url(path), self.sb.cert, bearer=cred, http="1.1",
+                                               max_time=15)
+                took = time.monotonic() - t0
+                self.assertEqual(resp.code, 503, resp)
+                self.assertIsNone(envelope_problem(resp), resp)
+                self.assertEqual(resp.headers.get("retry-after"), "1", resp.headers)
+                self.assertLess(took, 3.0, "the answer waited %.1f s: a service thread slept in the busy "
+                                           "handler" % took)
+        with self.subTest("a WebSocket upgrade: 503 and Retry-After, not 401"):
+            status, headers = await raw_refusal(srv, self.sb.cert, self.key)
+            self.assertEqual(status, 503, headers)
+            self.assertEqual(headers.get("retry-after"), "1", headers)
+        with self.subTest("a live subscribe: an error 503 to retry, the connection open"):
+            reply = await live.subscribe("dc1", "c00", id="s", timeout=10)
+            self.assertEqual((reply.get("type"), reply.get("code")), ("error", 503), reply)
+            self.assertEqual(reply.get("retry_after"), 1, reply)
+            self.assertEqual(await live.ping(id="alive"), [])
+        with self.subTest("an event stream: 503 before the stream, Retry-After"):
+            resp = await asyncio.to_thread(wpd.curl, srv.url(path + "/events"), self.sb.cert, bearer=token,
+                                           http="1.1", max_time=15)
+            self.assertEqual(resp.code, 503, resp)
+            self.assertEqual(resp.headers.get("retry-after"), "1", resp.headers)
+        self.assertIsNone(holder.poll(), "the lock ended before the requests: the test proves nothing")
+        holder.stdin.write("release\n")
+        holder.stdin.flush()
+        self.assertEqual(await asyncio.to_thread(read_line, holder, 10, "lock holder"), "released")
+        with self.subTest("200 again after the lock is released"):
+            resp = await asyncio.to_thread(wpd.curl, srv.url(path), self.sb.cert, bearer=self.key, http="1.1")
+            self.assertEqual(resp.code, 200, resp)
+            await self.assert_rest_matches_table(srv, [("dc1", "c00")])
+        with self.subTest("the same connection subscribes once the lock is gone"):
+            reply = await live.subscribe("dc1", "c00", id="again")
+            self.assertEqual(reply.get("type"), "subscribed", reply)
+        self.assert_clean_exit(srv)
+
+
+class WalModeTest(unittest.TestCase):
+
+    def test_issue_11_serve_refuses_a_database_not_in_wal_mode(self):
+        """init puts the database in WAL mode; another program may have
+        switched it back (PRAGMA journal_mode=DELETE). Without WAL every
+        writer blocks the server's readers and the reverse, so serve refuses
+        to start: exit 1 and one stderr line that says so and how to fix it.
+        init switches it back, and serve starts again."""
+        sb = wpd.Sandbox(prefix="wpd-fault-")
+        self.addCleanup(sb.close)
+        self.assertEqual(wpd.sql(sb.db, "PRAGMA journal_mode=DELETE;").strip(), "delete")
+        srv = wpd.Server(sb.db, sb.cert, sb.key, logdir=sb.dir)
+        sb.servers.append(srv)
+        with self.assertRaises(wpd.WpdError):
+            srv.start()
+        self.assertEqual(srv.wait(), 1)
+        lines = [ln for ln in srv.stderr().splitlines() if ln.strip()]
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"not in WAL mode.*journal_mode=delete.*waypointd init")
+        check = wpd.run([wpd.WAYPOINTD, "serve", "--db", sb.db, "--listen", "127.0.0.1:0", "--cert", sb.cert,
+                         "--key", sb.key, "--check-config"])
+        self.assertEqual(check.returncode, 1, check.stderr)
+        self.assertRegex(check.stderr, r"not in WAL mode")
+        wpd.init_db(sb.db)
+        self.assertEqual(wpd.sql_value(sb.db, "PRAGMA journal_mode;"), "wal")
+        sb.server()
 
 
 # ---------------------------------------------------------------------------

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sqlite3.h>
 
 #include "testdb.h"
@@ -21,6 +23,23 @@
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 #define NOW 1700000000000LL
+
+/* HMAC() through -Wl,--wrap=HMAC (tests/unit/CMakeLists.txt): the real one,
+ * except that with hmac_fail set it reports failure (NULL) after writing the
+ * right MAC anyway, so only a caller that checks the return can tell. */
+unsigned char *__real_HMAC(const EVP_MD *md, const void *key, int key_len, const unsigned char *data, size_t n,
+                           unsigned char *out, unsigned int *out_len);
+unsigned char *__wrap_HMAC(const EVP_MD *md, const void *key, int key_len, const unsigned char *data, size_t n,
+                           unsigned char *out, unsigned int *out_len);
+static int hmac_fail;
+
+unsigned char *__wrap_HMAC(const EVP_MD *md, const void *key, int key_len, const unsigned char *data, size_t n,
+                           unsigned char *out, unsigned int *out_len)
+{
+    unsigned char *r = __real_HMAC(md, key, key_len, data, n, out, out_len);
+
+    return hmac_fail ? NULL : r;
+}
 
 static int b64_value(char c)
 {
@@ -712,6 +731,23 @@ static void test_secret_sync_follows_rotation(void **state)
     assert_int_equal(sec.version, v);
 }
 
+/* A failed HMAC() fails closed: no token is made, and no token verifies. */
+static void test_issue_11_hmac_failure_fails_closed(void **state)
+{
+    struct env *e = *state;
+    char token[AUTH_TOKEN_MAX], made[AUTH_TOKEN_MAX];
+    struct auth_token t;
+
+    assert_int_equal(auth_token_create(e->secret, "dc1", "c1", NOW + 60000, made, sizeof(made)), 0);
+    assert_int_equal(auth_token_verify(e->secret, made, strlen(made), NOW, &t), 0);
+    hmac_fail = 1;
+    strcpy(token, "untouched");
+    assert_true(auth_token_create(e->secret, "dc1", "c1", NOW + 60000, token, sizeof(token)) < 0);
+    assert_int_not_equal(auth_token_verify(e->secret, made, strlen(made), NOW, &t), 0);
+    hmac_fail = 0;
+    assert_int_equal(auth_token_verify(e->secret, made, strlen(made), NOW, &t), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,6 +772,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_may_read_customer, env_setup, env_teardown),
         cmocka_unit_test(test_now_ms),
         cmocka_unit_test_setup_teardown(test_secret_sync_follows_rotation, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_issue_11_hmac_failure_fails_closed, env_setup, env_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

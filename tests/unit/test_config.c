@@ -75,6 +75,49 @@ static void test_false_flag_adds_nothing(void **state)
     config_args_free(&a);
 }
 
+/* The last value of a flag wins within one list: false after true removes
+ * it (getopt has no "--no-access-log" to say so later). */
+static void test_issue_11_false_after_true_in_a_file(void **state)
+{
+    struct config_args a = {0};
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(read_text("access-log = true\nlisten = x:1\naccess-log = false\n", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.v[0], "--listen=x:1");
+    assert_null(a.v[1]);
+    config_args_free(&a);
+}
+
+/* Environment over file (docs/operations.md): the environment is read into
+ * the file's list, after it, and WAYPOINTD_ACCESS_LOG=false turns off
+ * access-log = true from the file; true in the environment still adds it. */
+static void test_issue_11_env_false_overrides_file_true(void **state)
+{
+    struct config_args a = {0};
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(read_text("access-log = true\nrate-limit-addr = 5\n", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.n, 2);
+    setenv("WAYPOINTD_ACCESS_LOG", "false", 1);
+    assert_int_equal(config_read_env(opts, NULL, &a, err, sizeof(err)), 0);
+    unsetenv("WAYPOINTD_ACCESS_LOG");
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.v[0], "--rate-limit-addr=5");
+    assert_null(a.v[1]);
+    config_args_free(&a);
+
+    assert_int_equal(read_text("access-log = false\n", &a, err, sizeof(err)), 0);
+    setenv("WAYPOINTD_ACCESS_LOG", "on", 1);
+    assert_int_equal(config_read_env(opts, NULL, &a, err, sizeof(err)), 0);
+    unsetenv("WAYPOINTD_ACCESS_LOG");
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.v[0], "--access-log");
+    config_args_free(&a);
+}
+
 static void test_file_errors_name_the_line(void **state)
 {
     static const struct {
@@ -140,6 +183,8 @@ int main(void)
         cmocka_unit_test(test_file_settings_become_options), cmocka_unit_test(test_false_flag_adds_nothing),
         cmocka_unit_test(test_file_errors_name_the_line),    cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_environment),
+        cmocka_unit_test(test_issue_11_false_after_true_in_a_file),
+        cmocka_unit_test(test_issue_11_env_false_overrides_file_true),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

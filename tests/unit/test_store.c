@@ -177,6 +177,116 @@ static void test_open_newer_schema(void **state)
     testdb_remove(path);
 }
 
+/* 1 when the database at path has an index of that name. */
+static int has_index(const char *path, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    sqlite3 *db;
+    int found;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?1", -1, &st,
+                                        NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return found;
+}
+
+/* A database made by the previous release (version 2: no change_log_by_dc)
+ * is refused by serve until init migrates it; init adds the index and keeps
+ * the rows. */
+static void test_issue_11_migrate_2_to_3(void **state)
+{
+    char path[64], err[256] = "";
+    struct store *s = NULL;
+    struct store_log_head h;
+    sqlite3 *db;
+    int version = -1;
+
+    (void)state;
+    testdb_temp_path(path, sizeof(path), "store");
+    assert_int_equal(store_open(path, STORE_OPEN_CREATE, &s, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(s), 0);
+    store_close(s);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sql(db, "DROP INDEX change_log_by_dc; PRAGMA user_version = 2;"
+            "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1', 'w1', 'c1');");
+    sqlite3_close(db);
+    assert_false(has_index(path, "change_log_by_dc"));
+
+    s = NULL;
+    assert_int_equal(store_open(path, STORE_OPEN_SERVICE, &s, err, sizeof(err)), -EPROTO);
+    assert_null(s);
+    assert_non_null(strstr(err, "waypointd init"));
+    assert_int_equal(store_open(path, STORE_OPEN_CREATE, &s, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(s), 0);
+    assert_int_equal(store_schema_version(s, &version), 0);
+    assert_int_equal(version, 3);
+    assert_int_equal(store_log_head(s, &h), 0);
+    assert_int_equal(h.head, 1);
+    store_close(s);
+    assert_true(has_index(path, "change_log_by_dc"));
+    testdb_remove(path);
+}
+
+/* Service threads need WAL: a database another program switched back to a
+ * rollback journal is refused with a reason; commands still open it. */
+static void test_issue_11_service_open_needs_wal(void **state)
+{
+    char path[64], err[512] = "";
+    struct store *s = NULL;
+    sqlite3 *db;
+
+    (void)state;
+    testdb_temp_path(path, sizeof(path), "store");
+    assert_int_equal(store_open(path, STORE_OPEN_CREATE, &s, err, sizeof(err)), 0);
+    assert_int_equal(store_migrate(s), 0);
+    store_close(s);
+    s = NULL;
+    assert_int_equal(store_open(path, STORE_OPEN_SERVICE, &s, err, sizeof(err)), 0);
+    store_close(s);
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sql(db, "PRAGMA journal_mode = DELETE;");
+    sqlite3_close(db);
+    s = NULL;
+    assert_int_equal(store_open(path, STORE_OPEN_SERVICE, &s, err, sizeof(err)), -EMEDIUMTYPE);
+    assert_null(s);
+    assert_non_null(strstr(err, "not in WAL mode (journal_mode=delete)"));
+    assert_non_null(strstr(err, "waypointd init"));
+    assert_int_equal(store_open(path, STORE_OPEN_EXISTING, &s, err, sizeof(err)), 0);
+    store_close(s);
+    testdb_remove(path);
+}
+
+/* Text another program stored as any bytes comes out as UTF-8: each
+ * ill-formed part is one U+FFFD, the rest kept (issue 11). */
+static void test_issue_11_foreign_text_is_utf8(void **state)
+{
+    struct testdb *f = *state;
+    struct waypoint w[STORE_MAX_WAYPOINTS];
+    struct customer c;
+    size_t n = 0;
+
+    sql(f->db, "INSERT INTO customers(dc_id, id, name, imported_address) VALUES"
+               " ('dc1', 'c1', CAST(X'41E28242' AS TEXT), CAST(X'EDA0807A' AS TEXT));"
+               "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status) VALUES"
+               " ('dc1', CAST(X'77FF' AS TEXT), 'c1', CAST(X'52C328' AS TEXT), CAST(X'50454EC328' AS TEXT));");
+    assert_int_equal(store_customer_get(f->store, "dc1", "c1", &c), 0);
+    assert_string_equal(c.name, "A\xef\xbf\xbd" "B");
+    assert_string_equal(c.imported_address, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
+    customer_clear(&c);
+    assert_int_equal(store_waypoints_recent(f->store, "dc1", "c1", w, STORE_MAX_WAYPOINTS, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(w[0].id, "w\xef\xbf\xbd");
+    assert_string_equal(w[0].route_id, "R\xef\xbf\xbd(");
+    assert_string_equal(w[0].status, "PEN\xef\xbf\xbd(");
+    waypoints_clear(w, n);
+}
+
 static void test_open_existing_after_init(void **state)
 {
     struct testdb *f = *state;
@@ -558,6 +668,9 @@ int main(void)
         cmocka_unit_test(test_open_missing_file),
         cmocka_unit_test(test_open_uninitialised_file),
         cmocka_unit_test(test_open_newer_schema),
+        cmocka_unit_test(test_issue_11_migrate_2_to_3),
+        cmocka_unit_test(test_issue_11_service_open_needs_wal),
+        cmocka_unit_test_setup_teardown(test_issue_11_foreign_text_is_utf8, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_open_existing_after_init, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_dc_exists, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_customer_get, testdb_setup, testdb_teardown),
