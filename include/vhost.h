@@ -20,6 +20,7 @@ struct vhost_conf {
     struct cache *cache;    /* this thread's cache of reads (cache.h) */
     const uint8_t *secret;  /* STORE_SECRET_LEN bytes, for tracking tokens */
     const char *www_root;   /* absolute, realpath'd */
+    const char *map_config; /* /map-config.json, see routes.h; NULL: no basemap */
     struct feed *feed;      /* shared; NULL in tests without live push */
     int thread;             /* this thread's index in the feed */
     int ws_ping_secs;       /* ping a WebSocket peer silent this long */
