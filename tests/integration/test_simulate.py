@@ -11,6 +11,7 @@ plays (delays shift the rest of the route). Run directly:
 """
 import os
 import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -79,16 +80,16 @@ class DemoDataTest(unittest.TestCase):
         """A fresh demo folder: `waypointd demo` seeds it, serves, and is stopped once listening."""
         demo_dir = os.path.join(self.dir, "demo")
         proc = subprocess.Popen([wpd.WAYPOINTD, "demo", "--dir", demo_dir, "--listen", "127.0.0.1:0"],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + wpd.START_DEADLINE * 3   # it also makes a certificate
-            out = ""
-            os.set_blocking(proc.stdout.fileno(), False)
-            while not re.search(r"^listening on https://", out, re.M):
-                self.assertIsNone(proc.poll(), "demo exited early: %s" % out)
-                self.assertLess(time.monotonic(), deadline, "demo not listening in time: %s" % out)
-                time.sleep(0.05)
-                out += proc.stdout.read() or ""
+            out = b""
+            while not re.search(rb"^listening on https://", out, re.M):
+                self.assertIsNone(proc.poll(), "demo exited early: %r" % out)
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, "demo not listening in time: %r" % out)
+                if select.select([proc.stdout], [], [], min(left, 0.2))[0]:
+                    out += os.read(proc.stdout.fileno(), 65536)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -97,7 +98,6 @@ class DemoDataTest(unittest.TestCase):
                 proc.kill()
                 proc.wait()
             proc.stdout.close()
-            proc.stderr.close()
         self.assertEqual(proc.returncode, 0)
         return os.path.join(demo_dir, "waypoints.db")
 
