@@ -273,15 +273,21 @@ function announce(w) {
     els.announce.textContent = `${who} on ${w.route_id || "an unassigned stop"}: ${what}.`;
 }
 
+// An answer that says nothing about the customer (too many requests, the
+// server away or failing): ask again later rather than take it as "unknown".
+const askAgain = (r) => !r.reachable || r.status === 429 || r.status >= 500;
+const ASK_AGAIN_MS = 3000;
+
 /**
  * Where a customer is, as the Customers API says: the inferred location when
  * it is confident (confident-location answers 200), else the imported one;
- * null when there is neither.
+ * null when there is neither; undefined when the API could not say.
  */
 async function customerLocation(dc, id, key, customer) {
     const r = await probeRest("/dcs/" + encodeURIComponent(dc) + "/customers/" + encodeURIComponent(id) +
                               "/confident-location", key);
-    const d = r.reachable && r.status === 200 && r.body?.data;
+    if (askAgain(r)) return undefined;
+    const d = r.status === 200 && r.body?.data;
     if (d && typeof d.latitude === "number" && typeof d.longitude === "number") {
         return { lat: d.latitude, lon: d.longitude, source: "inferred" };
     }
@@ -309,6 +315,12 @@ function pumpNames() {
             const loc = c ? await customerLocation(dc, id, key, c) : null;
             nameInFlight--;
             if (key !== apiKey || dc !== dcId) return;
+            if (askAgain(r) || loc === undefined) {
+                names.delete(id);
+                setTimeout(() => { if (key === apiKey && dc === dcId) wantName(id); }, ASK_AGAIN_MS);
+                pumpNames();
+                return;
+            }
             names.set(id, c ? { name: c.name || id, address: c.imported_address || "", loc } : null);
             scheduleRender();
             pumpNames();

@@ -142,6 +142,30 @@ describe("dispatch board", () => {
         }
     });
 
+    pageTest("the map asks again for customers it could not look up (429 under a low rate limit)", async () => {
+        // 13 customers, two requests each, against 5 requests per second
+        // (bursts of 10): some are answered 429 at first.
+        const limited = await Server.start(sb, { extra: ["--rate-limit-addr", "5"] });
+        const { context, page, rec } = await newPage(browser, limited.url, DESKTOP, { expectNetworkErrors: true });
+        try {
+            const statuses = [];
+            page.on("response", (r) => { if (r.url().includes("/customers/")) statuses.push(r.status()); });
+            await page.goto(limited.url + "/dispatch.html#dc=" + encodeURIComponent(DC));
+            await page.fill("#api-key", key);
+            await page.click("#signin-submit");
+            await waitText(page, "#conn-text", /^Live$/, 10000);
+            await until(async () => (await page.locator("#map .stop-marker").count()) === 12, { timeout: 30000, what: "all 12 markers" });
+            assert.ok(statuses.includes(429), "the limit was hit: " + JSON.stringify(statuses));
+            await waitText(page, `.stop[data-waypoint="wp-1003"] .who`, /John's Burger Shack/);
+            await waitText(page, "#map-note", /1 stop has no known location/);
+            assert.deepEqual(rec.pageErrors, []);
+            assert.deepEqual(rec.foreign, []);
+        } finally {
+            await context.close();
+            await limited.stop();
+        }
+    }, { timeout: 60000 });
+
     pageTest("a wall screen: #dc= fills in the DC; 'remember on this screen' opens the board by itself, Sign out forgets", async (t) => {
         const { page, context, rec } = await open(t, server.url + "/dispatch.html#dc=" + encodeURIComponent(DC), DESKTOP);
         assert.equal(await page.inputValue("#dc-id"), DC, "#dc= prefills the DC");
