@@ -103,8 +103,10 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # dpkg-shlibdeps finds libwebsockets17, libjson-c5, libsqlite3-0, libssl3 and
 # libev4; lws dlopen()s its libev event-lib plugin, which it cannot see.
+# libjs-leaflet: the dashboard's map library, served as /vendor/leaflet/
+# straight from its folder (WAYPOINTD_LEAFLET_DIR), not copied into www.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libwebsockets-evlib-ev")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libwebsockets-evlib-ev, libjs-leaflet")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "sqlite3")
 set(_wpd_control "")
 foreach(script postinst prerm postrm)

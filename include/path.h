@@ -44,6 +44,15 @@ void path_match(const char *path, struct path_match *m);
  * a backslash or a control byte is refused. Returns 0, or -EINVAL / -ENAMETOOLONG. */
 int path_static_file(const char *path, char *out, size_t cap);
 
+/* Static files below this prefix (after path_static_file) are Leaflet's,
+ * served from the folder its Debian package installs (libjs-leaflet), not
+ * from the static root: pages load it from their own origin, no CDN. */
+#define PATH_LEAFLET_PREFIX "vendor/leaflet/"
+
+/* For a file name from path_static_file: its name inside the Leaflet folder
+ * when it is below PATH_LEAFLET_PREFIX (a pointer into file), else NULL. */
+const char *path_static_leaflet(const char *file);
+
 /* The MIME type for a file name, by extension; never NULL. */
 const char *path_mime_type(const char *name);
 

@@ -25,6 +25,7 @@ struct routes_ctx {
     struct cache *cache;          /* this thread's cache, or NULL for none */
     const uint8_t *secret;        /* STORE_SECRET_LEN bytes */
     int64_t now_ms;
+    const char *map_config;       /* the body of /map-config.json (view_map_config); NULL: no basemap */
 };
 
 struct routes_request {

@@ -27,6 +27,7 @@ struct serve_config {
     const char *cert_path;
     const char *key_path;
     const char *www_root;
+    const char *map_config;     /* JSON for /map-config.json (view_map_config); NULL: no basemap */
     int threads;
     long long log_keep_rows;    /* change-log retention, see feed.h */
     long long log_keep_seconds;

@@ -23,6 +23,7 @@ struct vhost_conf {
     struct auth_secret *secret_state; /* this thread's copy; channel.c's sweep reads it again when
                                        * the database changes (a rotation); NULL: fixed */
     const char *www_root;   /* absolute, realpath'd */
+    const char *map_config; /* /map-config.json, see routes.h; NULL: no basemap */
     struct feed *feed;      /* shared; NULL in tests without live push */
     int thread;             /* this thread's index in the feed */
     int ws_ping_secs;       /* ping a WebSocket peer silent this long */

@@ -22,6 +22,9 @@ char *view_confident_location(const struct customer *c, size_t *len);
 char *view_waypoints(const struct waypoint *w, size_t n, size_t *len);
 char *view_error(int code, const char *message, size_t *len);
 char *view_token(const char *token, int64_t expires_ms, size_t *len);
+/* The dashboard map's settings (/map-config.json): {"tiles":URL_TEMPLATE or
+ * null,"attribution":TEXT}; tiles and attribution may be NULL. */
+char *view_map_config(const char *tiles, const char *attribution, size_t *len);
 
 /* Parse the optional tracking-token body {"ttl_seconds":N}. An empty body
  * leaves *ttl unchanged. 0, or -EINVAL for anything else than an object whose

@@ -9,10 +9,12 @@ set -eu
 # python3-yaml and python3-jsonschema (responses against docs/openapi.yaml),
 # testssl.sh (the TLS audit), clang (libFuzzer), valgrind (memcheck), dpkg-dev,
 # file and man-db (the .deb test), faketime (a wall-clock step under a running
-# server, test_live.py).
+# server, test_live.py). libjs-leaflet: the dispatcher dashboard's map library,
+# which serve hands out as /vendor/leaflet/ from /usr/share/javascript/leaflet
+# (run time too: the .deb depends on it; test_map.py and the browser tests).
 PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev
 libsqlite3-dev libssl-dev libcmocka-dev sqlite3 openssl curl python3 python3-websockets
-python3-h2 python3-yaml python3-jsonschema testssl.sh clang valgrind dpkg-dev file man-db faketime"
+python3-h2 python3-yaml python3-jsonschema testssl.sh clang valgrind dpkg-dev file man-db faketime libjs-leaflet"
 
 missing=""
 for p in $PKGS; do

@@ -1,6 +1,8 @@
 -- SPDX-License-Identifier: MIT
--- A small sample data set: one DC, three customers, a route of waypoints.
--- Written with plain SQL, as a route planner would.
+-- A small sample data set: one DC, three customers, yesterday's delivery on
+-- route-4 and today's route-7 (each customer at most once on a route, ETAs in
+-- stop order). Written with plain SQL, as a route planner would:
+--   waypointd init --db waypoints.db && sqlite3 waypoints.db < scripts/sample.sql
 INSERT OR IGNORE INTO dcs(id, name) VALUES ('Foxtrot-DC', 'Foxtrot Distribution Centre');
 INSERT OR IGNORE INTO customers(dc_id, id, name, imported_address, imported_latitude, imported_longitude,
                                 inferred_latitude, inferred_longitude, location_confident) VALUES
@@ -11,7 +13,7 @@ INSERT OR IGNORE INTO customers(dc_id, id, name, imported_address, imported_lati
   ('Foxtrot-DC', 'mission-books', 'Mission Books', NULL, NULL, NULL, NULL, NULL, 0);
 INSERT OR IGNORE INTO waypoints(dc_id, id, customer_id, route_id, status, completed_timestamp,
                                 estimated_time_of_arrival, waypoints_ahead, waiting_time_seconds) VALUES
-  ('Foxtrot-DC', 'wp-1001', 'johns-burger-shack', 'route-7', 'COMPLETED',
+  ('Foxtrot-DC', 'wp-1001', 'johns-burger-shack', 'route-4', 'COMPLETED',
    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 86400000, NULL, 0, 420),
   ('Foxtrot-DC', 'wp-1002', 'bay-bikes', 'route-7', 'COMPLETED',
    CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 3600000, NULL, 0, 300),

@@ -23,6 +23,7 @@
 #include "serve.h"
 #include "store.h"
 #include "tls.h"
+#include "view.h"
 
 #define MAX_KEY_DCS 1024
 #define CLI_THREADS_MAX 64 /* serve.c runs at most 64 service threads */
@@ -66,6 +67,9 @@ static const char serve_help[] =
     "                        (keep it private: loopback or an internal network); default off\n"
     "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
     "                        besides pages served by waypointd itself; repeatable\n"
+    "  --map-tiles URL       a basemap for the dashboard's map: a tile URL template with\n"
+    "                        {z}, {x} and {y} (https://..., or /... on this server); default none\n"
+    "  --map-tiles-attribution TEXT  the basemap's credit line, shown on the map\n"
     "  --config FILE         read these settings from FILE first (\"name = value\" lines, names\n"
     "                        as the options without dashes); also WAYPOINTD_CONFIG\n"
     "  --check-config        check the settings, certificate and database, print them, exit\n"
@@ -336,6 +340,25 @@ static int origin_valid(const char *o)
     return host && host != o && host[3] && !strpbrk(host + 3, "/?#@ \t") && strlen(o) < 256;
 }
 
+/* getopt values of the map options: past any letter, so they never collide. */
+enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION };
+
+/* A tile URL template the page can use as it is: https:// (the page is
+ * HTTPS: plain http images would be mixed content) or an absolute path on
+ * this server, with {z}, {x} and {y}, and nothing that would need quoting
+ * (spaces, quotes, angle brackets, control bytes). */
+static int map_tiles_valid(const char *t)
+{
+    if (strncmp(t, "https://", 8) && (t[0] != '/' || t[1] == '/'))
+        return 0;
+    if (!strstr(t, "{z}") || !strstr(t, "{x}") || !strstr(t, "{y}") || strlen(t) > 1024)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || strchr("\"'<>\\`", *p))
+            return 0;
+    return 1;
+}
+
 static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
                                            {"listen", required_argument, NULL, 'l'},
                                            {"cert", required_argument, NULL, 'c'},
@@ -357,12 +380,16 @@ static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
                                            {"access-log", no_argument, NULL, 'a'},
                                            {"config", required_argument, NULL, 'C'},
                                            {"check-config", no_argument, NULL, 'X'},
+                                           {"map-tiles", required_argument, NULL, OPT_MAP_TILES},
+                                           {"map-tiles-attribution", required_argument, NULL, OPT_MAP_ATTRIBUTION},
                                            {NULL, 0, NULL, 0}};
 
 /* Everything serve's options set, before and after checking. */
 struct serve_args {
     struct serve_config cfg;
     const char *listen, *www, *metrics_listen;
+    const char *map_tiles, *map_attribution;
+    char *map_config; /* view_map_config's JSON; freed by cli_serve */
     int64_t threads;
     int check; /* --check-config */
     const char *origins[SERVE_ORIGINS_MAX];
@@ -431,6 +458,17 @@ static int serve_option(struct serve_args *a, int c, char *arg)
     case 'a': cfg->access_log = 1; break;
     case 'C': break; /* read before parsing, see serve_gather() */
     case 'X': a->check = 1; break;
+    case OPT_MAP_TILES:
+        if (!map_tiles_valid(arg))
+            return usage("serve", "--map-tiles takes a tile URL template with {z}, {x} and {y}, "
+                                  "starting https:// or /");
+        a->map_tiles = arg;
+        break;
+    case OPT_MAP_ATTRIBUTION:
+        if (strlen(arg) > 512)
+            return usage("serve", "--map-tiles-attribution takes at most 512 bytes");
+        a->map_attribution = arg;
+        break;
     case 'o':
         if (!origin_valid(arg))
             return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
@@ -464,6 +502,12 @@ static int serve_finish(struct serve_args *a)
     if (!realpath(a->www, a->www_real)) {
         fprintf(stderr, "waypointd: static root %s: %s\n", a->www, strerror(errno));
         return CLI_FAIL;
+    }
+    if (a->map_tiles) {
+        a->map_config = view_map_config(a->map_tiles, a->map_attribution, NULL);
+        if (!a->map_config)
+            return fputs("waypointd: out of memory\n", stderr), CLI_FAIL;
+        cfg->map_config = a->map_config;
     }
     cfg->host = a->host;
     cfg->www_root = a->www_real;
@@ -547,6 +591,10 @@ static int check_config(const struct serve_args *a)
         printf("allow-origin = %s\n", c->allow_origins[i]);
     if (a->metrics_listen)
         printf("metrics-listen = %s\n", a->metrics_listen);
+    if (a->map_tiles)
+        printf("map-tiles = %s\n", a->map_tiles);
+    if (a->map_tiles && a->map_attribution && *a->map_attribution)
+        printf("map-tiles-attribution = %s\n", a->map_attribution);
     printf("log-level = %s\nlog-format = %s\naccess-log = %s\n", c->log_level, c->log_format,
            c->access_log ? "true" : "false");
     fprintf(stderr, "waypointd: configuration OK\n");
@@ -574,5 +622,6 @@ int cli_serve(int argc, char **argv)
     if (!rc)
         rc = a.check ? check_config(&a) : serve_run(&a.cfg) ? CLI_FAIL : CLI_OK;
     config_args_free(&all);
+    free(a.map_config);
     return rc;
 }

@@ -329,7 +329,8 @@ static int answer(struct lws *wsi, struct pss_http *pss)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
     char auth[HTTP_AUTH_MAX];
-    struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .secret = conf->secret, .now_ms = auth_now_ms()};
+    struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .secret = conf->secret, .now_ms = auth_now_ms(),
+                             .map_config = conf->map_config};
     struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
 
     /* An over-long header is treated as no credential: 401, not a crash. */
@@ -364,13 +365,20 @@ static int answer(struct lws *wsi, struct pss_http *pss)
 static int serve_file(struct lws *wsi, struct pss_http *pss)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
-    char full[PATH_MAX], real[PATH_MAX];
-    size_t rootlen = strlen(conf->www_root);
+    char full[PATH_MAX], real[PATH_MAX], leaflet[PATH_MAX];
+    const char *root = conf->www_root, *file = path_static_leaflet(pss->resp.file);
+    size_t rootlen;
     struct stat st;
     int n;
 
-    n = lws_snprintf(full, sizeof(full), "%s/%s", conf->www_root, pss->resp.file);
-    if (n >= (int)sizeof(full) - 1 || !realpath(full, real) || strncmp(real, conf->www_root, rootlen) != 0 ||
+    /* Leaflet: from its Debian package's folder, held to it like www. */
+    if (file)
+        root = realpath(WAYPOINTD_LEAFLET_DIR, leaflet) ? leaflet : NULL;
+    else
+        file = pss->resp.file;
+    rootlen = root ? strlen(root) : 0;
+    n = root ? lws_snprintf(full, sizeof(full), "%s/%s", root, file) : (int)sizeof(full);
+    if (n >= (int)sizeof(full) - 1 || !realpath(full, real) || strncmp(real, root, rootlen) != 0 ||
         real[rootlen] != '/' || stat(real, &st) != 0 || !S_ISREG(st.st_mode)) {
         routes_error(&pss->resp, 404, 404, "Not found");
         count_answer(wsi, pss);

@@ -158,6 +158,13 @@ int path_static_file(const char *path, char *out, size_t cap)
     return 0;
 }
 
+const char *path_static_leaflet(const char *file)
+{
+    size_t n = sizeof(PATH_LEAFLET_PREFIX) - 1;
+
+    return strncmp(file, PATH_LEAFLET_PREFIX, n) || !file[n] ? NULL : file + n;
+}
+
 const char *path_mime_type(const char *name)
 {
     static const struct {

@@ -267,6 +267,20 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
     return 0;
 }
 
+/* The dashboard map's settings, not a file: they come from serve's options. */
+static int map_config(const struct routes_ctx *ctx, struct routes_response *resp)
+{
+    static const char none[] = "{\"tiles\":null,\"attribution\":\"\"}";
+    const char *json = ctx->map_config ? ctx->map_config : none;
+
+    resp->body = strdup(json);
+    if (!resp->body)
+        return routes_error(resp, 500, 500, "Out of memory");
+    resp->body_len = strlen(json);
+    resp->status = 200;
+    return 0;
+}
+
 int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req, struct routes_response *resp)
 {
     struct routes_ctx uncached;
@@ -281,6 +295,8 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
             resp->allow = "GET";
             return routes_error(resp, 405, 405, "Method not allowed");
         }
+        if (!strcmp(req->path, "/map-config.json"))
+            return map_config(ctx, resp);
         if (path_static_file(req->path, resp->file, sizeof(resp->file)))
             return routes_error(resp, 404, 404, "Not found");
         resp->status = 200;

@@ -204,6 +204,7 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->conf.secret = t->secret.key;
     t->conf.secret_state = &t->secret;
     t->conf.www_root = cfg->www_root;
+    t->conf.map_config = cfg->map_config;
     t->conf.ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
     t->conf.ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
     if (t->conf.ws_hangup_secs <= t->conf.ws_ping_secs) /* ping before giving up */

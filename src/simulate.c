@@ -22,6 +22,10 @@
 #define SIM_STOP_GAP_MS 30000 /* between two stops on a route, at speed 1 */
 #define SIM_ROUTES_PER_DC 3
 #define SIM_MAX_STOPS 7
+/* Share of stops reached on time (per first tick after the ETA: about 0.9
+ * in all); the others are held up for SIM_HOLDUP_MEAN_MS on average, at speed 1. */
+#define SIM_ON_TIME 0.7
+#define SIM_HOLDUP_MEAN_MS 60000.0
 
 static const struct {
     const char *id, *name;
@@ -129,23 +133,49 @@ static int sim_open(struct sim *s, const char *path, uint64_t seed)
     return 0;
 }
 
-/* Insert a route of n stops for random customers of dc, ETAs from now on. */
+/* 1 when dc already has a route with this id (another simulator, an earlier
+ * run in the same second): a route's stops must all be one trip's. */
+static int route_taken(struct sim *s, const char *dc, const char *route)
+{
+    sqlite3_stmt *st = NULL;
+    int taken = 1;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT EXISTS (SELECT 1 FROM waypoints WHERE dc_id = ?1 AND route_id = ?2)", -1,
+                           &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_text(st, 1, dc, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, route, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        taken = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return taken;
+}
+
+/* Insert a route of up to n stops, as a planner would: each customer of dc
+ * at most once (preferring those with no delivery on its way already), ETAs
+ * increasing along the route from now on. Fewer stops when dc has fewer
+ * customers to visit. */
 static int route_start(struct sim *s, const char *dc, int n)
 {
-    int64_t t = now_ms();
+    int64_t t = now_ms(), eta = t;
     char route[64];
-    int rc = 0;
+    int rc = 0, stop = 0;
 
-    snprintf(route, sizeof(route), "R-%s-%d-%04d", dc, (int)(t / 1000 % 100000), ++s->route_counter);
+    do
+        snprintf(route, sizeof(route), "R-%s-%d-%04d", dc, (int)(t / 1000 % 100000), ++s->route_counter);
+    while (route_taken(s, dc, route) && s->route_counter < 1000000);
     for (int i = 0; i < n && !rc; i++) {
-        int64_t eta = t + (int64_t)((i + 1) * SIM_STOP_GAP_MS * (0.7 + 0.6 * frand(s)) / s->speed);
-
+        eta += (int64_t)(SIM_STOP_GAP_MS * (0.7 + 0.6 * frand(s)) / s->speed);
         rc = execf(s,
                    "INSERT OR IGNORE INTO waypoints(dc_id, id, customer_id, route_id, status,"
                    " estimated_time_of_arrival, waypoints_ahead, waiting_time_seconds)"
-                   " SELECT %Q, %Q || '-' || %d, id, %Q, 'PENDING', %lld, %d, %d"
-                   " FROM customers WHERE dc_id = %Q ORDER BY random() LIMIT 1",
-                   dc, route, i + 1, route, (long long)eta, i, 120 + (int)(rnd(s) % 480), dc);
+                   " SELECT %Q, %Q || '-' || %d, c.id, %Q, 'PENDING', %lld, %d, %d FROM customers c"
+                   " WHERE c.dc_id = %Q AND NOT EXISTS (SELECT 1 FROM waypoints v WHERE v.dc_id = c.dc_id"
+                   "  AND v.route_id = %Q AND v.customer_id = c.id)"
+                   " ORDER BY EXISTS (SELECT 1 FROM waypoints p WHERE p.dc_id = c.dc_id AND p.customer_id = c.id"
+                   "  AND p.status = 'PENDING'), random() LIMIT 1",
+                   dc, route, stop + 1, route, (long long)eta, stop, 120 + (int)(rnd(s) % 480), dc, route);
+        if (!rc && sqlite3_changes(s->db) == 0)
+            break; /* every customer of dc is on this route already */
+        stop++;
     }
     return rc;
 }
@@ -253,19 +283,34 @@ static int next_stops(struct sim *s, struct next_stop *out, int max, int *n)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* The driver reaches a stop: most are delivered, a few fail or are skipped. */
+/* The driver reaches a stop: most are delivered, a few fail or are skipped.
+ * A driver who reaches it late (held up) is as late at every stop after
+ * it: the rest of the route moves by the delay, so ETAs stay in stop order. */
 static int arrive(struct sim *s, const struct next_stop *x, int64_t now)
 {
     double r = frand(s);
     const char *status = r < 0.90 ? "COMPLETED" : r < 0.97 ? "FAILED" : "SKIPPED";
+    long long late = x->eta < now ? (long long)(now - x->eta) : 0;
     int rc;
 
     rc = execf(s, "UPDATE waypoints SET status = %Q, completed_timestamp = %lld, waypoints_ahead = 0"
                   " WHERE dc_id = %Q AND id = %Q", status, (long long)now, x->dc, x->id);
     if (!rc)
-        rc = execf(s, "UPDATE waypoints SET waypoints_ahead = MAX(COALESCE(waypoints_ahead, 1) - 1, 0)"
-                      " WHERE dc_id = %Q AND route_id = %Q AND status = 'PENDING'", x->dc, x->route);
+        rc = execf(s, "UPDATE waypoints SET waypoints_ahead = MAX(COALESCE(waypoints_ahead, 1) - 1, 0),"
+                      " estimated_time_of_arrival = estimated_time_of_arrival + %lld"
+                      " WHERE dc_id = %Q AND route_id = %Q AND status = 'PENDING'", late, x->dc, x->route);
     return rc;
+}
+
+/* Whether the driver gets to a stop whose ETA has come on this tick. Most
+ * arrive on time; some are held up (traffic, a long unload) for a while,
+ * which the pages show as a late stop. Stateless: the first ticks after the
+ * ETA decide "on time", later ones end a hold-up at random. */
+static int reaches(struct sim *s, const struct next_stop *x, int64_t now)
+{
+    if (now - x->eta < 2 * SIM_TICK_MS)
+        return frand(s) < SIM_ON_TIME;
+    return frand(s) < SIM_TICK_MS * s->speed / SIM_HOLDUP_MEAN_MS;
 }
 
 /* Traffic: every remaining ETA on the route moves by the same amount. */
@@ -311,8 +356,10 @@ static int tick(struct sim *s)
         return -EBUSY;
     rc = next_stops(s, stops, SIM_MAX_ROUTES, &n);
     for (int i = 0; i < n && !rc; i++) {
-        if (stops[i].eta <= now)
-            rc = arrive(s, &stops[i], now);
+        if (stops[i].eta <= now) {
+            if (reaches(s, &stops[i], now))
+                rc = arrive(s, &stops[i], now);
+        }
         else if (frand(s) < 0.04 * s->speed)
             rc = drift(s, &stops[i]);
     }

@@ -223,6 +223,17 @@ static struct json_object *parse(const char *text, size_t len)
     return obj;
 }
 
+char *view_map_config(const char *tiles, const char *attribution, size_t *len)
+{
+    struct json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "tiles", tiles ? json_object_new_string(tiles) : NULL);
+    json_object_object_add(o, "attribution", json_object_new_string(attribution ? attribution : ""));
+    return finish(o, len);
+}
+
 int view_parse_ttl(const char *body, size_t len, long min, long max, long *ttl)
 {
     struct json_object *obj, *v;

@@ -1,20 +1,26 @@
 // SPDX-License-Identifier: MIT
 // The dispatcher dashboard: with an API key (kept in sessionStorage, never in a
-// URL) and a DC id, it subscribes to the whole DC over the live channel (the
-// snapshot is every PENDING waypoint of the DC) and shows every route and its
-// stops as the drivers report in.
+// URL; in localStorage too only when the operator ticks "remember on this
+// screen", for a wall screen) and a DC id, it subscribes to the whole DC over
+// the live channel (the snapshot is every PENDING waypoint of the DC) and shows
+// every route and its stops, on a map and as lists, as the drivers report in.
 
 import { LiveClient, probeRest, formatDuration, formatWhen, formatTime, h } from "./live.js";
+import { StopMap } from "./map.js";
 
 const KEY_STORE = "waypointd.dispatch.key";
 const DC_STORE = "waypointd.dispatch.dc";
+// A wall screen's key and DC, kept across browser restarts (localStorage) only
+// when the operator asked for it; Sign out forgets them.
+const REMEMBER_KEY = "waypointd.dispatch.remembered.key";
+const REMEMBER_DC = "waypointd.dispatch.remembered.dc";
 const NO_ROUTE = "\u0000unassigned";
 
 const $ = (id) => document.getElementById(id);
 const els = {
     conn: $("conn"), connText: $("conn-text"), signout: $("signout"),
     signin: $("signin"), form: $("signin-form"), key: $("api-key"), dc: $("dc-id"),
-    signinProblem: $("signin-problem"),
+    signinProblem: $("signin-problem"), remember: $("remember"), mapEl: $("map"), mapNote: $("map-note"),
     board: $("board"), title: $("board-title"), sub: $("board-sub"), lateOnly: $("late-only"),
     stRoutes: $("st-routes"), stPending: $("st-pending"), stLate: $("st-late"), stDone: $("st-done"), stFailed: $("st-failed"),
     boardProblem: $("board-problem"), routes: $("routes"), empty: $("board-empty"),
@@ -42,6 +48,16 @@ const store = {
     set(k, v) { try { sessionStorage.setItem(k, v); } catch (_) { /* memory only */ } },
     del(k) { try { sessionStorage.removeItem(k); } catch (_) { /* nothing */ } },
 };
+const screenStore = {
+    get(k) { try { return localStorage.getItem(k); } catch (_) { return null; } },
+    set(k, v) { try { localStorage.setItem(k, v); } catch (_) { /* not kept */ } },
+    del(k) { try { localStorage.removeItem(k); } catch (_) { /* nothing */ } },
+};
+function forgetKey() {
+    store.del(KEY_STORE);
+    screenStore.del(REMEMBER_KEY);
+    screenStore.del(REMEMBER_DC);
+}
 
 // ---- state ---------------------------------------------------------------------
 
@@ -53,7 +69,8 @@ const stops = new Map();       // waypoint id -> {w, seenAt, changedAt, doneAt}
 let doneSinceOpen = 0;
 let lastChange = 0;
 let lastLive = 0;
-const names = new Map();       // customer id -> {name, address} | null (unknown) | "loading"
+const names = new Map();       // customer id -> {name, address, loc} | null (unknown) | "loading"
+let map = null;                // the StopMap, made when the board is first shown
 const nameQueue = [];
 let nameInFlight = 0;
 
@@ -88,12 +105,19 @@ els.form.addEventListener("submit", (ev) => {
     }
     store.set(KEY_STORE, key);
     store.set(DC_STORE, dc);
+    if (els.remember.checked) {
+        screenStore.set(REMEMBER_KEY, key);
+        screenStore.set(REMEMBER_DC, dc);
+    } else {
+        screenStore.del(REMEMBER_KEY);
+        screenStore.del(REMEMBER_DC);
+    }
     els.key.value = "";
     open(key, dc);
 });
 
 els.signout.addEventListener("click", () => {
-    store.del(KEY_STORE);
+    forgetKey();
     close();
     showSignin();
     els.key.focus();
@@ -129,6 +153,8 @@ function open(key, dc) {
     els.signinProblem.hidden = true;
     els.signin.hidden = true;
     els.board.hidden = false;
+    if (!map) map = new StopMap(els.mapEl, els.mapNote);
+    else { map.clear(); map.resize(); }
     els.signout.hidden = false;
     els.title.textContent = dc;
     document.title = dc + " · Dispatch board";
@@ -149,8 +175,8 @@ function open(key, dc) {
 
 // ---- problems, in words --------------------------------------------------------------
 
-function fatalBackToSignin(title, text, forgetKey) {
-    if (forgetKey) store.del(KEY_STORE);
+function fatalBackToSignin(title, text, forget) {
+    if (forget) forgetKey();
     close();
     showSignin();
     showSigninProblem(title, text);
@@ -247,7 +273,32 @@ function announce(w) {
     els.announce.textContent = `${who} on ${w.route_id || "an unassigned stop"}: ${what}.`;
 }
 
-// Customer names, a few requests at a time (REST, Authorization header).
+// An answer that says nothing about the customer (too many requests, the
+// server away or failing): ask again later rather than take it as "unknown".
+const askAgain = (r) => !r.reachable || r.status === 429 || r.status >= 500;
+const ASK_AGAIN_MS = 3000;
+
+/**
+ * Where a customer is, as the Customers API says: the inferred location when
+ * it is confident (confident-location answers 200), else the imported one;
+ * null when there is neither; undefined when the API could not say.
+ */
+async function customerLocation(dc, id, key, customer) {
+    const r = await probeRest("/dcs/" + encodeURIComponent(dc) + "/customers/" + encodeURIComponent(id) +
+                              "/confident-location", key);
+    if (askAgain(r)) return undefined;
+    const d = r.status === 200 && r.body?.data;
+    if (d && typeof d.latitude === "number" && typeof d.longitude === "number") {
+        return { lat: d.latitude, lon: d.longitude, source: "inferred" };
+    }
+    const imp = customer?.imported_location;
+    if (imp && typeof imp.latitude === "number" && typeof imp.longitude === "number") {
+        return { lat: imp.latitude, lon: imp.longitude, source: "imported" };
+    }
+    return null;
+}
+
+// Customer names and locations, a few requests at a time (REST, Authorization header).
 function wantName(customerId) {
     if (!customerId || names.has(customerId)) return;
     names.set(customerId, "loading");
@@ -259,11 +310,18 @@ function pumpNames() {
         const id = nameQueue.shift();
         const key = apiKey, dc = dcId;
         nameInFlight++;
-        probeRest("/dcs/" + encodeURIComponent(dc) + "/customers/" + encodeURIComponent(id), key).then((r) => {
+        probeRest("/dcs/" + encodeURIComponent(dc) + "/customers/" + encodeURIComponent(id), key).then(async (r) => {
+            const c = r.reachable && r.status === 200 && r.body?.data?.customer;
+            const loc = c ? await customerLocation(dc, id, key, c) : null;
             nameInFlight--;
             if (key !== apiKey || dc !== dcId) return;
-            const c = r.reachable && r.status === 200 && r.body?.data?.customer;
-            names.set(id, c ? { name: c.name || id, address: c.imported_address || "" } : null);
+            if (askAgain(r) || loc === undefined) {
+                names.delete(id);
+                setTimeout(() => { if (key === apiKey && dc === dcId) wantName(id); }, ASK_AGAIN_MS);
+                pumpNames();
+                return;
+            }
+            names.set(id, c ? { name: c.name || id, address: c.imported_address || "", loc } : null);
             scheduleRender();
             pumpNames();
         });
@@ -441,6 +499,11 @@ function render() {
             h("p", { class: "muted", text: "New stops appear here as soon as they are planned." }));
     }
     els.board.classList.toggle("stale", conn.state !== "live" && stops.size > 0);
+    map?.update(groups, {
+        locate: (id) => { const n = names.get(id); return n === "loading" || n === undefined ? undefined : n && n.loc; },
+        describe: (w) => displayName(w.customer_id),
+        isLate: (w) => isLate(w, now),
+    });
     renderFooter();
 }
 
@@ -461,12 +524,17 @@ setInterval(() => { if (client) render(); }, 5000);
 // ---- start -----------------------------------------------------------------------------------
 
 {
+    // #dc=ID fills in (and, with a kept key, opens) that DC: a link never
+    // carries the key. A key kept for this tab, else one remembered on this
+    // screen (a wall screen comes back by itself after a restart).
     const frag = new URLSearchParams(location.hash.slice(1));
     const dcFromLink = frag.get("dc");
-    const savedKey = store.get(KEY_STORE);
-    const savedDc = store.get(DC_STORE);
+    const remembered = screenStore.get(REMEMBER_KEY);
+    const savedKey = store.get(KEY_STORE) || remembered;
+    const savedDc = store.get(DC_STORE) || screenStore.get(REMEMBER_DC);
     dcId = dcFromLink || savedDc || "";
     if (dcId) els.dc.value = dcId;
+    els.remember.checked = !!remembered;
     if (savedKey && dcId) open(savedKey, dcId);
     else showSignin();
 }

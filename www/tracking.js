@@ -12,7 +12,7 @@ const els = {
     conn: $("conn"), connText: $("conn-text"), problem: $("problem"), hero: $("hero"),
     upcomingCard: $("upcoming-card"), upcoming: $("upcoming"),
     recentCard: $("recent-card"), recent: $("recent"), recentCount: $("recent-count"),
-    recentEmpty: $("recent-empty"), updated: $("updated"), scope: $("scope"), announce: $("announce"),
+    recentEmpty: $("recent-empty"), updated: $("updated"), announce: $("announce"),
 };
 
 // ---- icons (static markup, no outside resources) ----------------------------
@@ -171,8 +171,28 @@ function onRemoved(m) {
 
 // ---- rendering -------------------------------------------------------------------
 
+/**
+ * Soonest first: the lowest ETA, then the fewest stops ahead; a stop without
+ * an ETA after those with one; then the newest (the list's order).
+ */
+function soonestFirst(a, b) {
+    const eta = (w) => (typeof w.estimated_time_of_arrival === "number" ? w.estimated_time_of_arrival : Infinity);
+    const ahead = (w) => (typeof w.waypoints_ahead === "number" ? w.waypoints_ahead : Infinity);
+    return eta(a) - eta(b) || ahead(a) - ahead(b) || waypoints.indexOf(a) - waypoints.indexOf(b);
+}
+
+/** The PENDING waypoints, soonest first. */
+function pendingSoonestFirst() {
+    return waypoints.filter((w) => w.status === "PENDING").sort(soonestFirst);
+}
+
+/**
+ * The headline: the PENDING stop that arrives first (not the newest one: a
+ * customer on two routes gets the earlier visit first); with nothing
+ * pending, the latest delivery.
+ */
 function nextDelivery() {
-    return waypoints.find((w) => w.status === "PENDING") || waypoints[0] || null;
+    return pendingSoonestFirst()[0] || waypoints[0] || null;
 }
 
 function renderNoData() {
@@ -342,12 +362,12 @@ function renderHero(changedId) {
                       h("small", { text: n === 0 ? "The driver is on the way to you." : "The driver delivers these first." }))));
         kids.push(...renderRoute(w));
     }
-    const meta = h("div", { class: "meta" }, h("span", {}, "Delivery ", h("b", { class: "mono", text: w.id })));
-    if (w.route_id) meta.append(h("span", {}, "Route ", h("b", { class: "mono", text: w.route_id })));
+    // Times and words only: waypoint, route, customer and DC ids are the
+    // database's keys, not something a customer reads.
     if (w.status === "PENDING" && typeof w.waiting_time_seconds === "number" && w.waiting_time_seconds > 0) {
-        meta.append(h("span", {}, "Time at your stop ", h("b", { text: "about " + formatDuration(w.waiting_time_seconds * 1000) })));
+        kids.push(h("div", { class: "meta" },
+                    h("span", {}, "Time at your stop ", h("b", { text: "about " + formatDuration(w.waiting_time_seconds * 1000) }))));
     }
-    kids.push(meta);
     hero.replaceChildren(...kids);
     hero.dataset.waypoint = w.id;
     if (changedId && changedId === w.id) flash(hero);
@@ -397,8 +417,7 @@ function historyRow(w, now, changedId) {
         ? ` · ${w.waypoints_ahead} stop${w.waypoints_ahead === 1 ? "" : "s"} before it` : "";
     const li = h("li", { class: cls, dataset: { waypoint: w.id, status: w.status } },
                  h("span", { class: "icon" }, icon(ic)),
-                 h("span", { class: "what" }, h("b", { text: words }), h("small", { class: "when", text: (when || "—") + ahead })),
-                 h("span", { class: "ref", title: "Delivery reference", text: w.id }));
+                 h("span", { class: "what" }, h("b", { text: words }), h("small", { class: "when", text: (when || "—") + ahead })));
     if (changedId === w.id) li.classList.add("flash");
     return li;
 }
@@ -406,7 +425,7 @@ function historyRow(w, now, changedId) {
 function renderLists(changedId) {
     const now = Date.now();
     const hero = nextDelivery();
-    const upcoming = waypoints.filter((w) => w.status === "PENDING" && w !== hero);
+    const upcoming = pendingSoonestFirst().filter((w) => w !== hero);
     els.upcomingCard.hidden = upcoming.length === 0;
     els.upcoming.replaceChildren(...upcoming.map((w) => historyRow(w, now, changedId)));
 
@@ -426,7 +445,6 @@ function renderFooter() {
     } else {
         els.updated.textContent = conn.state === "stopped" ? "Not connected" : "Connecting to the tracking server…";
     }
-    els.scope.textContent = dcId && customerId ? "Tracking " + customerId + " · " + dcId : "";
 }
 
 // Counting down: only the ETA and the footer change with the clock.

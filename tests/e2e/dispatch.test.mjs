@@ -7,14 +7,14 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import {
-    DC, DESKTOP, MIN, SCREENSHOTS, Sandbox, Server, assertClean, launchBrowser, now, pageSuite, q, seed, sleep,
+    DC, DESKTOP, MIN, SCREENSHOTS, Sandbox, Server, assertClean, launchBrowser, newPage, now, pageSuite, q, seed, sleep,
     text, until, waitText as waitTextWithin, wpd, wsMessages,
 } from "./harness.mjs";
 
 const UPDATE_DEADLINE = 5000;
 const waitText = (page, sel, re, timeout = UPDATE_DEADLINE) => waitTextWithin(page, sel, re, timeout);
 
-let sb, server, browser, key, otherKey;
+let sb, server, browser, key, otherKey, seededAt;
 const { open, pageTest } = pageSuite("dispatch", () => ({ browser, origin: server.url }));
 
 /** Open the board and sign in with the form; resolves once it is live. */
@@ -31,10 +31,17 @@ const routeIds = (page) => page.locator(".route-card").evaluateAll((els) => els.
 const stopIds = (page, route) =>
     page.locator(`.route-card[data-route="${route}"] .stop`).evaluateAll((els) => els.map((e) => e.dataset.waypoint));
 const stop = (page, id) => page.locator(`.stop[data-waypoint="${id}"]`);
+const marker = (page, id) => page.locator(`#map .stop-marker[data-waypoint="${id}"]`);
+const markerFill = (page, id) => marker(page, id).getAttribute("fill");
+const routeLine = (page, route) => page.locator(`#map .route-line[data-route="${route}"]`);
+// The map's colours (www/map.js STATUS_COLOURS).
+const COLOUR = { PENDING: "#3451d1", LATE: "#d92d20", COMPLETED: "#157347", FAILED: "#a85b00", SKIPPED: "#8a93a3" };
+// A 1x1 PNG, the test's stand-in for a tile server's tiles.
+const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==", "base64");
 
 before(async () => {
     sb = new Sandbox();
-    seed(sb);
+    seededAt = seed(sb);
     key = wpd("key", "create", "--db", sb.db, "--name", "dispatch", "--all-dcs");
     otherKey = wpd("key", "create", "--db", sb.db, "--name", "other", "--dc", "Other-DC");
     assert.match(key, /^wpk_[A-Za-z0-9_-]{43}$/);
@@ -49,6 +56,151 @@ after(async () => {
 });
 
 describe("dispatch board", () => {
+    pageTest("the map: a marker per located stop coloured by status, routes joined in stop order, the late stop marked", async (t) => {
+        const { page, rec } = await signIn(t);
+        // 13 pending stops; Mission Books has no location: 12 markers.
+        await until(async () => (await page.locator("#map .stop-marker").count()) === 12, { what: "12 markers" });
+        await waitText(page, "#map-note", /No basemap[\s\S]*1 stop has no known location/);
+        assert.equal(await page.locator("#map").getAttribute("data-basemap"), "none");
+        assert.equal(await page.locator("#map .leaflet-control-scale").count(), 1, "a scale on the plain background");
+        assert.equal(await page.locator("#map .leaflet-tile").count(), 0, "no tiles without --map-tiles");
+        assert.equal(await marker(page, "wp-1006").count(), 0, "no marker without a location");
+        // Coloured by status; the late one red and marked late.
+        assert.equal(await markerFill(page, "wp-1002"), COLOUR.PENDING);
+        assert.equal(await markerFill(page, "wp-1101"), COLOUR.LATE);
+        assert.equal(await marker(page, "wp-1101").getAttribute("data-late"), "true");
+        assert.match(await marker(page, "wp-1101").getAttribute("class"), /\bstatus-late\b/);
+        assert.equal(await page.locator("#map .stop-marker.status-late").count(), 1);
+        // Where: the confident inferred location, else the imported one (never an unconfident inference).
+        assert.equal(await marker(page, "wp-1003").getAttribute("data-source"), "inferred");
+        assert.equal(Number(await marker(page, "wp-1003").getAttribute("data-lat")), 37.7942);
+        assert.equal(await marker(page, "wp-1001").getAttribute("data-source"), "imported");
+        assert.equal(Number(await marker(page, "wp-1001").getAttribute("data-lat")), 37.765);
+        assert.equal(await marker(page, "wp-1004").getAttribute("data-source"), "imported");
+        // Each route's remaining (located) stops, joined in stop order.
+        assert.equal(await page.locator("#map .route-line").count(), 3);
+        assert.equal(await routeLine(page, "route-7").getAttribute("data-stops"), "wp-1001 wp-1002 wp-1004 wp-1005 wp-1003");
+        assert.equal(await routeLine(page, "route-12").getAttribute("data-stops"), "wp-1101 wp-1102 wp-1103 wp-1104");
+        assert.equal(await routeLine(page, "route-3").getAttribute("data-stops"), "wp-1201 wp-1202 wp-1203");
+        // Every marker is inside the map's visible box (the map frames the stops).
+        const box = await page.locator("#map").boundingBox();
+        for (const b of await page.locator("#map .stop-marker").evaluateAll((els) => els.map((e) => e.getBoundingClientRect().toJSON()))) {
+            assert.ok(b.x >= box.x - 1 && b.y >= box.y - 1 && b.x + b.width <= box.x + box.width + 1 &&
+                      b.y + b.height <= box.y + box.height + 1, "a marker outside the map's view");
+        }
+        // Leaflet came from this server (assertClean: nothing left the origin).
+        assertClean(rec);
+    });
+
+    pageTest("the map updates live with the board: delivered, failed and late stops change colour", async (t) => {
+        const { page, rec } = await signIn(t);
+        await until(async () => (await page.locator("#map .stop-marker").count()) === 12, { what: "12 markers" });
+        let t0 = now();
+        sb.sql(`UPDATE waypoints SET status = 'COMPLETED', completed_timestamp = ${now()} WHERE dc_id = ${q(DC)} AND id = 'wp-1002';`);
+        await until(async () => (await markerFill(page, "wp-1002")) === COLOUR.COMPLETED,
+                    { timeout: UPDATE_DEADLINE, what: "wp-1002 green on the map" });
+        t.diagnostic(`marker colour changed ${now() - t0} ms after the commit`);
+        assert.match(await marker(page, "wp-1002").getAttribute("class"), /\bstatus-completed\b/);
+        assert.equal(await routeLine(page, "route-7").getAttribute("data-stops"), "wp-1001 wp-1004 wp-1005 wp-1003",
+                     "the route line joins the remaining stops only");
+        sb.sql(`UPDATE waypoints SET status = 'FAILED', completed_timestamp = ${now()} WHERE dc_id = ${q(DC)} AND id = 'wp-1202';`);
+        await until(async () => (await markerFill(page, "wp-1202")) === COLOUR.FAILED, { timeout: UPDATE_DEADLINE, what: "wp-1202 failed" });
+        t0 = now();
+        sb.sql(`UPDATE waypoints SET estimated_time_of_arrival = ${now() - 3 * MIN} WHERE dc_id = ${q(DC)} AND id = 'wp-1201';`);
+        await until(async () => (await markerFill(page, "wp-1201")) === COLOUR.LATE, { timeout: UPDATE_DEADLINE, what: "wp-1201 late" });
+        assert.equal(await page.locator("#map .stop-marker.status-late").count(), 2);
+        // Everything back as seeded, for the tests after this one.
+        sb.sql(`UPDATE waypoints SET status = 'PENDING', completed_timestamp = NULL WHERE dc_id = ${q(DC)} AND id IN ('wp-1002', 'wp-1202');
+                UPDATE waypoints SET estimated_time_of_arrival = ${seededAt + 6 * MIN} WHERE dc_id = ${q(DC)} AND id = 'wp-1201';`);
+        await until(async () => (await markerFill(page, "wp-1002")) === COLOUR.PENDING &&
+                                (await markerFill(page, "wp-1201")) === COLOUR.PENDING, { timeout: UPDATE_DEADLINE, what: "restored" });
+        assertClean(rec);
+    });
+
+    pageTest("the map with a basemap: serve --map-tiles draws tiles and their credit", async () => {
+        const tiled = await Server.start(sb, { extra: ["--map-tiles", "/tiles/{z}/{x}/{y}.png",
+                                                       "--map-tiles-attribution", "Test tiles © Example <b>not html</b>"] });
+        const { context, page, rec } = await newPage(browser, tiled.url, DESKTOP);
+        try {
+            const tiles = [];
+            await page.route(/\/tiles\/\d+\/\d+\/\d+\.png$/, (r) => { tiles.push(r.request().url()); r.fulfill({ contentType: "image/png", body: PNG }); });
+            await page.goto(tiled.url + "/dispatch.html#dc=" + encodeURIComponent(DC));
+            await page.fill("#api-key", key);
+            await page.click("#signin-submit");
+            await waitText(page, "#conn-text", /^Live$/);
+            await until(async () => (await page.locator("#map .stop-marker").count()) === 12, { what: "12 markers" });
+            await until(async () => (await page.locator("#map img.leaflet-tile").count()) > 0, { what: "tiles" });
+            assert.ok(tiles.length > 0);
+            assert.equal(await page.locator("#map").getAttribute("data-basemap"), "tiles");
+            assert.equal(await text(page, "#map .map-credit"), "Leaflet | Test tiles © Example <b>not html</b>", "the credit is text");
+            assert.doesNotMatch(await page.locator("#map-note").innerText().catch(() => ""), /No basemap/);
+            assert.equal(await page.locator("#map-note").isVisible(), true, "Mission Books still has no location");
+            assertClean(rec);
+        } finally {
+            await context.close();
+            await tiled.stop();
+        }
+    });
+
+    pageTest("the map asks again for customers it could not look up (429 under a low rate limit)", async () => {
+        // 13 customers, two requests each, against 5 requests per second
+        // (bursts of 10): some are answered 429 at first.
+        const limited = await Server.start(sb, { extra: ["--rate-limit-addr", "5"] });
+        const { context, page, rec } = await newPage(browser, limited.url, DESKTOP, { expectNetworkErrors: true });
+        try {
+            const statuses = [];
+            page.on("response", (r) => { if (r.url().includes("/customers/")) statuses.push(r.status()); });
+            await page.goto(limited.url + "/dispatch.html#dc=" + encodeURIComponent(DC));
+            await page.fill("#api-key", key);
+            await page.click("#signin-submit");
+            await waitText(page, "#conn-text", /^Live$/, 10000);
+            await until(async () => (await page.locator("#map .stop-marker").count()) === 12, { timeout: 30000, what: "all 12 markers" });
+            assert.ok(statuses.includes(429), "the limit was hit: " + JSON.stringify(statuses));
+            await waitText(page, `.stop[data-waypoint="wp-1003"] .who`, /John's Burger Shack/);
+            await waitText(page, "#map-note", /1 stop has no known location/);
+            assert.deepEqual(rec.pageErrors, []);
+            assert.deepEqual(rec.foreign, []);
+        } finally {
+            await context.close();
+            await limited.stop();
+        }
+    }, { timeout: 60000 });
+
+    pageTest("a wall screen: #dc= fills in the DC; 'remember on this screen' opens the board by itself, Sign out forgets", async (t) => {
+        const { page, context, rec } = await open(t, server.url + "/dispatch.html#dc=" + encodeURIComponent(DC), DESKTOP);
+        assert.equal(await page.inputValue("#dc-id"), DC, "#dc= prefills the DC");
+        assert.equal(await page.isChecked("#remember"), false, "not remembered unless asked");
+        await page.fill("#api-key", key);
+        await page.check("#remember");
+        await page.click("#signin-submit");
+        await waitText(page, "#conn-text", /^Live$/);
+        assert.equal(await page.evaluate(() => localStorage.getItem("waypointd.dispatch.remembered.key")), key);
+        // A new tab (no session storage), as after a restart: straight to the board.
+        const wall = await context.newPage();
+        await wall.goto(server.url + "/dispatch.html#dc=" + encodeURIComponent(DC));
+        await waitText(wall, "#conn-text", /^Live$/);
+        assert.equal(await wall.locator("#signin").isVisible(), false);
+        assert.equal(await text(wall, "#board-title"), DC);
+        assert.ok(!wall.url().includes(key), "the key is never in the URL");
+        // Sign out forgets it on this screen.
+        await wall.click("#signout");
+        await until(async () => wall.locator("#signin").isVisible(), { what: "the sign-in form" });
+        assert.equal(await wall.evaluate(() => localStorage.getItem("waypointd.dispatch.remembered.key")), null);
+        const again = await context.newPage();
+        await again.goto(server.url + "/dispatch.html#dc=" + encodeURIComponent(DC));
+        await until(async () => again.locator("#signin").isVisible(), { what: "sign-in again" });
+        assert.equal(await again.inputValue("#dc-id"), DC);
+        // Without the tick, a new tab asks for the key.
+        await again.fill("#api-key", key);
+        await again.click("#signin-submit");
+        await waitText(again, "#conn-text", /^Live$/);
+        assert.equal(await again.evaluate(() => localStorage.getItem("waypointd.dispatch.remembered.key")), null);
+        const third = await context.newPage();
+        await third.goto(server.url + "/dispatch.html");
+        await until(async () => third.locator("#signin").isVisible(), { what: "sign-in in a new tab" });
+        assertClean(rec);
+    });
+
     pageTest("shows every route of the DC with its stops in order, late stops highlighted", async (t) => {
         const { page, rec } = await signIn(t);
         // Every PENDING waypoint of the DC, grouped by route (natural order).

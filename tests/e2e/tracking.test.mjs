@@ -43,7 +43,80 @@ after(async () => {
     sb?.close();
 });
 
+/**
+ * Every key the database has (DC, customer, route and waypoint ids): none may
+ * appear in what the customer reads.
+ */
+function internalIds() {
+    const out = sb.sql(`SELECT id FROM dcs UNION SELECT id FROM customers UNION SELECT route_id FROM waypoints
+                        WHERE route_id IS NOT NULL UNION SELECT id FROM waypoints;`);
+    return out.split("\n").map((x) => x.trim()).filter(Boolean);
+}
+
+async function assertNoInternalIds(page) {
+    const visible = await page.evaluate(() => document.body.innerText + "\n" + document.title);
+    const ids = internalIds();
+    assert.ok(ids.includes(DC) && ids.includes(CUSTOMER) && ids.includes("route-7") && ids.includes("wp-1003"));
+    for (const id of ids) assert.ok(!visible.includes(id), `the page shows the internal id ${JSON.stringify(id)}`);
+}
+
+const heroId = (page) => page.locator("#hero").getAttribute("data-waypoint");
+const upcomingIds = (page) => page.locator("#upcoming li").evaluateAll((els) => els.map((e) => e.dataset.waypoint));
+
 describe("tracking page", () => {
+    pageTest("the headline is the stop that arrives first, not the newest (issue 12)", async (t) => {
+        const { page, rec } = await openTracking(t, link(server.url));
+        await waitText(page, "#conn-text", /^Live$/);
+        assert.equal(await heroId(page), "wp-1003");
+        // A newer stop for the same customer that arrives later: the headline stays.
+        sb.sql(`INSERT INTO waypoints(dc_id, id, customer_id, route_id, status, estimated_time_of_arrival, waypoints_ahead)
+                VALUES (${q(DC)}, 'wp-1310', ${q(CUSTOMER)}, 'route-9', 'PENDING', ${now() + 60 * MIN}, 1);`);
+        await until(async () => (await upcomingIds(page)).includes("wp-1310"), { timeout: UPDATE_DEADLINE, what: "wp-1310 listed" });
+        assert.equal(await heroId(page), "wp-1003", "a later stop does not take the headline because it is newer");
+        assert.match(await text(page, "#eta-value"), /^2[78]\s*min$/);
+        // One without an ETA comes after those with one.
+        sb.sql(`INSERT INTO waypoints(dc_id, id, customer_id, route_id, status, waypoints_ahead)
+                VALUES (${q(DC)}, 'wp-1311', ${q(CUSTOMER)}, 'route-11', 'PENDING', 0);`);
+        await until(async () => JSON.stringify(await upcomingIds(page)) === JSON.stringify(["wp-1310", "wp-1311"]),
+                    { timeout: UPDATE_DEADLINE, what: "upcoming soonest first, no ETA last" });
+        assert.equal(await heroId(page), "wp-1003");
+        // The newer stop now arrives sooner: it is the headline, with its own ETA and stops.
+        sb.sql(`UPDATE waypoints SET estimated_time_of_arrival = ${now() + 8 * MIN + 20000}
+                WHERE dc_id = ${q(DC)} AND id = 'wp-1310';`);
+        await until(async () => (await heroId(page)) === "wp-1310", { timeout: UPDATE_DEADLINE, what: "the sooner stop in the headline" });
+        assert.match(await text(page, "#eta-value"), /^[89]\s*min$/);
+        assert.match(await text(page, "#stops-text"), /^1 stop before yours/);
+        assert.deepEqual(await upcomingIds(page), ["wp-1003", "wp-1311"]);
+        // The same ETA: the fewer stops ahead wins.
+        sb.sql(`UPDATE waypoints SET estimated_time_of_arrival =
+                  (SELECT estimated_time_of_arrival FROM waypoints WHERE dc_id = ${q(DC)} AND id = 'wp-1003'), waypoints_ahead = 5
+                WHERE dc_id = ${q(DC)} AND id = 'wp-1310';`);
+        await until(async () => (await heroId(page)) === "wp-1003", { timeout: UPDATE_DEADLINE, what: "fewer stops ahead first" });
+        await assertNoInternalIds(page);
+        sb.sql(`DELETE FROM waypoints WHERE dc_id = ${q(DC)} AND id IN ('wp-1310', 'wp-1311');`);
+        await until(async () => (await upcomingIds(page)).length === 0, { timeout: UPDATE_DEADLINE, what: "the extra stops gone" });
+        assertClean(rec);
+    });
+
+    pageTest("the customer reads times, places and words, never an internal id (issue 12)", async (t) => {
+        const { page, rec } = await openTracking(t, link(server.url));
+        await waitText(page, "#conn-text", /^Live$/);
+        await until(async () => (await page.locator("#recent li").count()) === 3, { what: "the history" });
+        await assertNoInternalIds(page);
+        // Delivered, with another one on the way: still no ids anywhere.
+        sb.sql(`INSERT INTO waypoints(dc_id, id, customer_id, route_id, status, estimated_time_of_arrival, waypoints_ahead)
+                VALUES (${q(DC)}, 'wp-1312', ${q(CUSTOMER)}, 'route-9', 'PENDING', ${now() + 90 * MIN}, 6);
+                UPDATE waypoints SET status = 'COMPLETED', completed_timestamp = ${now()} WHERE dc_id = ${q(DC)} AND id = 'wp-1003';`);
+        await until(async () => (await heroId(page)) === "wp-1312", { timeout: UPDATE_DEADLINE, what: "the next delivery" });
+        await until(async () => (await page.locator("#recent li").count()) === 4, { timeout: UPDATE_DEADLINE, what: "4 history rows" });
+        await assertNoInternalIds(page);
+        sb.sql(`DELETE FROM waypoints WHERE dc_id = ${q(DC)} AND id = 'wp-1312';
+                UPDATE waypoints SET status = 'PENDING', completed_timestamp = NULL, waypoints_ahead = 4,
+                       estimated_time_of_arrival = ${now() + 27 * MIN + 30000} WHERE dc_id = ${q(DC)} AND id = 'wp-1003';`);
+        await until(async () => (await heroId(page)) === "wp-1003", { timeout: UPDATE_DEADLINE, what: "wp-1003 back" });
+        assertClean(rec);
+    });
+
     pageTest("shows the next delivery, its ETA, the stops before it and the recent deliveries", async (t) => {
         const { page, rec } = await openTracking(t, link(server.url));
         await waitText(page, "#conn-text", /^Live$/);

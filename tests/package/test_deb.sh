@@ -132,8 +132,9 @@ field() { dpkg-deb -f "$deb" "$1"; }
 version=$(field Version)
 echo "$version" | grep -Eq '^[0-9]+\.[0-9]+\.[0-9]+-[0-9]+$' || fail "Version '$version' is not UPSTREAM-REVISION"
 depends=$(field Depends)
-# dpkg-shlibdeps' libraries (libwebsockets17, libc6, ...) and the plugin lws dlopen()s.
-for d in libwebsockets17 libwebsockets-evlib-ev libc6; do
+# dpkg-shlibdeps' libraries (libwebsockets17, libc6, ...), the plugin lws dlopen()s
+# and the dashboard's map library (served from its package folder).
+for d in libwebsockets17 libwebsockets-evlib-ev libc6 libjs-leaflet; do
     echo "$depends" | tr ',' '\n' | grep -Eq "^ *$d( |\$)" || fail "Depends lacks $d: $depends"
 done
 { [ -n "$(field Maintainer)" ] && [ -n "$(field Description)" ] && [ -n "$(field Section)" ]; } ||
@@ -235,7 +236,10 @@ body=$(curl -sS --max-time 10 -k "$url/$(basename "$marker")") || fail "curl the
 code=$(curl -sS --max-time 10 -k -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
     "$url/dcs/no-such-dc/customers/c1") || fail "curl the API"
 [ "$code" = 403 ] || fail "GET /dcs/no-such-dc/customers/c1 with a key answered $code, not 403"
-ok "serve on $url: GET / is the installed index.html (default --www), the API answers"
+curl -sS --max-time 10 -k -o "$run/leaflet.js" "$url/vendor/leaflet/leaflet.esm.js" || fail "curl Leaflet"
+cmp -s "$run/leaflet.js" /usr/share/javascript/leaflet/leaflet.esm.js ||
+    fail "GET /vendor/leaflet/leaflet.esm.js is not libjs-leaflet's file"
+ok "serve on $url: GET / is the installed index.html (default --www), Leaflet from libjs-leaflet, the API answers"
 
 kill -TERM "$server"
 i=0

@@ -258,6 +258,25 @@ static void test_static_file_maps(void **state)
     assert_static("/Z\xc3\xbcrich.html", "Z\xc3\xbcrich.html");
 }
 
+/* Issue 12: Leaflet's files come from its package folder, the rest from www. */
+static void test_static_leaflet(void **state)
+{
+    char file[256];
+
+    (void)state;
+    assert_int_equal(path_static_file("/vendor/leaflet/leaflet.esm.js", file, sizeof(file)), 0);
+    assert_string_equal(path_static_leaflet(file), "leaflet.esm.js");
+    assert_int_equal(path_static_file("/vendor/leaflet/images/layers.png", file, sizeof(file)), 0);
+    assert_string_equal(path_static_leaflet(file), "images/layers.png");
+    assert_null(path_static_leaflet("vendor/leaflet/"));
+    assert_null(path_static_leaflet("vendor/leafletx/a.js"));
+    assert_null(path_static_leaflet("vendor/other/leaflet.js"));
+    assert_null(path_static_leaflet("leaflet.js"));
+    assert_null(path_static_leaflet("index.html"));
+    /* What reaches it never climbs out: path_static_file refuses ".." first. */
+    assert_int_equal(path_static_file("/vendor/leaflet/../x", file, sizeof(file)), -EINVAL);
+}
+
 static void test_static_file_refuses_escapes(void **state)
 {
     static const char *const bad[] = {
@@ -368,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_match_static_and_unknown),
         cmocka_unit_test(test_match_bad_ids),
         cmocka_unit_test(test_static_file_maps),
+        cmocka_unit_test(test_static_leaflet),
         cmocka_unit_test(test_static_file_refuses_escapes),
         cmocka_unit_test(test_static_file_capacity),
         cmocka_unit_test(test_mime_types),

@@ -761,6 +761,34 @@ static void test_static_paths(void **state)
     }
 }
 
+/* Issue 12: the dashboard map's settings, from serve's --map-tiles (or none). */
+static void test_map_config(void **state)
+{
+    struct fixture *f = *state;
+    struct routes_response resp;
+    struct json_object *root;
+
+    request(f, "GET", "/map-config.json", NULL, NULL, &resp);
+    assert_int_equal(resp.status, 200);
+    root = parse_body(&resp);
+    assert_true(json_object_is_type(get(root, "tiles"), json_type_null));
+    assert_string_equal(json_object_get_string(get(root, "attribution")), "");
+    json_object_put(root);
+    routes_response_clear(&resp);
+
+    f->ctx.map_config = "{\"tiles\":\"https://t.example/{z}/{x}/{y}.png\",\"attribution\":\"(c) T\"}";
+    request(f, "GET", "/map-config.json", "Bearer wpk_anything", NULL, &resp);
+    assert_int_equal(resp.status, 200);
+    root = parse_body(&resp);
+    assert_string_equal(json_object_get_string(get(root, "tiles")), "https://t.example/{z}/{x}/{y}.png");
+    json_object_put(root);
+    routes_response_clear(&resp);
+    request(f, "POST", "/map-config.json", NULL, NULL, &resp);
+    assert_int_equal(resp.status, 405);
+    routes_response_clear(&resp);
+    f->ctx.map_config = NULL;
+}
+
 static void test_routes_error_and_clear(void **state)
 {
     struct routes_response resp;
@@ -838,6 +866,7 @@ int main(void)
         T(test_method_not_allowed),
         T(test_unknown_api_paths),
         T(test_static_paths),
+        T(test_map_config),
         T(test_cache_never_stale),
         cmocka_unit_test(test_routes_error_and_clear),
     };
