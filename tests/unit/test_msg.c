@@ -172,11 +172,12 @@ static void test_refcount_across_threads(void **state)
  * the message and drops its reference in any order), MSGS times over. Every
  * free of the message under test goes through __wrap_free (the test links
  * with -Wl,--wrap=free, tests/unit/CMakeLists.txt), which records it and
- * whether a holder had not yet dropped its reference: an unref that frees
- * one reference early counts as `early` here (in any build), and under ASan
- * or TSan the holder's reads after that free are a use-after-free; a decrement
- * without acquire/release ordering is a data race between a holder's reads
- * and the free under TSan. */
+ * whether a holder had not yet dropped its reference. An unref that frees
+ * one reference early counts as `early`, and the holder's reads after it are
+ * a use-after-free under ASan or TSan (in a plain build glibc's heap checks
+ * usually abort first); a second free counts in `frees`; a decrement without
+ * acquire/release ordering is a data race between a holder's reads and the
+ * free under TSan. */
 #define HOLDERS 4
 #define MSGS 2000
 
