@@ -26,6 +26,10 @@ echo "installing:$missing" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# Another apt or dpkg running (unattended-upgrades, another job): wait for its
+# locks, up to WAYPOINTD_LOCK_WAIT seconds (600) per command, instead of failing.
+# shellcheck source=scripts/pkg-lock.sh
+. "$(dirname "$0")/pkg-lock.sh"
+with_lock $SUDO apt-get update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+with_lock $SUDO apt-get "$APT_LOCK" install -y -qq --no-install-recommends $missing >/dev/null

@@ -7,7 +7,10 @@
 # it installs and removes a package. Leaves the system as it found it: on any
 # exit the trap stops the server, purges the package and removes whatever
 # dependencies installing it pulled in. Refuses to run where waypointd's
-# files already exist. Every wait is bounded.
+# files already exist. Every wait is bounded. Another apt or dpkg on the
+# machine (unattended-upgrades, a second CI job) makes it wait for the dpkg
+# and apt locks, up to WAYPOINTD_LOCK_WAIT seconds (600) per command, rather
+# than fail.
 #
 #   sh tests/package/test_deb.sh          # ctest -L package
 set -eu
@@ -39,6 +42,11 @@ pulled_in() {
     comm -13 "$tmp/before.txt" "$tmp/now.txt" | grep -vx $PKG | comm -12 - "$tmp/closure.txt" | tr '\n' ' '
 }
 
+# Another apt or dpkg: every apt-get and dpkg runs through with_lock, which
+# waits for the package locks (scripts/pkg-lock.sh).
+# shellcheck source=scripts/pkg-lock.sh
+. "$src/scripts/pkg-lock.sh"
+
 [ "$(id -u)" -eq 0 ] ||
     fail "needs root: it installs the .deb with dpkg -i and purges it afterwards (CI runs as root; try: sudo sh $0)"
 command -v dpkg >/dev/null 2>&1 || fail "needs dpkg (a Debian system)"
@@ -53,8 +61,9 @@ command -v flock >/dev/null 2>&1 || missing="$missing util-linux"
 if [ -n "$missing" ]; then
     say "installing$missing"
     # shellcheck disable=SC2086
-    timeout 900 apt-get install -y -qq --no-install-recommends $missing >/dev/null ||
-        { timeout 600 apt-get update -qq && timeout 900 apt-get install -y -qq --no-install-recommends $missing >/dev/null; } ||
+    with_lock timeout 900 apt-get "$APT_LOCK" install -y -qq --no-install-recommends $missing >/dev/null ||
+        { with_lock timeout 600 apt-get update -qq &&
+            with_lock timeout 900 apt-get "$APT_LOCK" install -y -qq --no-install-recommends $missing >/dev/null; } ||
         fail "cannot install$missing"
 fi
 
@@ -80,11 +89,12 @@ cleanup() {
     if [ "$installed" = 1 ]; then
         if [ -f "$tmp/pulled.txt" ]; then extra=$(cat "$tmp/pulled.txt"); else extra=$(pulled_in); fi
         say "cleanup: purging $PKG"
-        timeout 300 dpkg --purge $PKG >/dev/null 2>&1 || say "cleanup: dpkg --purge $PKG failed" >&2
+        with_lock timeout 300 dpkg --purge $PKG >/dev/null 2>&1 || say "cleanup: dpkg --purge $PKG failed" >&2
         if [ -n "$extra" ]; then
             say "cleanup: removing what the install pulled in: $extra"
             # shellcheck disable=SC2086
-            timeout 600 apt-get purge -y -qq $extra >/dev/null 2>&1 || say "cleanup: could not remove $extra" >&2
+            with_lock timeout 900 apt-get "$APT_LOCK" purge -y -qq $extra >/dev/null 2>&1 ||
+                say "cleanup: could not remove $extra" >&2
         fi
     fi
     rm -rf "$tmp"
@@ -149,10 +159,11 @@ ok "metadata: $PKG $version, Depends: $depends"
 # --- Install -----------------------------------------------------------------
 installed_list >"$tmp/before.txt"
 installed=1
-if ! timeout 300 dpkg -i "$deb" >"$tmp/dpkg-i.log" 2>&1; then
+if ! with_lock timeout 300 dpkg -i "$deb" >"$tmp/dpkg-i.log" 2>&1; then
     say "dpkg -i left dependencies missing; apt-get install -f"
-    timeout 900 apt-get install -f -y -qq --no-install-recommends >>"$tmp/dpkg-i.log" 2>&1 ||
-        { timeout 600 apt-get update -qq && timeout 900 apt-get install -f -y -qq --no-install-recommends >>"$tmp/dpkg-i.log" 2>&1; } ||
+    with_lock timeout 900 apt-get "$APT_LOCK" install -f -y -qq --no-install-recommends >>"$tmp/dpkg-i.log" 2>&1 ||
+        { with_lock timeout 600 apt-get update -qq &&
+            with_lock timeout 900 apt-get "$APT_LOCK" install -f -y -qq --no-install-recommends >>"$tmp/dpkg-i.log" 2>&1; } ||
         { cat "$tmp/dpkg-i.log" >&2; fail "cannot install $deb"; }
 fi
 is_installed $PKG || { cat "$tmp/dpkg-i.log" >&2; fail "$PKG is not installed after dpkg -i"; }
@@ -257,7 +268,7 @@ marker=""
 ok "SIGTERM: serve exited 0"
 
 # --- Purge -------------------------------------------------------------------
-timeout 300 dpkg --purge $PKG >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge $PKG"; }
+with_lock timeout 300 dpkg --purge $PKG >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log" >&2; fail "dpkg --purge $PKG"; }
 installed=0
 is_installed $PKG && fail "$PKG still installed after dpkg --purge"
 for f in /usr/bin/waypointd $unit /etc/waypointd/waypointd.env /usr/share/waypointd /usr/share/man/man1/waypointd.1.gz; do
@@ -266,7 +277,7 @@ done
 extra=$(cat "$tmp/pulled.txt")
 if [ -n "$extra" ]; then
     # shellcheck disable=SC2086
-    timeout 600 apt-get purge -y -qq $extra >/dev/null 2>&1 || fail "cannot remove $extra"
+    with_lock timeout 900 apt-get "$APT_LOCK" purge -y -qq $extra >/dev/null 2>&1 || fail "cannot remove $extra"
 fi
 ok "dpkg --purge: nothing of $PKG is left${extra:+ (removed what it pulled in: $extra)}"
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for msg.c: wrapping (ownership of the buffer), reference counting
- * (ASan proves the last unref frees), routing ids and same-key merging. */
+ * (ASan proves the last unref frees; a recording free and TSan that it frees
+ * only then), routing ids and same-key merging. */
 #include "msg.h"
 
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -165,6 +167,110 @@ static void test_refcount_across_threads(void **state)
     msg_unref(m);
 }
 
+/* The last unref frees, and only the last: the hand-off the server makes
+ * (the feed thread takes one reference per service thread, each thread reads
+ * the message and drops its reference in any order), MSGS times over. Every
+ * free of the message under test goes through __wrap_free (the test links
+ * with -Wl,--wrap=free, tests/unit/CMakeLists.txt), which records it and
+ * whether a holder had not yet dropped its reference. An unref that frees
+ * one reference early counts as `early`, and the holder's reads after it are
+ * a use-after-free under ASan or TSan (in a plain build glibc's heap checks
+ * usually abort first); a second free counts in `frees`; a decrement without
+ * acquire/release ordering is a data race between a holder's reads and the
+ * free under TSan. */
+#define HOLDERS 4
+#define MSGS 2000
+
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static struct {
+    _Atomic(struct msg *) watched; /* the message whose free is recorded */
+    atomic_int holders;            /* references still held on it, by the test's count */
+    atomic_int frees;              /* frees of watched messages */
+    atomic_int early;              /* of which while a holder still held its reference */
+} freed;
+
+void __wrap_free(void *p)
+{
+    if (p && p == atomic_load(&freed.watched)) {
+        atomic_fetch_add(&freed.frees, 1);
+        if (atomic_load(&freed.holders) > 0)
+            atomic_fetch_add(&freed.early, 1);
+    }
+    __real_free(p);
+}
+
+struct holder {
+    pthread_barrier_t *start, *end;
+    struct msg *m;  /* this round's message: one reference, ours to drop */
+    int64_t seq;    /* what it must hold */
+    int bad;        /* reads that saw something else */
+};
+
+/* Read the whole message, then give the reference back. */
+static int check_and_drop(struct msg *m, int64_t seq)
+{
+    int bad = m->seq != seq || m->len != strlen("{\"type\":\"waypoint\"}") ||
+              memcmp(m->buf + m->pre, "{\"type\":\"waypoint\"}", m->len) != 0 ||
+              strcmp(msg_customer_id(m), "c") != 0;
+
+    atomic_fetch_sub(&freed.holders, 1);
+    msg_unref(m);
+    return bad;
+}
+
+static void *hold(void *arg)
+{
+    struct holder *h = arg;
+
+    for (int i = 0; i < MSGS; i++) {
+        pthread_barrier_wait(h->start);
+        h->bad += check_and_drop(h->m, h->seq);
+        pthread_barrier_wait(h->end);
+    }
+    return NULL;
+}
+
+static void test_last_unref_frees_once_after_every_holder(void **state)
+{
+    pthread_barrier_t start, end;
+    struct holder h[HOLDERS];
+    pthread_t t[HOLDERS];
+    int bad = 0;
+
+    (void)state;
+    assert_int_equal(pthread_barrier_init(&start, NULL, HOLDERS + 1), 0);
+    assert_int_equal(pthread_barrier_init(&end, NULL, HOLDERS + 1), 0);
+    for (int i = 0; i < HOLDERS; i++) {
+        h[i] = (struct holder){.start = &start, .end = &end};
+        assert_int_equal(pthread_create(&t[i], NULL, hold, &h[i]), 0);
+    }
+    for (int n = 1; n <= MSGS; n++) {
+        struct msg *m = change(n, "dc", "c", "w");
+
+        atomic_store(&freed.watched, m);
+        atomic_store(&freed.holders, HOLDERS + 1); /* ours and one per thread */
+        for (int i = 0; i < HOLDERS; i++) {
+            h[i].m = msg_ref(m);
+            h[i].seq = n;
+        }
+        pthread_barrier_wait(&start);
+        bad += check_and_drop(m, n); /* ours, racing with the holders' */
+        pthread_barrier_wait(&end);
+    }
+    for (int i = 0; i < HOLDERS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        bad += h[i].bad;
+    }
+    atomic_store(&freed.watched, NULL);
+    pthread_barrier_destroy(&start);
+    pthread_barrier_destroy(&end);
+    assert_int_equal(atomic_load(&freed.frees), MSGS);
+    assert_int_equal(atomic_load(&freed.early), 0);
+    assert_int_equal(bad, 0);
+}
+
 static void test_same_key(void **state)
 {
     struct msg *a1 = change(1, "dc", "cust", "wp");
@@ -249,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_wrap_null_buffer),
         cmocka_unit_test(test_ref_unref),
         cmocka_unit_test(test_refcount_across_threads),
+        cmocka_unit_test(test_last_unref_frees_once_after_every_holder),
         cmocka_unit_test(test_same_key),
         cmocka_unit_test(test_same_key_id_boundaries),
         cmocka_unit_test(test_same_key_compares_keys_not_hashes),

@@ -483,7 +483,7 @@ static void test_waypoints_each_null_bit(void **state)
 static void test_waypoints_many_and_large_ints(void **state)
 {
     struct waypoint w[10];
-    char ids[10][8];
+    char ids[10][16]; /* room for any int: gcc -O1 -fsanitize=thread checks */
     struct json_object *root, *arr;
     size_t len = 0;
     char *text;
