@@ -12,6 +12,11 @@
 /* The UTF-8 encoding of U+FFFD REPLACEMENT CHARACTER. */
 #define UTF8_REPLACEMENT "\xef\xbf\xbd"
 
+/* The well-formed length of the sequence at s[0..len) (len > 0): 1 to 4
+ * for a whole character, or 0 with *bad set to the length of the maximal
+ * subpart to replace with one U+FFFD (at least 1). */
+size_t utf8_seq_len(const unsigned char *s, size_t len, size_t *bad);
+
 /* The length of the longest well-formed prefix of s[0..len) that ends on a
  * character boundary: len when all of it is UTF-8 (Unicode table 3-7: no
  * overlongs, no surrogates, nothing past U+10FFFF). */

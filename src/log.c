@@ -23,6 +23,8 @@
 
 #include <libwebsockets.h>
 
+#include "utf8.h"
+
 /* Most lines fit on the stack; a longer one moves to the heap. */
 #define LOG_STACK_LINE 1024
 #define LOG_STACK_MSG 512
@@ -112,45 +114,6 @@ static void put_tail(struct line *l, char c)
         l->buf[l->len++] = c;
 }
 
-/* The length of the UTF-8 sequence at s (n > 0 bytes left): *ok set when
- * it is well-formed (Unicode table 3-7), else the length is that of its
- * maximal subpart, which becomes one U+FFFD. */
-static size_t utf8_take(const unsigned char *s, size_t n, int *ok)
-{
-    unsigned char c = s[0], lo = 0x80, hi = 0xbf;
-    size_t need, i;
-
-    *ok = 1;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        need = 1;
-    else if (c == 0xe0)
-        need = 2, lo = 0xa0;
-    else if (c == 0xed)
-        need = 2, hi = 0x9f; /* no surrogates */
-    else if (c >= 0xe1 && c <= 0xef)
-        need = 2;
-    else if (c == 0xf0)
-        need = 3, lo = 0x90;
-    else if (c == 0xf4)
-        need = 3, hi = 0x8f; /* nothing past U+10FFFF */
-    else if (c >= 0xf1 && c <= 0xf3)
-        need = 3;
-    else {
-        *ok = 0; /* 80..C1, F5..FF never start a sequence */
-        return 1;
-    }
-    for (i = 1; i <= need; i++) {
-        if (i >= n || s[i] < lo || s[i] > hi) {
-            *ok = 0;
-            return i;
-        }
-        lo = 0x80, hi = 0xbf;
-    }
-    return need + 1;
-}
-
 /* Append s[0..n) quoted by JSON string rules (for both formats: a key=value
  * reader accepts them too): '"', '\\' and control characters escaped,
  * valid UTF-8 kept, each maximal invalid subpart one U+FFFD. */
@@ -171,24 +134,23 @@ static void put_quoted(struct line *l, const char *s, size_t n)
     while (i < n) {
         unsigned char c = u[i];
         char esc[8];
-        size_t k = 1;
-        int ok;
+        size_t k = 1, bad = 1;
 
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
             i++;
             continue;
         }
         if (c >= 0x80) {
-            k = utf8_take(u + i, n - i, &ok);
-            if (ok) {
+            k = utf8_seq_len(u + i, n - i, &bad);
+            if (k) {
                 i += k;
                 continue;
             }
         }
         put(l, s + run, i - run); /* the plain run before this byte */
         if (c >= 0x80) {
-            put(l, "\xef\xbf\xbd", 3);
-            i += k;
+            put(l, UTF8_REPLACEMENT, 3);
+            i += bad;
         } else {
             if (c == '"' || c == '\\')
                 esc[0] = '\\', esc[1] = (char)c, k = 2;

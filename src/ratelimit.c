@@ -223,35 +223,9 @@ static int wait_secs(const struct ratelimit *rl, const struct bucket *b)
     return secs < 1 ? 1 : secs > 86400 ? 86400 : (int)secs;
 }
 
-int ratelimit_take(struct ratelimit *rl, uint64_t id, int64_t now_us)
-{
-    struct bucket *b, *room;
-    struct stripe *s;
-    size_t g;
-    int rc = 0;
-
-    if (!rl)
-        return 0;
-    g = group_of(rl, id);
-    s = &rl->st[g % STRIPES];
-    pthread_mutex_lock(&s->mu);
-    b = lookup(rl, s, g, id, now_us, &room);
-    if (b) {
-        refill(rl, b, now_us);
-        if (b->tokens >= 1)
-            b->tokens -= 1;
-        else
-            rc = wait_secs(rl, b);
-    } else if (room) {
-        if (!room->used)
-            s->count++;
-        *room = (struct bucket){.id = id, .at_us = now_us, .tokens = rl->burst - 1, .used = 1};
-    } /* else: the group is full of busy ids; let this one through untracked */
-    pthread_mutex_unlock(&s->mu);
-    return rc;
-}
-
-int ratelimit_check(struct ratelimit *rl, uint64_t id, int64_t now_us)
+/* Look id up and, when take is set, spend one token (tracking a new id
+ * where its group has room); otherwise only look. 0, or the seconds to wait. */
+static int consult(struct ratelimit *rl, uint64_t id, int64_t now_us, int take)
 {
     struct bucket *b, *room;
     struct stripe *s;
@@ -268,9 +242,25 @@ int ratelimit_check(struct ratelimit *rl, uint64_t id, int64_t now_us)
         refill(rl, b, now_us);
         if (b->tokens < 1)
             rc = wait_secs(rl, b);
-    }
+        else if (take)
+            b->tokens -= 1;
+    } else if (take && room) {
+        if (!room->used)
+            s->count++;
+        *room = (struct bucket){.id = id, .at_us = now_us, .tokens = rl->burst - 1, .used = 1};
+    } /* else: untracked (a check, or a group full of busy ids: let this one through) */
     pthread_mutex_unlock(&s->mu);
     return rc;
+}
+
+int ratelimit_take(struct ratelimit *rl, uint64_t id, int64_t now_us)
+{
+    return consult(rl, id, now_us, 1);
+}
+
+int ratelimit_check(struct ratelimit *rl, uint64_t id, int64_t now_us)
+{
+    return consult(rl, id, now_us, 0);
 }
 
 size_t ratelimit_size(struct ratelimit *rl)

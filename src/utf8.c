@@ -10,11 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The well-formed length of the sequence at s[0..len): 1 to 4 for a whole
- * character, or 0 with *bad set to the length of the maximal subpart to
- * replace (at least 1). The second byte's range depends on the lead byte
- * (Unicode table 3-7); every later one is 80..BF. */
-static size_t seq_len(const unsigned char *s, size_t len, size_t *bad)
+/* The second byte's range depends on the lead byte (Unicode table 3-7);
+ * every later one is 80..BF. */
+size_t utf8_seq_len(const unsigned char *s, size_t len, size_t *bad)
 {
     unsigned char c = s[0], lo = 0x80, hi = 0xbf;
     size_t need, k;
@@ -51,7 +49,7 @@ size_t utf8_valid_prefix(const char *str, size_t len)
             i++;
             continue;
         }
-        n = seq_len(s + i, len - i, &bad);
+        n = utf8_seq_len(s + i, len - i, &bad);
         if (!n)
             break;
         i += n;
@@ -66,7 +64,7 @@ static size_t repair(const char *str, size_t len, char *out)
     size_t i = 0, o = 0, n, bad;
 
     while (i < len) {
-        n = seq_len(s + i, len - i, &bad);
+        n = utf8_seq_len(s + i, len - i, &bad);
         if (n) {
             if (out)
                 memcpy(out + o, s + i, n);
