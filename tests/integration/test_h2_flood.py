@@ -42,26 +42,8 @@ RATE_LIMITS_OFF = ("--rate-limit-addr", "0", "--rate-limit-key", "0")
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
-def proc_status(pid, field):
-    """A field of /proc/PID/status in kB (VmRSS, VmHWM), or None."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def server_uses_asan(pid):
-    """AddressSanitizer keeps freed memory resident (its quarantine): there
-    only the closing is asserted, not the RSS."""
-    try:
-        with open("/proc/%d/maps" % pid) as f:
-            return "libasan" in f.read()
-    except OSError:
-        return False
+proc_status = wpd.proc_status
+server_uses_asan = wpd.server_uses_asan
 
 
 class H2FloodTest(unittest.TestCase):

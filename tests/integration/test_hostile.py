@@ -83,25 +83,8 @@ BOTH = ("1.1", "2")
 RATE_LIMITS_OFF = ("--rate-limit-addr", "0", "--rate-limit-key", "0")
 
 
-def proc_status(pid, field):
-    """A field of /proc/PID/status in kB (VmRSS, VmHWM), or None."""
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def server_uses_asan(pid):
-    """Is the server built with AddressSanitizer (libasan mapped)?"""
-    try:
-        with open("/proc/%d/maps" % pid) as f:
-            return "libasan" in f.read()
-    except OSError:
-        return False
+proc_status = wpd.proc_status
+server_uses_asan = wpd.server_uses_asan
 
 
 def fd_count(pid):

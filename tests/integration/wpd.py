@@ -570,3 +570,28 @@ def wait_until(predicate, deadline=5.0, interval=0.05, what="condition"):
         if time.monotonic() >= end:
             raise WpdError("%s not met within %.1f s" % (what, deadline))
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# A running server seen from /proc
+
+
+def proc_status(pid, field):
+    """A field of /proc/PID/status in kB (VmRSS, VmHWM), or None."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def server_uses_asan(pid):
+    """Is the server built with AddressSanitizer (libasan mapped)?"""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
