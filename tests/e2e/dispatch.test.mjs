@@ -143,9 +143,10 @@ describe("dispatch board", () => {
     });
 
     pageTest("the map asks again for customers it could not look up (429 under a low rate limit)", async () => {
-        // 13 customers, two requests each, against 5 requests per second
-        // (bursts of 10): some are answered 429 at first.
-        const limited = await Server.start(sb, { extra: ["--rate-limit-addr", "5"] });
+        // 13 customers, two requests each, plus the upgrade and subscribe,
+        // against the key's 2 requests per second (bursts of 20): some are
+        // answered 429 at first.
+        const limited = await Server.start(sb, { extra: ["--rate-limit-key", "2"] });
         const { context, page, rec } = await newPage(browser, limited.url, DESKTOP, { expectNetworkErrors: true });
         try {
             const statuses = [];
@@ -215,7 +216,8 @@ describe("dispatch board", () => {
         await waitText(page, `.stop[data-waypoint="wp-1003"] .who`, /John's Burger Shack/);
         // The late one: ETA in the past, still PENDING.
         assert.match(await stop(page, "wp-1101").getAttribute("class"), /\blate\b/);
-        assert.match(await stop(page, "wp-1101").innerText(), /9 min late/);
+        // 9 minutes when seeded; the tests before this one may take a minute or two.
+        assert.match(await stop(page, "wp-1101").innerText(), /\b(9|10|11) min late/);
         assert.equal(await page.locator(".stop.late").count(), 1);
         assert.equal(await text(page, "#st-late"), "1");
         assert.match(await page.locator('.route-card[data-route="route-12"]').getAttribute("class"), /has-late/);
