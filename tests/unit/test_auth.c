@@ -18,6 +18,7 @@
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
+#include "cache.h"
 #include "testdb.h"
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -593,6 +594,50 @@ static void resolve_ok(struct dcdb *d, const char *credential, struct auth_cred 
     assert_int_equal(auth_resolve(d->store, d->secret, header, NOW, cred), 0);
 }
 
+/* Issue 12: a revoked token, or a token of a customer whose tokens were
+ * revoked, is refused; a token issued after the customer's cutoff is not.
+ * With a cache synced to one data_version, the verdict costs no query. */
+static void test_resolve_revoked_token(void **state)
+{
+    struct env *e = *state;
+    char t1[AUTH_TOKEN_MAX], t2[AUTH_TOKEN_MAX], t3[AUTH_TOKEN_MAX], h[AUTH_TOKEN_MAX + 16];
+    uint8_t hash[STORE_KEY_HASH_LEN];
+    struct cache *cache = cache_new(16);
+    struct auth_cred cred;
+    int64_t cutoff = 0, version = 0;
+
+    assert_non_null(cache);
+    assert_int_equal(auth_token_create_at(e->secret, "dc1", "c1", 1000, NOW + 60000, t1, sizeof(t1)), 0);
+    assert_int_equal(auth_token_create_at(e->secret, "dc1", "c1", 2000, NOW + 60000, t2, sizeof(t2)), 0);
+    snprintf(h, sizeof(h), "Bearer %s", t1);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    assert_true(cred.token.issued_ms == 1000);
+    assert_int_equal(store_data_version(e->store, &version), 0);
+    cache_sync(cache, version);
+    assert_int_equal(auth_resolve_cached(e->store, cache, e->secret, h, NOW, &cred), 0);
+    /* One token revoked: refused, the other one of the customer not. */
+    auth_key_hash(t1, strlen(t1), hash);
+    assert_int_equal(store_token_revoke(e->store, hash, "dc1", "c1", NOW + 60000), 0);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), -EACCES);
+    assert_int_equal(cred.kind, AUTH_NONE);
+    /* The cache still holds the verdict made before: it is the caller's
+     * cache_sync with the new data_version that drops it. */
+    assert_int_equal(auth_resolve_cached(e->store, cache, e->secret, h, NOW, &cred), 0);
+    assert_int_equal(store_data_version(e->store, &version), 0);
+    cache_sync(cache, version + 1);
+    assert_int_equal(auth_resolve_cached(e->store, cache, e->secret, h, NOW, &cred), -EACCES);
+    snprintf(h, sizeof(h), "Bearer %s", t2);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    /* The customer's tokens up to now: t2 too; a token issued later lives. */
+    assert_int_equal(store_token_revoke_customer(e->store, "dc1", "c1", &cutoff), 0);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), -EACCES);
+    assert_int_equal(auth_token_create_at(e->secret, "dc1", "c1", cutoff + 1, NOW + 60000, t3, sizeof(t3)), 0);
+    snprintf(h, sizeof(h), "Bearer %s", t3);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    assert_int_equal(auth_token_revoked(e->store, NULL, &cred), 0);
+    cache_free(cache);
+}
+
 static void test_may_read_dc_keys(void **state)
 {
     static const char *const some[] = {"dc1", "ghost"};
@@ -767,6 +812,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_key_refused, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_revoked_key, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_token, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_revoked_token, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_dc_keys, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_dc_tokens, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_customer, env_setup, env_teardown),
