@@ -638,6 +638,61 @@ static void test_resolve_revoked_token(void **state)
     cache_free(cache);
 }
 
+/* A version 1 token (no issue time), as made before issue 12: signed the
+ * same way, still accepted, and refused by any cutoff of its customer. */
+static void v1_token(const uint8_t secret[STORE_SECRET_LEN], const char *dc, const char *cust, int64_t expires,
+                     char *out)
+{
+    uint8_t buf[600];
+    unsigned int mlen = 32;
+    size_t n = 0, o = 0, dl = strlen(dc), cl = strlen(cust);
+    uint32_t acc = 0;
+    int bits = 0;
+
+    buf[n++] = 1;
+    for (int i = 7; i >= 0; i--)
+        buf[n++] = (uint8_t)((uint64_t)expires >> (i * 8));
+    buf[n++] = (uint8_t)dl;
+    memcpy(buf + n, dc, dl);
+    n += dl;
+    buf[n++] = (uint8_t)cl;
+    memcpy(buf + n, cust, cl);
+    n += cl;
+    assert_non_null(HMAC(EVP_sha256(), secret, STORE_SECRET_LEN, buf, n, buf + n, &mlen));
+    n += mlen;
+    memcpy(out, "wpt_", 4);
+    o = 4;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | buf[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = b64url[(acc >> bits) & 0x3f];
+        }
+    }
+    if (bits > 0)
+        out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
+    out[o] = '\0';
+}
+
+static void test_version_1_token_still_accepted(void **state)
+{
+    struct env *e = *state;
+    char token[AUTH_TOKEN_MAX], h[AUTH_TOKEN_MAX + 16];
+    struct auth_cred cred;
+    struct auth_token t;
+    int64_t cutoff;
+
+    v1_token(e->secret, "dc1", "c1", NOW + 60000, token);
+    assert_int_equal(auth_token_verify(e->secret, token, strlen(token), NOW, &t), 0);
+    assert_string_equal(t.customer_id, "c1");
+    assert_true(t.expires_ms == NOW + 60000 && t.issued_ms == 0);
+    snprintf(h, sizeof(h), "Bearer %s", token);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    assert_int_equal(store_token_revoke_customer(e->store, "dc1", "c1", &cutoff), 0);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), -EACCES);
+}
+
 static void test_may_read_dc_keys(void **state)
 {
     static const char *const some[] = {"dc1", "ghost"};
@@ -813,6 +868,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_revoked_key, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_token, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_revoked_token, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_token_still_accepted, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_dc_keys, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_dc_tokens, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_customer, env_setup, env_teardown),
