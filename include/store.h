@@ -60,7 +60,8 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
 int store_waypoints_recent(struct store *s, const char *dc_id, const char *customer_id, struct waypoint *out,
                            size_t max, size_t *n);
 
-/* API keys. A key row holds only the SHA-256 hash of the key. */
+/* API keys. A key row holds only the SHA-256 hash of the key. (The listing and
+ * token revocations are in store_creds.c.) */
 struct store_key {
     int64_t id;
     int all_dcs;

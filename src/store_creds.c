@@ -20,7 +20,7 @@
 /* The sorted DCs of one key into dcs (malloc'd copies, at most max). */
 static int key_dcs(struct store *s, sqlite3_stmt *st, int64_t id, char **dcs, size_t max, size_t *n)
 {
-    int rc, oom = 0;
+    int rc = SQLITE_DONE, oom = 0;
 
     *n = 0;
     sqlite3_bind_int64(st, 1, id);
@@ -38,7 +38,7 @@ int store_key_list(struct store *s, store_key_cb cb, void *arg)
     sqlite3_stmt *keys = NULL, *dcs = NULL;
     char *dc[KEY_LIST_MAX_DCS];
     size_t ndc = 0;
-    int rc = 0, step;
+    int rc = 0, step = SQLITE_DONE;
 
     if (sqlite3_prepare_v2(s->db, "SELECT id, name, all_dcs, created_ms, COALESCE(revoked_ms, 0) FROM api_keys"
                                   " ORDER BY id", -1, &keys, NULL) != SQLITE_OK ||
