@@ -78,6 +78,12 @@ class KeyListTest(CliCase):
         self.assertEqual(rows[2][:2], ["ops", "we\\,ird\\tdc"])
         self.assertEqual(rows[2][3], "-")
 
+    def test_awkward_names_and_dcs_stay_four_fields(self):
+        self.sb.key_create("back\\slash\nname", dcs=["*", "a\\b", "x\ry"])
+        rows = self.key_list()
+        self.assertEqual(len(rows), 1, rows)
+        self.assertEqual(rows[0][:2], ["back\\\\slash\\nname", "\\*,a\\\\b,x\\ry"])
+
     def test_list_usage(self):
         self.assertFails(self.wpd("key", "list"), 2)
         self.assertFails(self.wpd("key", "list", "--db", self.db, "--name", "x"), 2)
