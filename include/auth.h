@@ -12,6 +12,8 @@
 
 #include "store.h"
 
+struct cache;
+
 /* "wpk_" + 43 base64url characters (256 random bits) + NUL. */
 #define AUTH_KEY_LEN 47
 #define AUTH_KEY_PREFIX "wpk_"
@@ -31,11 +33,16 @@ void auth_key_hash(const char *key, size_t len, uint8_t out[STORE_KEY_HASH_LEN])
  * -EIO if OpenSSL fails (no token then; auth_token_verify refuses all). */
 int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
                       int64_t expires_ms, char *out, size_t cap);
+/* The same with the issue time given (auth_token_create uses now): the time
+ * a customer's revocation (store_token_revoke_customer) compares with. */
+int auth_token_create_at(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
+                         int64_t issued_ms, int64_t expires_ms, char *out, size_t cap);
 
 struct auth_token {
     char dc_id[256];
     char customer_id[256];
     int64_t expires_ms;
+    int64_t issued_ms; /* 0 for a version 1 token, which does not carry it */
 };
 /* Verify a token's signature and expiry at now_ms. 0 and *out, -EINVAL for a
  * malformed or forged token, -EKEYEXPIRED for an expired one. */
@@ -47,14 +54,23 @@ enum auth_kind { AUTH_NONE = 0, AUTH_KEY, AUTH_TOKEN };
 struct auth_cred {
     enum auth_kind kind;
     struct store_key key;     /* AUTH_KEY */
-    uint8_t key_hash[STORE_KEY_HASH_LEN]; /* AUTH_KEY: to look the key up again */
+    uint8_t key_hash[STORE_KEY_HASH_LEN]; /* SHA-256 of the key's or token's text: to look it up again */
     struct auth_token token;  /* AUTH_TOKEN */
 };
 
 /* Resolve a bearer credential (a key or a token). 0 and *out, or -EACCES when
- * it is missing, unknown, revoked, forged or expired; -EIO on a database error. */
+ * it is missing, unknown, revoked, forged or expired; -EIO on a database error
+ * (-EBUSY: locked elsewhere). A token's revocation is one query. */
 int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const char *bearer, int64_t now_ms,
                  struct auth_cred *out);
+/* The same, with a token's revocation verdict taken from (and put in) the
+ * thread's cache, which the caller has just cache_sync'ed to the database's
+ * data_version: no query while the database is quiet. cache may be NULL. */
+int auth_resolve_cached(struct store *s, struct cache *cache, const uint8_t secret[STORE_SECRET_LEN],
+                        const char *bearer, int64_t now_ms, struct auth_cred *out);
+/* Is an AUTH_TOKEN credential revoked (one token, or its customer's tokens
+ * up to its issue time)? 1 yes, 0 no, negative errno. cache as above. */
+int auth_token_revoked(struct store *s, struct cache *cache, const struct auth_cred *cred);
 
 /* A service thread's copy of the token secret, read again when the database
  * changes, so that a rotated secret (docs/api.md) takes effect without a

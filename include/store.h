@@ -15,7 +15,7 @@
 struct store;
 
 /* The schema version this build migrates to (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* The Customers API returns at most this many waypoints. */
 #define STORE_MAX_WAYPOINTS 10
 /* Size of the HMAC secret for tracking tokens. */
@@ -60,21 +60,51 @@ int store_customer_get(struct store *s, const char *dc_id, const char *id, struc
 int store_waypoints_recent(struct store *s, const char *dc_id, const char *customer_id, struct waypoint *out,
                            size_t max, size_t *n);
 
-/* API keys. A key row holds only the SHA-256 hash of the key. */
+/* API keys. A key row holds only the SHA-256 hash of the key. (The listing and
+ * token revocations are in store_creds.c.) */
 struct store_key {
     int64_t id;
     int all_dcs;
     int revoked;
 };
-/* -EEXIST when the name is taken. dcs may be NULL when all_dcs. */
+/* -EEXIST when a live (not revoked) key has the name: a revoked key's name
+ * may be used again, and its row stays. dcs may be NULL when all_dcs. */
 int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE_KEY_HASH_LEN], int all_dcs,
                      const char *const *dcs, size_t ndcs);
-/* -ENOENT for an unknown name; revoking twice is not an error. */
+/* Revoke the live key of that name: 0, -EALREADY when every key of that
+ * name is revoked already, -ENOENT when no key ever had it. */
 int store_key_revoke(struct store *s, const char *name);
+/* One key as listed (never its hash). Valid only during the callback. */
+struct store_key_info {
+    int64_t id;
+    const char *name;
+    int all_dcs;
+    const char *const *dcs; /* sorted; ndcs 0 when all_dcs */
+    size_t ndcs;
+    int64_t created_ms;
+    int64_t revoked_ms; /* 0: live */
+};
+/* Non-zero from the callback stops the listing and is returned. */
+typedef int (*store_key_cb)(const struct store_key_info *k, void *arg);
+/* Every key ever made, revoked ones too, oldest first. 0 or negative errno. */
+int store_key_list(struct store *s, store_key_cb cb, void *arg);
 /* 0 and *out, or -ENOENT for an unknown hash. */
 int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], struct store_key *out);
 /* 1 if key_id lists dc_id, 0 if not. */
 int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id);
+
+/* Tracking-token revocation. One token is known by the SHA-256 of its text;
+ * a customer's tokens by a cutoff: those issued at or before it are refused.
+ * 1 when the token is revoked, 0 when not, negative errno. issued_ms 0: not
+ * known (a token older than the issue time in tokens), refused by any cutoff. */
+int store_token_revoked(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], const char *dc_id,
+                        const char *customer_id, int64_t issued_ms);
+/* Revoke one token (expires_ms: when the row may be dropped, which this call
+ * does for rows of tokens expired since). 0, -EALREADY, or negative errno. */
+int store_token_revoke(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], const char *dc_id,
+                       const char *customer_id, int64_t expires_ms);
+/* Refuse every token of the customer issued until now; *cutoff_ms = now. */
+int store_token_revoke_customer(struct store *s, const char *dc_id, const char *customer_id, int64_t *cutoff_ms);
 
 /* The HMAC secret for tracking tokens (created by store_migrate). */
 int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN]);

@@ -17,8 +17,13 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "cache.h"
+
 #define KEY_RANDOM_BYTES 32
-#define TOKEN_VERSION 1
+/* Version 2 adds the issue time (issue 12: a customer's tokens issued
+ * before a cutoff are refused); version 1 tokens are still accepted. */
+#define TOKEN_VERSION 2
+#define TOKEN_V1 1
 #define MAC_LEN 32
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -104,20 +109,37 @@ void auth_key_hash(const char *key, size_t len, uint8_t out[STORE_KEY_HASH_LEN])
     SHA256((const unsigned char *)key, len, out);
 }
 
-/* The signed payload: version, expiry (8 bytes, big endian), then each id
- * as one length byte and its bytes. Binary, so ids may hold any character. */
-static int payload_build(const char *dc_id, const char *customer_id, int64_t expires_ms, uint8_t *out, size_t cap)
+/* The signed payload: version, issue time (version 2 only) and expiry
+ * (8 bytes each, big endian), then each id as one length byte and its
+ * bytes. Binary, so ids may hold any character. */
+static void put64(uint8_t *out, int64_t v)
+{
+    for (int i = 7; i >= 0; i--)
+        *out++ = (uint8_t)((uint64_t)v >> (i * 8));
+}
+
+static int64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return (int64_t)v;
+}
+
+static int payload_build(const char *dc_id, const char *customer_id, int64_t issued_ms, int64_t expires_ms,
+                         uint8_t *out, size_t cap)
 {
     size_t dl = strlen(dc_id), cl = strlen(customer_id), o = 0;
-    uint64_t e = (uint64_t)expires_ms;
 
     if (dl > 255 || cl > 255)
         return -ENAMETOOLONG;
-    if (1 + 8 + 1 + dl + 1 + cl > cap)
+    if (1 + 16 + 1 + dl + 1 + cl > cap)
         return -ENOSPC;
     out[o++] = TOKEN_VERSION;
-    for (int i = 7; i >= 0; i--)
-        out[o++] = (uint8_t)(e >> (i * 8));
+    put64(out + o, issued_ms);
+    put64(out + o + 8, expires_ms);
+    o += 16;
     out[o++] = (uint8_t)dl;
     memcpy(out + o, dc_id, dl);
     o += dl;
@@ -129,13 +151,15 @@ static int payload_build(const char *dc_id, const char *customer_id, int64_t exp
 
 static int payload_parse(const uint8_t *p, size_t n, struct auth_token *out)
 {
-    uint64_t e = 0;
-    size_t o = 9, dl, cl;
+    size_t o, dl, cl;
 
-    if (n < 11 || p[0] != TOKEN_VERSION)
+    if (n < 1 || (p[0] != TOKEN_VERSION && p[0] != TOKEN_V1))
         return -EINVAL;
-    for (int i = 1; i <= 8; i++)
-        e = (e << 8) | p[i];
+    o = p[0] == TOKEN_V1 ? 9 : 17;
+    if (n < o + 2)
+        return -EINVAL;
+    out->issued_ms = p[0] == TOKEN_V1 ? 0 : get64(p + 1);
+    out->expires_ms = get64(p + o - 8);
     dl = p[o++];
     if (o + dl + 1 > n)
         return -EINVAL;
@@ -147,7 +171,6 @@ static int payload_parse(const uint8_t *p, size_t n, struct auth_token *out)
         return -EINVAL;
     memcpy(out->customer_id, p + o, cl);
     out->customer_id[cl] = '\0';
-    out->expires_ms = (int64_t)e;
     /* An id with an embedded NUL would compare as a different, shorter id. */
     if (strlen(out->dc_id) != dl || strlen(out->customer_id) != cl)
         return -EINVAL;
@@ -168,11 +191,17 @@ static int mac(const uint8_t secret[STORE_SECRET_LEN], const uint8_t *p, size_t 
 int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
                       int64_t expires_ms, char *out, size_t cap)
 {
-    uint8_t buf[1 + 8 + 2 + 2 * 255 + MAC_LEN];
+    return auth_token_create_at(secret, dc_id, customer_id, auth_now_ms(), expires_ms, out, cap);
+}
+
+int auth_token_create_at(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id, const char *customer_id,
+                         int64_t issued_ms, int64_t expires_ms, char *out, size_t cap)
+{
+    uint8_t buf[1 + 16 + 2 + 2 * 255 + MAC_LEN];
     size_t plen = strlen(AUTH_TOKEN_PREFIX);
     int n, m;
 
-    n = payload_build(dc_id, customer_id, expires_ms, buf, sizeof(buf) - MAC_LEN);
+    n = payload_build(dc_id, customer_id, issued_ms, expires_ms, buf, sizeof(buf) - MAC_LEN);
     if (n < 0)
         return n;
     if (mac(secret, buf, (size_t)n, buf + n))
@@ -187,7 +216,7 @@ int auth_token_create(const uint8_t secret[STORE_SECRET_LEN], const char *dc_id,
 int auth_token_verify(const uint8_t secret[STORE_SECRET_LEN], const char *token, size_t len, int64_t now_ms,
                       struct auth_token *out)
 {
-    uint8_t buf[1 + 8 + 2 + 2 * 255 + MAC_LEN], want[MAC_LEN];
+    uint8_t buf[1 + 16 + 2 + 2 * 255 + MAC_LEN], want[MAC_LEN];
     size_t plen = strlen(AUTH_TOKEN_PREFIX);
     int n;
 
@@ -219,8 +248,36 @@ static const char *bearer_value(const char *header)
     return *header ? header : NULL;
 }
 
+int auth_token_revoked(struct store *s, struct cache *cache, const struct auth_cred *cred)
+{
+    unsigned char k[1 + STORE_KEY_HASH_LEN], verdict;
+    const unsigned char *hit;
+    size_t len;
+    int rc;
+
+    /* The verdict follows from the token's text alone (hash, ids, issue
+     * time), so it is cached by hash until the database changes. */
+    k[0] = 'R';
+    memcpy(k + 1, cred->key_hash, STORE_KEY_HASH_LEN);
+    if (cache && (hit = cache_get(cache, k, sizeof(k), &len)) && len == 1)
+        return hit[0];
+    rc = store_token_revoked(s, cred->key_hash, cred->token.dc_id, cred->token.customer_id, cred->token.issued_ms);
+    if (rc < 0)
+        return rc;
+    verdict = (unsigned char)rc;
+    if (cache)
+        cache_put(cache, k, sizeof(k), &verdict, 1);
+    return rc;
+}
+
 int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const char *authorization, int64_t now_ms,
                  struct auth_cred *out)
+{
+    return auth_resolve_cached(s, NULL, secret, authorization, now_ms, out);
+}
+
+int auth_resolve_cached(struct store *s, struct cache *cache, const uint8_t secret[STORE_SECRET_LEN],
+                        const char *authorization, int64_t now_ms, struct auth_cred *out)
 {
     const char *v = bearer_value(authorization);
     size_t len;
@@ -236,6 +293,12 @@ int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const 
         if (auth_token_verify(secret, v, len, now_ms, &out->token))
             return -EACCES;
         out->kind = AUTH_TOKEN;
+        auth_key_hash(v, len, out->key_hash);
+        rc = auth_token_revoked(s, cache, out);
+        if (rc) {
+            out->kind = AUTH_NONE;
+            return rc > 0 ? -EACCES : rc;
+        }
         return 0;
     }
     /* The lookup is by SHA-256 of the key, an index search on a hash an

@@ -658,6 +658,13 @@ static int key_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int
     return verdict;
 }
 
+/* Was the session's tracking token revoked (issue 12)? Asked, like keys,
+ * only when the database changed; the verdict is cached per token. */
+static int token_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int use_cache)
+{
+    return auth_token_revoked(vhd->conf->store, use_cache ? vhd->conf->cache : NULL, &p->cred);
+}
+
 /* Ping a peer silent for ping_secs; drop one silent for hangup_secs (its
  * pongs count as life). */
 static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64_t now)
@@ -695,7 +702,7 @@ static int secret_rotated(struct vhd_channel *vhd, int64_t version)
 }
 
 /* Every CHANNEL_SWEEP_MS: liveness, expired tokens, a rotated token secret,
- * revoked keys. */
+ * revoked keys and tokens. */
 static void sweep(lws_sorted_usec_list_t *sul)
 {
     struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
@@ -728,6 +735,8 @@ static void sweep(lws_sorted_usec_list_t *sul)
             end_session(vhd, p, "Tracking token expired");
         else if (p->cred.kind == AUTH_TOKEN && rotated)
             end_session(vhd, p, "Tracking token no longer valid: the token secret changed");
+        else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(vhd, p, version >= 0) == 1)
+            end_session(vhd, p, "Tracking token revoked");
         else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
             end_session(vhd, p, "API key revoked");
     }

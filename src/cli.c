@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -37,11 +38,22 @@ static const char init_help[] = "usage: waypointd init --db FILE\n"
 static const char key_help[] =
     "usage: waypointd key create --db FILE --name NAME (--dc DC_ID)... | --all-dcs\n"
     "       waypointd key revoke --db FILE --name NAME\n"
+    "       waypointd key list --db FILE\n"
     "create prints a new API key alone on one line; only its SHA-256 is stored, so keep it.\n"
-    "revoke stops the key within seconds, also on connections already open.\n";
+    "A name is unique among live keys: a revoked key's name may be used again.\n"
+    "revoke stops the key within seconds, also on connections already open; a key\n"
+    "already revoked is said on stderr (exit 0).\n"
+    "list prints one line per key ever made, oldest first, tab-separated:\n"
+    "NAME, DCS (* for all DCs, else a comma-separated list), CREATED, REVOKED (- when\n"
+    "live), times in UTC as 2026-01-31T08:00:00.000Z; \\ \\t \\n \\r \\, and \\* are escapes.\n";
 static const char token_help[] =
     "usage: waypointd token create --db FILE --dc DC_ID --customer CUSTOMER_ID [--ttl SECONDS]\n"
-    "Print a tracking token for one customer's waypoints; --ttl 1..2592000, default 86400.\n";
+    "       waypointd token revoke --db FILE TOKEN\n"
+    "       waypointd token revoke --db FILE --dc DC_ID --customer CUSTOMER_ID\n"
+    "create prints a tracking token for one existing customer's waypoints;\n"
+    "--ttl 1..2592000, default 86400.\n"
+    "revoke refuses one token (TOKEN, or - to read it from stdin's first line), or every\n"
+    "token of one customer issued until now; within seconds, also on open connections.\n";
 static const char serve_help[] =
     "usage: waypointd serve --db FILE --listen HOST:PORT --cert FILE --key FILE [--www DIR] [--threads N]\n"
     "Serve the Customers API and static files over HTTPS until SIGINT or SIGTERM.\n"
@@ -194,7 +206,8 @@ static int key_create(struct key_args *a)
     rc = store_key_insert(s, a->name, hash, a->all_dcs, a->dcs, a->ndcs);
     store_close(s);
     if (rc == -EEXIST)
-        fprintf(stderr, "waypointd: a key named \"%s\" already exists\n", a->name);
+        fprintf(stderr, "waypointd: a live key named \"%s\" already exists (revoke it first to reuse the name)\n",
+                a->name);
     else if (rc)
         fprintf(stderr, "waypointd: cannot store the key in %s\n", a->db);
     else
@@ -215,9 +228,81 @@ static int key_revoke(struct key_args *a)
     store_close(s);
     if (rc == -ENOENT)
         fprintf(stderr, "waypointd: no key named \"%s\"\n", a->name);
+    else if (rc == -EALREADY) /* the wanted state holds: not a failure */
+        fprintf(stderr, "waypointd: the key named \"%s\" was already revoked\n", a->name);
     else if (rc)
         fprintf(stderr, "waypointd: cannot revoke the key in %s\n", a->db);
-    return rc ? CLI_FAIL : CLI_OK;
+    return rc && rc != -EALREADY ? CLI_FAIL : CLI_OK;
+}
+
+/* s with tab, newline, CR and backslash (and in a DC list the comma, and a
+ * DC named "*") escaped, so every line of `key list` parses. */
+static void put_escaped(const char *s, int in_list)
+{
+    if (in_list && !strcmp(s, "*")) {
+        fputs("\\*", stdout);
+        return;
+    }
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': fputs("\\\\", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case ',': fputs(in_list ? "\\," : ",", stdout); break;
+        default: putchar(*s); break;
+        }
+    }
+}
+
+static void put_time(int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+
+    if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
+        snprintf(buf, sizeof(buf), "@%lld", (long long)ms);
+    printf("%s.%03dZ", buf, (int)(ms % 1000));
+}
+
+static int key_list_one(const struct store_key_info *k, void *arg)
+{
+    (void)arg;
+    put_escaped(k->name, 0);
+    putchar('\t');
+    if (k->all_dcs)
+        putchar('*');
+    for (size_t i = 0; i < k->ndcs; i++) {
+        if (i)
+            putchar(',');
+        put_escaped(k->dcs[i], 1);
+    }
+    putchar('\t');
+    put_time(k->created_ms);
+    putchar('\t');
+    if (k->revoked_ms)
+        put_time(k->revoked_ms);
+    else
+        putchar('-');
+    putchar('\n');
+    return 0;
+}
+
+static int key_list(struct key_args *a)
+{
+    struct store *s;
+    int rc;
+
+    if (a->ndcs || a->all_dcs || a->name)
+        return usage("key", "list takes only --db");
+    if (open_store(a->db, STORE_OPEN_EXISTING, &s))
+        return CLI_FAIL;
+    rc = store_key_list(s, key_list_one, NULL);
+    store_close(s);
+    if (rc)
+        fprintf(stderr, "waypointd: cannot list the keys in %s\n", a->db);
+    return rc || fflush(stdout) ? CLI_FAIL : CLI_OK;
 }
 
 int cli_key(int argc, char **argv)
@@ -226,11 +311,13 @@ int cli_key(int argc, char **argv)
 
     if (wants_help(argc, argv))
         return fputs(key_help, stdout), CLI_OK;
-    if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "revoke")))
-        return usage("key", "expected create or revoke");
+    if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "revoke") && strcmp(argv[1], "list")))
+        return usage("key", "expected create, revoke or list");
     memset(&a, 0, sizeof(a));
     if (key_parse(argc, argv, &a))
         return usage("key", "unknown option, missing value or unexpected argument");
+    if (!strcmp(argv[1], "list"))
+        return a.db ? key_list(&a) : usage("key", "--db is required");
     if (!a.db || !a.name || !*a.name)
         return usage("key", "--db and --name are required");
     return strcmp(argv[1], "create") ? key_revoke(&a) : key_create(&a);
@@ -254,13 +341,27 @@ static int token_create(const char *db, const char *dc, const char *customer, in
 {
     uint8_t secret[STORE_SECRET_LEN];
     char token[AUTH_TOKEN_MAX];
+    struct customer c;
     struct store *s;
-    int rc;
+    int rc, found;
 
     if (open_store(db, STORE_OPEN_EXISTING, &s))
         return CLI_FAIL;
+    /* A token for a customer that does not exist could never read anything
+     * (REST's tracking-token answers 404 too): say so instead. */
+    found = store_customer_get(s, dc, customer, &c);
+    if (!found)
+        customer_clear(&c);
     rc = store_secret_get(s, secret);
     store_close(s);
+    if (found == -ENOENT) {
+        fprintf(stderr, "waypointd: no customer \"%s\" in DC \"%s\" in %s: no token made\n", customer, dc, db);
+        return CLI_FAIL;
+    }
+    if (found) {
+        fprintf(stderr, "waypointd: cannot read customer \"%s\" in %s\n", customer, db);
+        return CLI_FAIL;
+    }
     if (rc) {
         fprintf(stderr, "waypointd: database %s has no token secret (run: waypointd init --db %s)\n", db, db);
         return CLI_FAIL;
@@ -275,6 +376,89 @@ static int token_create(const char *db, const char *dc, const char *customer, in
     return CLI_OK;
 }
 
+/* TOKEN, or "-": the first line of stdin (keeps the token out of ps). */
+static int token_text(const char *arg, char *buf, size_t cap)
+{
+    size_t n;
+
+    if (strcmp(arg, "-")) {
+        snprintf(buf, cap, "%s", arg);
+        return strlen(arg) < cap ? 0 : -EINVAL;
+    }
+    if (!fgets(buf, (int)cap, stdin))
+        return -EINVAL;
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    return n ? 0 : -EINVAL;
+}
+
+/* Revoke one token: it must be one this database signed (its DC, customer
+ * and expiry are kept with its hash; the row goes once it would have expired). */
+static int token_revoke_one(struct store *s, const char *db, const char *text)
+{
+    uint8_t secret[STORE_SECRET_LEN], hash[STORE_KEY_HASH_LEN];
+    struct auth_token t;
+    int rc;
+
+    if (store_secret_get(s, secret)) {
+        fprintf(stderr, "waypointd: database %s has no token secret (run: waypointd init --db %s)\n", db, db);
+        return CLI_FAIL;
+    }
+    if (auth_token_verify(secret, text, strlen(text), INT64_MIN, &t)) {
+        fprintf(stderr, "waypointd: not a tracking token of %s (malformed, or signed with another or an older "
+                        "secret, so already refused)\n", db);
+        return CLI_FAIL;
+    }
+    if (t.expires_ms <= auth_now_ms()) {
+        fprintf(stderr, "waypointd: that token has already expired: nothing to revoke\n");
+        return CLI_OK;
+    }
+    auth_key_hash(text, strlen(text), hash);
+    rc = store_token_revoke(s, hash, t.dc_id, t.customer_id, t.expires_ms);
+    if (rc == -EALREADY) {
+        fprintf(stderr, "waypointd: that token was already revoked\n");
+        return CLI_OK;
+    }
+    if (rc) {
+        fprintf(stderr, "waypointd: cannot revoke the token in %s\n", db);
+        return CLI_FAIL;
+    }
+    return CLI_OK;
+}
+
+static int token_revoke(const char *db, const char *arg, const char *dc, const char *customer)
+{
+    char text[AUTH_TOKEN_MAX + 2];
+    struct customer c;
+    struct store *s;
+    int64_t cutoff;
+    int rc, found;
+
+    if (arg && token_text(arg, text, sizeof(text)))
+        return usage("token", "TOKEN is empty or too long");
+    if (open_store(db, STORE_OPEN_EXISTING, &s))
+        return CLI_FAIL;
+    if (arg) {
+        rc = token_revoke_one(s, db, text);
+        store_close(s);
+        return rc;
+    }
+    found = store_customer_get(s, dc, customer, &c);
+    if (!found)
+        customer_clear(&c);
+    rc = store_token_revoke_customer(s, dc, customer, &cutoff);
+    store_close(s);
+    if (rc) {
+        fprintf(stderr, "waypointd: cannot revoke the tokens in %s\n", db);
+        return CLI_FAIL;
+    }
+    /* Recorded anyway: tokens of a customer since deleted are refused too. */
+    if (found == -ENOENT)
+        fprintf(stderr, "waypointd: note: no customer \"%s\" in DC \"%s\" now; its tokens are refused anyway\n",
+                customer, dc);
+    return CLI_OK;
+}
+
 int cli_token(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
@@ -284,12 +468,13 @@ int cli_token(int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *db = NULL, *dc = NULL, *customer = NULL;
     int64_t ttl = AUTH_TTL_DEFAULT;
-    int c;
+    int c, revoke, has_ttl = 0;
 
     if (wants_help(argc, argv))
         return fputs(token_help, stdout), CLI_OK;
-    if (argc < 2 || strcmp(argv[1], "create"))
-        return usage("token", "expected create");
+    if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "revoke")))
+        return usage("token", "expected create or revoke");
+    revoke = !strcmp(argv[1], "revoke");
     optind = 2;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -300,10 +485,19 @@ int cli_token(int argc, char **argv)
         else if (c == 'u')
             customer = optarg;
         else if (c == 't' && !num_parse_i64(optarg, 1, AUTH_TTL_MAX, &ttl))
-            continue;
+            has_ttl = 1;
         else
             return usage("token", c == 't' ? "--ttl must be an integer from 1 to 2592000"
                                            : "unknown option or missing value");
+    }
+    if (revoke) {
+        const char *arg = optind == argc - 1 ? argv[optind] : NULL;
+
+        if (!db || has_ttl || optind < argc - 1 || !arg == !(dc || customer) || (!arg && (!dc || !customer)))
+            return usage("token", "revoke takes --db and either TOKEN or both --dc and --customer");
+        if (!arg && (!*dc || !*customer))
+            return usage("token", "--dc and --customer must not be empty");
+        return token_revoke(db, arg, dc, customer);
     }
     if (optind != argc || !db || !dc || !customer || !*dc || !*customer)
         return usage("token", "--db, --dc and --customer are required");

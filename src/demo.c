@@ -167,12 +167,47 @@ static int demo_prepare(const struct demo_paths *p)
     return rc;
 }
 
+/* The demo's key is named DEMO_KEY_NAME; older demos named theirs
+ * "demo-<ms>". Only a key's hash is kept, so the previous key cannot be shown
+ * again: each run revokes it and makes a new one, so however often the demo
+ * runs, one demo key is valid (a demo still running on the same folder loses
+ * its key's access within seconds). */
+#define DEMO_KEY_NAME "demo"
+
+static int collect_old_demo_key(const struct store_key_info *k, void *arg)
+{
+    char (*names)[64] = arg;
+
+    if (k->revoked_ms || strncmp(k->name, "demo-", 5) || strlen(k->name) >= 64)
+        return 0;
+    for (int i = 0; i < 16; i++)
+        if (!names[i][0]) {
+            snprintf(names[i], 64, "%s", k->name);
+            break;
+        }
+    return 0;
+}
+
+static int demo_key_revoke_previous(struct store *s)
+{
+    char names[16][64];
+    int rc;
+
+    memset(names, 0, sizeof(names));
+    rc = store_key_revoke(s, DEMO_KEY_NAME);
+    if (rc && rc != -ENOENT && rc != -EALREADY)
+        return rc;
+    rc = store_key_list(s, collect_old_demo_key, names);
+    for (int i = 0; !rc && i < 16 && names[i][0]; i++)
+        rc = store_key_revoke(s, names[i]) == -EIO ? -EIO : 0;
+    return rc;
+}
+
 /* A fresh API key for the dashboard and a token for one customer's page. */
 static int demo_credentials(const struct demo_paths *p, char *key, char *token, char *dc, char *customer)
 {
     uint8_t hash[STORE_KEY_HASH_LEN], secret[STORE_SECRET_LEN];
     struct store *s = NULL;
-    char name[64];
     int rc;
 
     if (sim_pick_customer(p->db, dc, customer)) {
@@ -184,9 +219,10 @@ static int demo_credentials(const struct demo_paths *p, char *key, char *token, 
         rc = auth_key_generate(key, AUTH_KEY_LEN + 1);
     if (!rc) {
         auth_key_hash(key, strlen(key), hash);
-        snprintf(name, sizeof(name), "demo-%lld", (long long)auth_now_ms());
-        rc = store_key_insert(s, name, hash, 1, NULL, 0);
+        rc = demo_key_revoke_previous(s);
     }
+    if (!rc)
+        rc = store_key_insert(s, DEMO_KEY_NAME, hash, 1, NULL, 0);
     if (!rc)
         rc = store_secret_get(s, secret);
     if (!rc)

@@ -118,8 +118,10 @@ static int post_token(const struct routes_ctx *ctx, const struct path_match *m, 
 /* ---- Caching (see cache.h): keys start with a letter saying what they hold. */
 
 /* Resolve a credential, reusing a key's row while the database is unchanged.
- * Tokens need no database and are checked every time (they expire); failures
- * are not cached, so random keys cannot fill the cache. */
+ * Tokens are verified every time (they expire, and the secret may rotate);
+ * only their revocation verdict is cached (auth_resolve_cached), so a quiet
+ * database costs no query. Failures are not cached, so random keys cannot
+ * fill the cache. */
 static int resolve(const struct routes_ctx *ctx, const char *authorization, struct auth_cred *cred)
 {
     char key[AUTH_TOKEN_MAX + 80];
@@ -137,7 +139,7 @@ static int resolve(const struct routes_ctx *ctx, const char *authorization, stru
         memcpy(cred, hit, sizeof(*cred));
         return 0;
     }
-    rc = auth_resolve(ctx->store, ctx->secret, authorization, ctx->now_ms, cred);
+    rc = auth_resolve_cached(ctx->store, ctx->cache, ctx->secret, authorization, ctx->now_ms, cred);
     if (!rc && cred->kind == AUTH_KEY)
         cache_put(ctx->cache, key, klen, cred, sizeof(*cred));
     return rc;

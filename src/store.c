@@ -40,10 +40,11 @@ const char *const store_stmt_sql[ST_COUNT] = {
     [ST_KEY_INSERT] = "INSERT INTO api_keys(name, hash, all_dcs, created_ms)"
                       " VALUES (?1, ?2, ?3, " SQL_NOW_MS ")",
     [ST_KEY_DC_INSERT] = "INSERT OR IGNORE INTO api_key_dcs(key_id, dc_id) VALUES (?1, ?2)",
-    [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = COALESCE(revoked_ms,"
-                      " " SQL_NOW_MS ") WHERE name = ?1",
+    [ST_KEY_REVOKE] = "UPDATE api_keys SET revoked_ms = " SQL_NOW_MS " WHERE name = ?1 AND revoked_ms IS NULL",
     [ST_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE name = ?1",
     [ST_SECRET_GET] = "SELECT value FROM secrets WHERE name = 'token_hmac'",
+    [ST_TOKEN_REVOKED] = "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE hash = ?1) OR EXISTS (SELECT 1 FROM"
+                         " token_cutoffs WHERE dc_id = ?2 AND customer_id = ?3 AND not_before_ms >= ?4)",
     [ST_BEGIN] = "BEGIN",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
@@ -101,6 +102,23 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     /* 2 -> 3: a DC resume reads the DC's rows in a seq range; without this
      * index it read the whole DC's log and sorted it (issue 11). */
     "CREATE INDEX IF NOT EXISTS change_log_by_dc ON change_log(dc_id, seq);",
+    /* 3 -> 4 (issue 12): a key's name is unique only among live keys, so a
+     * revoked key's name can be used again while its row (and when it was
+     * revoked) stays; SQLite cannot drop a column's UNIQUE, so the table is
+     * rebuilt with the same ids (api_key_dcs refers to them). Revoked
+     * tracking tokens: one by the SHA-256 of its text (kept until it would
+     * have expired), every token of a customer issued until a cutoff. */
+    "CREATE TABLE api_keys_v4(id INTEGER PRIMARY KEY, name TEXT NOT NULL, hash BLOB NOT NULL UNIQUE,"
+    " all_dcs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, revoked_ms INTEGER);"
+    "INSERT INTO api_keys_v4(id, name, hash, all_dcs, created_ms, revoked_ms)"
+    " SELECT id, name, hash, all_dcs, created_ms, revoked_ms FROM api_keys;"
+    "DROP TABLE api_keys;"
+    "ALTER TABLE api_keys_v4 RENAME TO api_keys;"
+    "CREATE UNIQUE INDEX api_keys_live_name ON api_keys(name) WHERE revoked_ms IS NULL;"
+    "CREATE TABLE IF NOT EXISTS revoked_tokens(hash BLOB PRIMARY KEY, dc_id TEXT NOT NULL,"
+    " customer_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS token_cutoffs(dc_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
+    " not_before_ms INTEGER NOT NULL, PRIMARY KEY (dc_id, customer_id)) WITHOUT ROWID;",
 };
 
 #define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"
@@ -514,7 +532,16 @@ int store_key_revoke(struct store *s, const char *name)
     store_stmt_done(st);
     if (rc != SQLITE_DONE)
         return -EIO;
-    return sqlite3_changes(s->db) ? 0 : -ENOENT;
+    if (sqlite3_changes(s->db))
+        return 0;
+    /* Nothing live by that name: was there ever one? */
+    st = store_stmt(s, ST_KEY_EXISTS);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    store_stmt_done(st);
+    return rc == SQLITE_ROW ? -EALREADY : rc == SQLITE_DONE ? -ENOENT : -EIO;
 }
 
 int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], struct store_key *out)

@@ -31,6 +31,7 @@ enum stmt_id {
     ST_KEY_REVOKE,
     ST_KEY_EXISTS,
     ST_SECRET_GET,
+    ST_TOKEN_REVOKED,
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,

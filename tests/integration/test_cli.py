@@ -162,6 +162,7 @@ class UsageTest(CliTestCase):
         self.assertTrue(re.fullmatch(wpd.KEY_RE, self.sb.key_create("k", dcs=["dc1"])))
 
     def test_token_ttl_range(self):
+        wpd.sql(self.db, "INSERT INTO customers(dc_id, id, name) VALUES ('dc1', 'c1', 'C1');")
         for ttl in ("0", "2592001", "abc", "-1", "1.5", "", "10s", "99999999999999999999"):
             with self.subTest(ttl=ttl):
                 self.assertFails(self.wpd("token", "create", "--db", self.db, "--dc", "dc1", "--customer", "c1",
@@ -315,6 +316,12 @@ class KeyTest(CliTestCase):
 
 
 class TokenTest(CliTestCase):
+    """Tokens for customers that exist (an unknown one: test_keys.py)."""
+
+    def setUp(self):
+        super().setUp()
+        wpd.sql(self.db, "INSERT INTO customers(dc_id, id, name) VALUES"
+                         " ('dc1', 'c1', 'C'), ('dc1', 'c2', 'C'), ('dc2', 'c1', 'C');")
 
     def test_token_create_prints_one_line(self):
         for extra in ([], ["--ttl", "60"]):

@@ -208,6 +208,7 @@ class UpgradeTest(LiveTestCase):
     def fixtures(cls, sb):
         cls.revoked_key = sb.key_create("revoked", all_dcs=True)
         sb.key_revoke("revoked")
+        sb.sql(customers_sql("dc1", ["c1"]))  # token create needs the customer (issue 12)
 
     async def test_no_credentials_401(self):
         self.assertEqual(await refused(self.server, self.sb.cert), 401)

@@ -504,6 +504,7 @@ class TrackingTokenTest(ServerTestCase):
         # A token made for another database's secret is not valid here.
         other = wpd.Sandbox(prefix="wpd-rest-other-", cert=False)
         self.addCleanup(other.close)
+        other.sql("INSERT INTO customers(dc_id, id, name) VALUES ('dc1', 'c1', 'C1');")
         foreign = other.token_create("dc1", "c1", ttl=600)
         self.assertError(self.api("/dcs/dc1/customers/c1/waypoints", key=foreign), 401)
 

@@ -516,6 +516,7 @@ class StreamTest(SseTestCase):
             for order in ("since first", "access_token first"):
                 with self.subTest(http=http, order=order):
                     customer = "r-tok-%s-%s" % (http, order.split()[0])
+                    self.sql("INSERT INTO customers(dc_id, id, name) VALUES ('dc1', %s, 'R');" % wpd.q(customer))
                     token = self.sb.token_create("dc1", customer)
                     since, seqs, a, b = self._missed_changes(customer)
                     q = ({"since": since, "access_token": token} if order == "since first"

@@ -18,6 +18,7 @@
 #include <openssl/hmac.h>
 #include <sqlite3.h>
 
+#include "cache.h"
 #include "testdb.h"
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -593,6 +594,105 @@ static void resolve_ok(struct dcdb *d, const char *credential, struct auth_cred 
     assert_int_equal(auth_resolve(d->store, d->secret, header, NOW, cred), 0);
 }
 
+/* Issue 12: a revoked token, or a token of a customer whose tokens were
+ * revoked, is refused; a token issued after the customer's cutoff is not.
+ * With a cache synced to one data_version, the verdict costs no query. */
+static void test_resolve_revoked_token(void **state)
+{
+    struct env *e = *state;
+    char t1[AUTH_TOKEN_MAX], t2[AUTH_TOKEN_MAX], t3[AUTH_TOKEN_MAX], h[AUTH_TOKEN_MAX + 16];
+    uint8_t hash[STORE_KEY_HASH_LEN];
+    struct cache *cache = cache_new(16);
+    struct auth_cred cred;
+    int64_t cutoff = 0, version = 0;
+
+    assert_non_null(cache);
+    assert_int_equal(auth_token_create_at(e->secret, "dc1", "c1", 1000, NOW + 60000, t1, sizeof(t1)), 0);
+    assert_int_equal(auth_token_create_at(e->secret, "dc1", "c1", 2000, NOW + 60000, t2, sizeof(t2)), 0);
+    snprintf(h, sizeof(h), "Bearer %s", t1);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    assert_true(cred.token.issued_ms == 1000);
+    assert_int_equal(store_data_version(e->store, &version), 0);
+    cache_sync(cache, version);
+    assert_int_equal(auth_resolve_cached(e->store, cache, e->secret, h, NOW, &cred), 0);
+    /* One token revoked: refused, the other one of the customer not. */
+    auth_key_hash(t1, strlen(t1), hash);
+    assert_int_equal(store_token_revoke(e->store, hash, "dc1", "c1", NOW + 60000), 0);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), -EACCES);
+    assert_int_equal(cred.kind, AUTH_NONE);
+    /* The cache still holds the verdict made before: it is the caller's
+     * cache_sync with the new data_version that drops it. */
+    assert_int_equal(auth_resolve_cached(e->store, cache, e->secret, h, NOW, &cred), 0);
+    assert_int_equal(store_data_version(e->store, &version), 0);
+    cache_sync(cache, version + 1);
+    assert_int_equal(auth_resolve_cached(e->store, cache, e->secret, h, NOW, &cred), -EACCES);
+    snprintf(h, sizeof(h), "Bearer %s", t2);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    /* The customer's tokens up to now: t2 too; a token issued later lives. */
+    assert_int_equal(store_token_revoke_customer(e->store, "dc1", "c1", &cutoff), 0);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), -EACCES);
+    assert_int_equal(auth_token_create_at(e->secret, "dc1", "c1", cutoff + 1, NOW + 60000, t3, sizeof(t3)), 0);
+    snprintf(h, sizeof(h), "Bearer %s", t3);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    assert_int_equal(auth_token_revoked(e->store, NULL, &cred), 0);
+    cache_free(cache);
+}
+
+/* A version 1 token (no issue time), as made before issue 12: signed the
+ * same way, still accepted, and refused by any cutoff of its customer. */
+static void v1_token(const uint8_t secret[STORE_SECRET_LEN], const char *dc, const char *cust, int64_t expires,
+                     char *out)
+{
+    uint8_t buf[600];
+    unsigned int mlen = 32;
+    size_t n = 0, o = 0, dl = strlen(dc), cl = strlen(cust);
+    uint32_t acc = 0;
+    int bits = 0;
+
+    buf[n++] = 1;
+    for (int i = 7; i >= 0; i--)
+        buf[n++] = (uint8_t)((uint64_t)expires >> (i * 8));
+    buf[n++] = (uint8_t)dl;
+    memcpy(buf + n, dc, dl);
+    n += dl;
+    buf[n++] = (uint8_t)cl;
+    memcpy(buf + n, cust, cl);
+    n += cl;
+    assert_non_null(HMAC(EVP_sha256(), secret, STORE_SECRET_LEN, buf, n, buf + n, &mlen));
+    n += mlen;
+    memcpy(out, "wpt_", 4);
+    o = 4;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | buf[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = b64url[(acc >> bits) & 0x3f];
+        }
+    }
+    if (bits > 0)
+        out[o++] = b64url[(acc << (6 - bits)) & 0x3f];
+    out[o] = '\0';
+}
+
+static void test_version_1_token_still_accepted(void **state)
+{
+    struct env *e = *state;
+    char token[AUTH_TOKEN_MAX], h[AUTH_TOKEN_MAX + 16];
+    struct auth_cred cred;
+    struct auth_token t;
+    int64_t cutoff;
+
+    v1_token(e->secret, "dc1", "c1", NOW + 60000, token);
+    assert_int_equal(auth_token_verify(e->secret, token, strlen(token), NOW, &t), 0);
+    assert_string_equal(t.customer_id, "c1");
+    assert_true(t.expires_ms == NOW + 60000 && t.issued_ms == 0);
+    snprintf(h, sizeof(h), "Bearer %s", token);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), 0);
+    assert_int_equal(store_token_revoke_customer(e->store, "dc1", "c1", &cutoff), 0);
+    assert_int_equal(auth_resolve(e->store, e->secret, h, NOW, &cred), -EACCES);
+}
+
 static void test_may_read_dc_keys(void **state)
 {
     static const char *const some[] = {"dc1", "ghost"};
@@ -767,6 +867,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolve_key_refused, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_revoked_key, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_resolve_token, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_revoked_token, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_version_1_token_still_accepted, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_dc_keys, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_dc_tokens, dcdb_setup, dcdb_teardown),
         cmocka_unit_test_setup_teardown(test_may_read_customer, env_setup, env_teardown),

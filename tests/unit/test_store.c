@@ -224,7 +224,7 @@ static void test_issue_11_migrate_2_to_3(void **state)
     assert_int_equal(store_open(path, STORE_OPEN_CREATE, &s, err, sizeof(err)), 0);
     assert_int_equal(store_migrate(s), 0);
     assert_int_equal(store_schema_version(s, &version), 0);
-    assert_int_equal(version, 3);
+    assert_int_equal(version, STORE_SCHEMA_VERSION); /* and on through 4 */
     assert_int_equal(store_log_head(s, &h), 0);
     assert_int_equal(h.head, 1);
     store_close(s);
@@ -601,12 +601,162 @@ static void test_key_revoke(void **state)
     /* The other key is untouched. */
     assert_int_equal(store_key_lookup(s, h2, &k), 0);
     assert_int_equal(k.revoked, 0);
-    /* Revoking twice is not an error, and it stays revoked. */
-    assert_int_equal(store_key_revoke(s, "a"), 0);
+    /* Revoking twice says so, and it stays revoked. */
+    assert_int_equal(store_key_revoke(s, "a"), -EALREADY);
     assert_int_equal(store_key_lookup(s, h1, &k), 0);
     assert_int_equal(k.revoked, 1);
-    /* A revoked key still holds its name. */
-    assert_int_equal(store_key_insert(s, "a", h2, 0, NULL, 0), -EEXIST);
+    store_close(s);
+}
+
+/* Issue 12: a revoked key's name can be used again; the old row stays. */
+static void test_key_name_reuse_after_revoke(void **state)
+{
+    static const char *const dc1[] = {"dc1"};
+    uint8_t h1[STORE_KEY_HASH_LEN], h2[STORE_KEY_HASH_LEN], h3[STORE_KEY_HASH_LEN];
+    struct store_key k;
+    struct store *s = open_memory();
+
+    (void)state;
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h3, 3);
+    assert_int_equal(store_key_insert(s, "a", h1, 1, NULL, 0), 0);
+    assert_int_equal(store_key_insert(s, "a", h2, 0, dc1, 1), -EEXIST);
+    assert_int_equal(store_key_revoke(s, "a"), 0);
+    assert_int_equal(store_key_insert(s, "a", h2, 0, dc1, 1), 0);
+    /* The old key stays revoked, the new one is live and holds the name. */
+    assert_int_equal(store_key_lookup(s, h1, &k), 0);
+    assert_int_equal(k.revoked, 1);
+    assert_int_equal(store_key_lookup(s, h2, &k), 0);
+    assert_int_equal(k.revoked, 0);
+    assert_int_equal(store_key_has_dc(s, k.id, "dc1"), 1);
+    assert_int_equal(store_key_insert(s, "a", h3, 1, NULL, 0), -EEXIST);
+    /* Revoking the name revokes the live one. */
+    assert_int_equal(store_key_revoke(s, "a"), 0);
+    assert_int_equal(store_key_lookup(s, h2, &k), 0);
+    assert_int_equal(k.revoked, 1);
+    assert_int_equal(store_key_revoke(s, "a"), -EALREADY);
+    store_close(s);
+}
+
+struct listed {
+    char names[8][16], dcs[8][32];
+    int all[8], revoked[8];
+    int64_t created[8];
+    int n;
+};
+
+static int list_cb(const struct store_key_info *k, void *arg)
+{
+    struct listed *l = arg;
+    size_t o = 0;
+
+    assert_true(l->n < 8);
+    snprintf(l->names[l->n], sizeof(l->names[0]), "%s", k->name);
+    l->dcs[l->n][0] = '\0';
+    for (size_t i = 0; i < k->ndcs; i++)
+        o += (size_t)snprintf(l->dcs[l->n] + o, sizeof(l->dcs[0]) - o, "%s%s", i ? "," : "", k->dcs[i]);
+    l->all[l->n] = k->all_dcs;
+    l->revoked[l->n] = k->revoked_ms > 0;
+    l->created[l->n] = k->created_ms;
+    l->n++;
+    return 0;
+}
+
+static void test_key_list(void **state)
+{
+    static const char *const dcs[] = {"dc2", "dc1"};
+    uint8_t h1[STORE_KEY_HASH_LEN], h2[STORE_KEY_HASH_LEN], h3[STORE_KEY_HASH_LEN];
+    struct listed l;
+    struct store *s = open_memory();
+
+    (void)state;
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(store_key_list(s, list_cb, &l), 0);
+    assert_int_equal(l.n, 0);
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    hash_of(h3, 3);
+    assert_int_equal(store_key_insert(s, "ops", h1, 1, NULL, 0), 0);
+    assert_int_equal(store_key_insert(s, "two", h2, 0, dcs, 2), 0);
+    assert_int_equal(store_key_revoke(s, "ops"), 0);
+    assert_int_equal(store_key_insert(s, "ops", h3, 0, dcs, 1), 0);
+    assert_int_equal(store_key_list(s, list_cb, &l), 0);
+    assert_int_equal(l.n, 3);
+    /* Oldest first; DCs sorted. */
+    assert_string_equal(l.names[0], "ops");
+    assert_int_equal(l.all[0], 1);
+    assert_int_equal(l.revoked[0], 1);
+    assert_string_equal(l.dcs[0], "");
+    assert_string_equal(l.names[1], "two");
+    assert_string_equal(l.dcs[1], "dc1,dc2");
+    assert_int_equal(l.revoked[1], 0);
+    assert_string_equal(l.names[2], "ops");
+    assert_string_equal(l.dcs[2], "dc2");
+    assert_int_equal(l.revoked[2], 0);
+    assert_true(l.created[0] > 1600000000000LL);
+    store_close(s);
+}
+
+/* Issue 12: one token, or every token of one customer issued until now. */
+static void test_token_revocation(void **state)
+{
+    uint8_t h1[STORE_KEY_HASH_LEN], h2[STORE_KEY_HASH_LEN];
+    int64_t cutoff = 0;
+    struct store *s = open_memory();
+
+    (void)state;
+    hash_of(h1, 1);
+    hash_of(h2, 2);
+    assert_int_equal(store_token_revoked(s, h1, "dc1", "c1", 1000), 0);
+    assert_int_equal(store_token_revoke(s, h1, "dc1", "c1", INT64_MAX / 2), 0);
+    assert_int_equal(store_token_revoked(s, h1, "dc1", "c1", 1000), 1);
+    assert_int_equal(store_token_revoked(s, h2, "dc1", "c1", 1000), 0);
+    assert_int_equal(store_token_revoke(s, h1, "dc1", "c1", INT64_MAX / 2), -EALREADY);
+    /* A row whose token has expired is dropped at the next revocation. */
+    assert_int_equal(store_token_revoke(s, h2, "dc1", "c2", 1), 0);
+    assert_int_equal(store_token_revoke(s, h1, "dc1", "c1", INT64_MAX / 2), -EALREADY);
+    assert_int_equal(store_token_revoked(s, h2, "dc1", "c2", 0), 0);
+    /* The customer: tokens issued at or before the cutoff are refused. */
+    assert_int_equal(store_token_revoke_customer(s, "dc1", "c3", &cutoff), 0);
+    assert_true(cutoff > 1600000000000LL);
+    assert_int_equal(store_token_revoked(s, h2, "dc1", "c3", cutoff), 1);
+    assert_int_equal(store_token_revoked(s, h2, "dc1", "c3", 0), 1);
+    assert_int_equal(store_token_revoked(s, h2, "dc1", "c3", cutoff + 1), 0);
+    assert_int_equal(store_token_revoked(s, h2, "dc2", "c3", 0), 0);
+    assert_int_equal(store_token_revoked(s, h2, "dc1", "c4", 0), 0);
+    store_close(s);
+}
+
+/* Migration 3 -> 4 keeps every key and lets a revoked name be reused. */
+static void test_issue_12_migrate_3_to_4(void **state)
+{
+    struct testdb *f = *state;
+    uint8_t h[STORE_KEY_HASH_LEN];
+    struct store *s = NULL;
+    struct store_key k;
+    int version = 0;
+
+    (void)state;
+    store_close(f->store);
+    f->store = NULL;
+    /* Back to the version 3 key table, with a revoked and a live key. */
+    sql(f->db, "DROP TABLE api_keys; DROP TABLE IF EXISTS revoked_tokens; DROP TABLE IF EXISTS token_cutoffs;"
+               "CREATE TABLE api_keys(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+               " hash BLOB NOT NULL UNIQUE, all_dcs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
+               " revoked_ms INTEGER);"
+               "INSERT INTO api_keys VALUES (7, 'old', x'01', 1, 5, 6), (8, 'live', x'02', 0, 5, NULL);"
+               "PRAGMA user_version = 3;");
+    assert_int_equal(store_open(f->path, STORE_OPEN_CREATE, &s, NULL, 0), 0);
+    assert_int_equal(store_migrate(s), 0);
+    assert_int_equal(store_schema_version(s, &version), 0);
+    assert_int_equal(version, 4);
+    hash_of(h, 9);
+    assert_int_equal(store_key_insert(s, "live", h, 1, NULL, 0), -EEXIST);
+    assert_int_equal(store_key_insert(s, "old", h, 1, NULL, 0), 0);
+    assert_int_equal(store_key_lookup(s, h, &k), 0);
+    assert_true(k.id > 8);
+    assert_int_equal(store_token_revoked(s, h, "d", "c", 0), 0);
     store_close(s);
 }
 
@@ -682,6 +832,10 @@ int main(void)
         cmocka_unit_test(test_key_insert_lookup_has_dc),
         cmocka_unit_test(test_key_duplicate_name),
         cmocka_unit_test(test_key_revoke),
+        cmocka_unit_test(test_key_name_reuse_after_revoke),
+        cmocka_unit_test(test_key_list),
+        cmocka_unit_test(test_token_revocation),
+        cmocka_unit_test_setup_teardown(test_issue_12_migrate_3_to_4, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_key_revoke_visible_to_other_connection, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_secret, testdb_setup, testdb_teardown),
     };
