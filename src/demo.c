@@ -110,10 +110,11 @@ int cli_simulate(int argc, char **argv)
     }
     if (!cfg.db_path || optind != argc)
         return usage("simulate", cfg.db_path ? "unexpected argument" : "--db is required");
-    if (sim_describe(&cfg))
-        return CLI_FAIL;
+    /* Before the line that says it plays: whoever reads it may stop it at once. */
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
+    if (sim_describe(&cfg))
+        return CLI_FAIL;
     return sim_run(&cfg) ? CLI_FAIL : CLI_OK;
 }
 
