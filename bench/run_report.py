@@ -87,7 +87,7 @@ class Summary:
         self.rows.append((target, measured, reference, fmt_ratio(r) if not isinstance(r, str) else r, verdict))
 
     def table(self):
-        out = ["| target (issue 5) | waypointd | nginx / nchan | ratio | |", "|---|---|---|--:|---|"]
+        out = ["| target | waypointd | nginx / nchan | ratio | |", "|---|---|---|--:|---|"]
         for row in self.rows:
             out.append("| " + " | ".join(row) + " |")
         return "\n".join(out)
