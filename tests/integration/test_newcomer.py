@@ -22,7 +22,6 @@ Root commands (`# `, the packaged service: tests/package/test_deb.sh) and
 Run directly:
     WAYPOINTD=build-debug/waypointd /usr/bin/python3 tests/integration/test_newcomer.py
 """
-import faulthandler
 import json
 import os
 import re
@@ -47,13 +46,15 @@ def man_examples():
     with open(MANPAGE, encoding="utf-8") as f:
         text = f.read()
     section = text.split("\n.SH EXAMPLES\n", 1)[1].split("\n.SH ", 1)[0]
-    lines = []
+    steps = []
     for block in re.findall(r"^\.EX\n(.*?)^\.EE$", section, re.S | re.M):
+        lines = []
         for line in block.splitlines():
             for roff, plain in ((r"\-", "-"), (r"\(aq", "'"), (r".\|.\|.", "..."), (r"\&", ""), (r"\e", "\\")):
                 line = line.replace(roff, plain)
             lines.append(line)
-    return commands(lines)
+        steps += commands(lines)   # a block without a command (the pages' URLs) adds nothing
+    return steps
 
 
 def readme_block():
@@ -116,7 +117,7 @@ class Walk:
             pattern = ".*".join(re.escape(part) for part in PLACEHOLDER.split(want))
             self.test.assertRegex(line, "^" + pattern + "$", "%s: documented %r" % (command, want))
 
-    def start_background(self, command, documented):
+    def start_background(self, command):
         proc = subprocess.Popen(["sh", "-c", "exec " + command], cwd=self.dir, env=self.env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.background.append(proc)
@@ -133,14 +134,14 @@ class Walk:
         cmd = self.prepare(command[2:])
         if re.match(r"waypointd serve\b", cmd):
             cmd = re.sub(r"\s*&\s*$", "", cmd).replace("127.0.0.1:8443", "127.0.0.1:0")
-            _, first = self.start_background(cmd, documented)
+            _, first = self.start_background(cmd)
             m = re.match(r"listening on https://127\.0\.0\.1:(\d+)$", first.strip())
             self.test.assertTrue(m, "serve printed %r" % first)
             self.port = int(m.group(1))
             self.expect(command, documented, first)
             return
         if re.match(r"waypointd simulate\b", cmd) and "--duration" not in cmd:
-            proc, first = self.start_background(cmd, documented)
+            proc, first = self.start_background(cmd)
             self.expect(command, documented, first)
             proc.send_signal(signal.SIGINT)
             self.test.assertEqual(proc.wait(timeout=wpd.STOP_DEADLINE), 0, "simulate stops on Ctrl-C with 0")
@@ -186,13 +187,19 @@ class NewcomerTest(unittest.TestCase):
                 continue
             self.walk.run(command, documented)
 
-    def check_pages(self):
-        """The tracking link's token reads its customer's waypoints; both pages are served."""
+    def check_pages(self, doc):
+        """The documented tracking link names the customer its token may read, and the
+        dashboard link a DC the key covers; both pages are served."""
+        doc = doc.replace("\\-", "-")
+        link = re.search(r"https://127\.0\.0\.1:8443/#dc=([^&\s]+)&customer=([^&\s]+)&token=wpt_", doc)
+        board = re.search(r"https://127\.0\.0\.1:8443/dispatch\.html#dc=([^\s`]+)", doc)
+        self.assertTrue(link and board, "the tracking page's and the dashboard's links are documented")
         cert = os.path.join(self.dir, "dev-cert.pem")
         base = "https://127.0.0.1:%d" % self.walk.port
-        r = wpd.curl(base + "/dcs/Foxtrot-DC/customers/johns-burger-shack/waypoints", cert,
-                     bearer=self.walk.token)
-        self.assertEqual(r.code, 200, r.body)
+        for cred, path in ((self.walk.token, "/dcs/%s/customers/%s/waypoints" % link.groups()),
+                           (self.walk.key, "/dcs/%s/customers/%s/waypoints" % (board.group(1), link.group(2)))):
+            r = wpd.curl(base + path, cert, bearer=cred)
+            self.assertEqual(r.code, 200, "%s: %r" % (path, r.body))
         for page in ("/", "/dispatch.html"):
             self.assertEqual(wpd.curl(base + page, cert).code, 200, page)
 
@@ -203,7 +210,8 @@ class NewcomerTest(unittest.TestCase):
         for part in ("waypointd init", "sample.sql", "key create", "token create", "waypointd serve", "curl ",
                      "waypointd simulate"):
             self.assertIn(part, ran, "the README's block has a %r step" % part)
-        self.check_pages()
+        with open(README, encoding="utf-8") as f:
+            self.check_pages(f.read().split("\n## Without the demo\n", 1)[1].split("\n## ", 1)[0])
 
     def test_issue_12_man_page_examples(self):
         wpd.make_cert(self.dir)   # "certs/make-dev-cert.sh makes such a certificate"
@@ -213,9 +221,9 @@ class NewcomerTest(unittest.TestCase):
         for part in ("waypointd init", "sample.sql", "key create", "token create", "waypointd serve", "curl ",
                      "waypointd simulate"):
             self.assertIn(part, ran, "the man page's examples have a %r step" % part)
-        self.check_pages()
+        with open(MANPAGE, encoding="utf-8") as f:
+            self.check_pages(f.read().split("\n.SH EXAMPLES\n", 1)[1])
 
 
 if __name__ == "__main__":
-    faulthandler.register(signal.SIGUSR1)
     unittest.main()
