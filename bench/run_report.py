@@ -87,7 +87,7 @@ class Summary:
         self.rows.append((target, measured, reference, fmt_ratio(r) if not isinstance(r, str) else r, verdict))
 
     def table(self):
-        out = ["| target (issue 5) | waypointd | nginx / nchan | ratio | |", "|---|---|---|--:|---|"]
+        out = ["| target | waypointd | nginx / nchan | ratio | |", "|---|---|---|--:|---|"]
         for row in self.rows:
             out.append("| " + " | ".join(row) + " |")
         return "\n".join(out)
@@ -453,7 +453,7 @@ TEMPLATE = """# Performance
 
 How cheaply waypointd serves the Customers API and pushes live changes, measured side by side with
 nginx (the same JSON as a static file) and nginx + nchan (pub/sub over wss) on this 2-core machine,
-in one run of one command, `bench/run.sh` (issue 5). Older runs, and the details of each method,
+in one run of one command, `bench/run.sh`, against the targets in the first table. Older runs, and the details of each method,
 are in [performance-rest.md](performance-rest.md) and [performance-push.md](performance-push.md).
 
 ## Where things stand

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # `cmake --install` and CPack (.deb) for waypointd: the binary, www/, the man
-# page, the systemd unit and an example environment file, plus the Debian
+# page, the docs, the systemd unit and an example environment file, plus the Debian
 # package metadata and maintainer scripts. Included from the top-level
 # CMakeLists.txt. A package build (scripts/package.sh) configures with
 #   -DCMAKE_INSTALL_PREFIX=/usr -DWAYPOINTD_WWW_DIR=/usr/share/waypointd/www
@@ -28,12 +28,17 @@ set(_wpd_wwwdir "${CMAKE_INSTALL_DATADIR}/waypointd/www")
 
 install(TARGETS waypointd RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/www/ DESTINATION ${_wpd_wwwdir})
-# install.md, and where present the pages and example it points to.
-foreach(doc install.md operations.md security.md waypointd.conf.example)
+# install.md, and where present the pages and example it points to; the
+# protocol references a client author needs without the source tree (the
+# contract, the REST and live protocols, the OpenAPI description); and the
+# sample data set the man page's EXAMPLES load (examples/sample.sql).
+foreach(doc install.md operations.md security.md waypointd.conf.example
+            contract.md api.md live.md openapi.yaml)
   if(EXISTS ${PROJECT_SOURCE_DIR}/docs/${doc})
     install(FILES ${PROJECT_SOURCE_DIR}/docs/${doc} DESTINATION ${CMAKE_INSTALL_DOCDIR})
   endif()
 endforeach()
+install(FILES ${PROJECT_SOURCE_DIR}/scripts/sample.sql DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # Debian installs man pages gzip'd (-n: no name or time stamp, reproducible).
 find_program(WAYPOINTD_GZIP gzip)
@@ -92,7 +97,9 @@ HTTPS (HTTP/1.1 and HTTP/2) with API keys scoped per distribution centre and
 per-customer tracking tokens, and pushes every committed change to WebSocket
 subscribers within milliseconds, resuming without loss across reconnects.
 The package ships a sandboxed systemd unit (not enabled: it needs a
-certificate first), a man page and the static tracking and dispatch pages.")
+certificate first), a man page, the static tracking and dispatch pages, the
+protocol references (contract, REST, live updates, OpenAPI) and a sample
+data set in /usr/share/doc/waypointd.")
 # Absolute destinations (/etc, /lib/systemd) go under DESTDIR like the rest.
 set(CPACK_SET_DESTDIR ON)
 set(CPACK_STRIP_FILES ON)

@@ -23,6 +23,13 @@ struct sim_config {
  * waypoints and some finished deliveries. 0 or a negative errno. */
 int sim_seed(const char *db_path, uint64_t seed);
 
+/* Check that cfg->db_path can be played on and say what will be played:
+ * one line on stdout (DCs, customers, routes under way, speed, duration).
+ * A database that is missing, not initialised, or has no DCs or customers
+ * gets one line on stderr naming the reason and the fix, and -ENOENT;
+ * -EIO when it cannot be read. Call before sim_run. */
+int sim_describe(const struct sim_config *cfg);
+
 /* Play the day until *cfg->stop, the duration, or a fatal database error.
  * Returns 0 or a negative errno (reason on stderr). */
 int sim_run(const struct sim_config *cfg);

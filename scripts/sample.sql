@@ -1,8 +1,16 @@
 -- SPDX-License-Identifier: MIT
--- A small sample data set: one DC, three customers, yesterday's delivery on
--- route-4 and today's route-7 (each customer at most once on a route, ETAs in
--- stop order). Written with plain SQL, as a route planner would:
+-- A small sample data set, for trying waypointd without the demo: one DC
+-- (Foxtrot-DC), three customers (one with a confident location, one not, one
+-- with no address at all), yesterday's delivery on route-4 and today's route-7
+-- under way (each customer at most once on a route, ETAs in stop order,
+-- relative to now). Written with plain SQL into the contract's tables, as a
+-- route planner would; the triggers `waypointd init` installed record the
+-- waypoints for live updates. Load it once into an initialised database:
 --   waypointd init --db waypoints.db && sqlite3 waypoints.db < scripts/sample.sql
+-- (installed as /usr/share/doc/waypointd/examples/sample.sql). Loading it
+-- again changes nothing (INSERT OR IGNORE). The examples in README.md and
+-- `man waypointd` use these ids; `waypointd simulate --db waypoints.db` then
+-- plays a delivery day on them. tests/integration/test_newcomer.py runs them.
 INSERT OR IGNORE INTO dcs(id, name) VALUES ('Foxtrot-DC', 'Foxtrot Distribution Centre');
 INSERT OR IGNORE INTO customers(dc_id, id, name, imported_address, imported_latitude, imported_longitude,
                                 inferred_latitude, inferred_longitude, location_confident) VALUES

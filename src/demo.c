@@ -39,7 +39,9 @@ static const char simulate_help[] =
     "Play a compressed delivery day against an initialised database with plain SQL: drivers\n"
     "complete or fail stops, ETAs drift, waypoints_ahead counts down, new routes start.\n"
     "--speed 2 plays twice as fast (0.01..1000). --seed 0..9223372036854775807 repeats a run.\n"
-    "Runs until Ctrl-C or --duration seconds (0..1000000000; 0: until Ctrl-C).\n";
+    "Runs until Ctrl-C or --duration seconds (0..1000000000; 0: until Ctrl-C). Says what it plays\n"
+    "in one line first; refuses (exit 1) a database not initialised or with no DCs or customers:\n"
+    "it drives routes to the customers there and invents none.\n";
 
 static atomic_int sim_stop;
 
@@ -108,8 +110,11 @@ int cli_simulate(int argc, char **argv)
     }
     if (!cfg.db_path || optind != argc)
         return usage("simulate", cfg.db_path ? "unexpected argument" : "--db is required");
+    /* Before the line that says it plays: whoever reads it may stop it at once. */
     signal(SIGINT, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
+    if (sim_describe(&cfg))
+        return CLI_FAIL;
     return sim_run(&cfg) ? CLI_FAIL : CLI_OK;
 }
 

@@ -379,6 +379,97 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* One integer answer to a query, or -1 when it fails. */
+static long long count_of(struct sim *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long n = -1;
+
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Up to three DC ids that have customers, "a, b, c, ...", into out. */
+static void dc_names(struct sim *s, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    size_t o = 0;
+    int n = 0;
+
+    out[0] = '\0';
+    if (sqlite3_prepare_v2(s->db, "SELECT d.id FROM dcs d WHERE EXISTS (SELECT 1 FROM customers c"
+                                  " WHERE c.dc_id = d.id) ORDER BY d.id LIMIT 4", -1, &st, NULL) != SQLITE_OK)
+        return;
+    while (sqlite3_step(st) == SQLITE_ROW && o < cap) {
+        const char *name = n < 3 ? (const char *)sqlite3_column_text(st, 0) : "...";
+        int w = snprintf(out + o, cap - o, "%s%s", n ? ", " : "", name);
+
+        o += w > 0 ? (size_t)w : 0;
+        n++;
+    }
+    sqlite3_finalize(st);
+}
+
+int sim_describe(const struct sim_config *cfg)
+{
+    /* The contract's tables and the change log init adds: without the log
+     * the server would never see what is played. */
+    static const char tables_sql[] =
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+        " AND name IN ('dcs', 'customers', 'waypoints', 'change_log')";
+    const char *db = cfg->db_path;
+    long long tables, n_dcs, n_played, n_customers, n_routes;
+    char names_buf[1024], until[64];
+    struct sim s;
+    int rc = -ENOENT;
+
+    if (sim_open(&s, db, 1))
+        return -EIO;
+    tables = count_of(&s, tables_sql);
+    if (tables < 0) {
+        fprintf(stderr, "waypointd simulate: cannot read %s: %s\n", db, sqlite3_errmsg(s.db));
+        rc = -EIO;
+        goto out;
+    }
+    if (tables < 4) {
+        fprintf(stderr, "waypointd simulate: %s is not initialised: run waypointd init --db %s first\n", db, db);
+        goto out;
+    }
+    n_dcs = count_of(&s, "SELECT COUNT(*) FROM dcs");
+    n_customers = count_of(&s, "SELECT COUNT(*) FROM customers c WHERE EXISTS (SELECT 1 FROM dcs d WHERE d.id = c.dc_id)");
+    n_played = count_of(&s, "SELECT COUNT(*) FROM dcs d WHERE EXISTS (SELECT 1 FROM customers c WHERE c.dc_id = d.id)");
+    n_routes = count_of(&s, "SELECT COUNT(*) FROM (SELECT DISTINCT dc_id, route_id FROM waypoints"
+                            " WHERE status = 'PENDING' AND route_id IS NOT NULL)");
+    if (n_dcs < 0 || n_customers < 0 || n_played < 0 || n_routes < 0) {
+        fprintf(stderr, "waypointd simulate: cannot read %s: %s\n", db, sqlite3_errmsg(s.db));
+        rc = -EIO;
+        goto out;
+    }
+    /* The simulator drives routes and starts new ones to customers; it
+     * invents no DCs or customers, which are the business's own data. */
+    if (n_dcs == 0 || n_customers == 0) {
+        fprintf(stderr, "waypointd simulate: %s has no %s to play: add them first, e.g. sqlite3 %s < sample.sql"
+                        " (see EXAMPLES in man waypointd)\n", db, n_dcs == 0 ? "DCs" : "customers", db);
+        goto out;
+    }
+    dc_names(&s, names_buf, sizeof(names_buf));
+    if (cfg->duration_s > 0)
+        snprintf(until, sizeof(until), "for %d s", cfg->duration_s);
+    else
+        snprintf(until, sizeof(until), "until Ctrl-C");
+    printf("waypointd simulate: playing %s: %lld DC%s (%s), %lld customer%s, %lld route%s under way"
+           " (up to %d per DC), speed %g, %s\n", db, n_played, n_played == 1 ? "" : "s", names_buf, n_customers,
+           n_customers == 1 ? "" : "s", n_routes, n_routes == 1 ? "" : "s", SIM_ROUTES_PER_DC,
+           cfg->speed > 0 ? cfg->speed : 1.0, until);
+    fflush(stdout);
+    rc = 0;
+out:
+    sqlite3_close(s.db);
+    return rc;
+}
+
 int sim_run(const struct sim_config *cfg)
 {
     int64_t start = now_ms();

@@ -197,7 +197,10 @@ CUSTOMER_PATHS = {  # one concrete path per operation, for customer c1
     "token": C1 + "/tracking-token"}
 GET_KINDS = ("customer", "confident", "waypoints")
 SUFFIX = {"customer": "", "confident": "/confident-location", "waypoints": "/waypoints",
-          "token": "/tracking-token"}
+          "token": "/tracking-token", "events": "/waypoints/events"}
+# The Server-Sent Events stream: its refusals are ordinary answers (checked
+# with the others); its 200 never ends, so SseStreamTest reads it apart.
+SSE_KINDS = ("events",)
 JSON = {"Content-Type": "application/json"}
 BOTH = ("1.1", "2")
 
@@ -241,9 +244,11 @@ def build_cases():
         add(Case("token, " + name, "POST", path_for("token"), "all", 200, data=body,
                  headers=JSON if body is not None else None, body_valid=True if body is not None else None))
     # --- 400 (malformed request), 400/7001
-    for kind in GET_KINDS + ("token",):
+    for kind in GET_KINDS + ("token",) + SSE_KINDS:
         method = "POST" if kind == "token" else "GET"
         add(Case(kind + ", id of 256 bytes", method, path_for(kind, customer="x" * 256), "all", 400, code=400))
+        # waypointd's own path limit (docs/security.md): 1024 bytes or more is 414, before the ids are read.
+        add(Case(kind + ", path of 1100 bytes", method, path_for(kind, customer="c" * 1100), "all", 414, code=414))
         add(Case(kind + ", id not UTF-8", method, path_for(kind, customer="c%FF"), "all", 400, code=400))
         add(Case(kind + ", raw ';' in the path", method, path_for(kind, customer="a;b"), "all", 400, code=400))
     add(Case("confident location, not confident", "GET", path_for("confident", customer="c3"), "all", 400,
@@ -258,12 +263,12 @@ def build_cases():
         add(Case("token, bad body " + body, "POST", path_for("token"), "all", 400, code=400, data=body,
                  headers=JSON, body_valid=False))
     # --- 401
-    for kind in GET_KINDS + ("token",):
+    for kind in GET_KINDS + ("token",) + SSE_KINDS:
         method = "POST" if kind == "token" else "GET"
         for cred in (None, "unknown_key", "revoked", "forged_token", "expired_token", "garbage"):
             add(Case("%s, credential %s" % (kind, cred), method, path_for(kind), cred, 401, code=401))
     # --- 403
-    for kind in GET_KINDS + ("token",):
+    for kind in GET_KINDS + ("token",) + SSE_KINDS:
         method = "POST" if kind == "token" else "GET"
         add(Case(kind + ", DC does not exist", method, path_for(kind, dc="nodc"), "all", 403, code=403))
         add(Case(kind + ", key for another DC", method, path_for(kind), "dc2", 403, code=403))
@@ -273,6 +278,8 @@ def build_cases():
     add(Case("waypoints, token of another customer", "GET", path_for("waypoints", customer="c2"), "token_c1", 403,
              code=403))
     add(Case("waypoints, token of another DC", "GET", path_for("waypoints", dc="dc2"), "token_c1", 403, code=403))
+    add(Case("events, token of another customer", "GET", path_for("events", customer="c2"), "token_c1", 403,
+             code=403))
     # --- 404
     add(Case("customer, unknown", "GET", path_for("customer", customer="nobody"), "all", 404, code=404))
     add(Case("customer, known in another DC only", "GET", path_for("customer", dc="dc2", customer="c2"), "all",
@@ -281,17 +288,20 @@ def build_cases():
              code=404))
     add(Case("token, unknown customer", "POST", path_for("token", customer="nobody"), "all", 404, code=404))
     # --- 405
-    for kind in GET_KINDS:
+    for kind in GET_KINDS + SSE_KINDS:
         for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
             add(Case("%s, %s" % (kind, method), method, path_for(kind), "all", 405, code=405,
                      data="{}" if method in ("POST", "PUT", "PATCH") else None))
     for method in ("GET", "PUT", "DELETE", "PATCH", "OPTIONS"):
         add(Case("token, %s" % method, method, path_for("token"), "all", 405, code=405,
                  data="{}" if method in ("PUT", "PATCH") else None))
+    # SSE takes its credential from ?access_token= too (an EventSource cannot set headers).
+    add(Case("events, access_token not known", "GET", path_for("events") + "?access_token=wpk_" + "A" * 43, None,
+             401, code=401))
     # --- 411: a body without its length (HTTP/1.1 chunked; HTTP/2 has no Transfer-Encoding)
     add(Case("token, chunked body", "POST", path_for("token"), "all", 411, code=411, data='{"ttl_seconds":60}',
              headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"}))
-    for kind in GET_KINDS:
+    for kind in GET_KINDS + SSE_KINDS:
         add(Case(kind + ", chunked body", "GET", path_for(kind), "all", 411, code=411, data="{}",
                  headers={"Transfer-Encoding": "chunked"}, http=("1.1",)))
     # --- 413
@@ -359,6 +369,42 @@ class OpenApiTest(unittest.TestCase):
         cls.broken_server = broken.server(threads=1)
         broken.sql("DROP TABLE customers; DROP TABLE waypoints;")
         cls.results += [r for case in broken_db_cases() for r in cls.run_case(case, cls.broken_server, broken)]
+        # The event stream reads its customer's waypoints once the stream is open (a failure
+        # there is an error event, not a status); it answers 500 when the credential cannot
+        # be looked up at all.
+        broken.sql("DROP TABLE api_key_dcs; DROP TABLE api_keys;")
+        cls.results += [r for case in [Case("events, key tables gone", "GET", path_for("events"), "all", 500,
+                                            code=500)] for r in cls.run_case(case, cls.broken_server, broken)]
+        # The event stream's 200, read apart: its body never ends.
+        cls.streams = {how: cls.open_stream(how) for how in ("header", "access_token")}
+
+    @classmethod
+    def open_stream(cls, how):
+        """GET the events path with the header or with ?access_token= (the tracking
+        token, as the tracking page does); (status, headers, first event's data) after
+        reading up to the first blank line, then the connection is closed."""
+        path = path_for("events")
+        headers = {}
+        if how == "header":
+            headers["Authorization"] = "Bearer " + cls.creds["all"]
+        else:
+            path += "?access_token=" + cls.creds["token_c1"]
+        conn = wpd.https_connection(cls.server, cls.sb.cert)
+        try:
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            data = []
+            if resp.status == 200:
+                while True:   # bounded by the connection's timeout
+                    line = resp.fp.readline().decode("utf-8").rstrip("\n")
+                    if not line:
+                        break
+                    if line.startswith("data: "):
+                        data.append(line[len("data: "):])
+            return resp.status, hdrs, "\n".join(data)
+        finally:
+            conn.close()
 
     @classmethod
     def run_case(cls, case, server, sb=None):
@@ -584,8 +630,34 @@ class OpenApiTest(unittest.TestCase):
                                                  [], "%s: %r" % (name, raw))
                         self.assertEqual(resp.headers.get("etag"), etag, resp)
 
+    def test_event_stream_is_as_documented(self):
+        template = self.spec.match(path_for("events"))
+        self.assertEqual(template, "/dcs/{dc_id}/customers/{customer_id}/waypoints/events")
+        documented = self.spec.response(template, "get", 200)
+        self.assertIsNotNone(documented, "200 is not documented for the event stream")
+        for how, (status, headers, first) in self.streams.items():
+            with self.subTest(credential=how):
+                self.assertEqual(status, 200, headers)
+                media = headers.get("content-type", "").split(";")[0].strip().lower()
+                self.assertIn(media, documented["content"])
+                for name, header in documented.get("headers", {}).items():
+                    raw = headers.get(name.lower())
+                    if header.get("required"):
+                        self.assertIsNotNone(raw, "%s missing on the stream" % name)
+                    if raw is not None:
+                        self.assertEqual(schema_errors(header["schema"], header_value(header["schema"], raw)), [],
+                                         "%s: %r" % (name, raw))
+                event = json.loads(first)
+                schema = self.spec.deref(documented["content"]["text/event-stream"]["x-first-event-data"])
+                self.assertEqual(schema_errors(schema, event), [], "the first event: %s" % first)
+                rest = self.sb.curl(self.server, path_for("waypoints"), bearer=self.creds["all"]).json()
+                self.assertEqual([w["id"] for w in event["waypoints"]], [w["id"] for w in rest["waypoints"]],
+                                 "the snapshot is the REST list")
+
     def test_every_documented_status_is_exercised(self):
         exercised = set()
+        for status, _, _ in self.streams.values():
+            exercised.add(("/dcs/{dc_id}/customers/{customer_id}/waypoints/events", "get", str(status)))
         for r in self.results:
             if r.template is None:
                 continue

@@ -147,5 +147,83 @@ class DemoDataTest(unittest.TestCase):
         self.assert_plausible(db, "scripts/sample.sql")
 
 
+class SimulateSaysWhatItPlaysTest(unittest.TestCase):
+    """simulate names what it plays in one line at start, and refuses (exit 1,
+    one line with the reason and the fix) a database it cannot play on."""
+
+    def setUp(self):
+        self.dir = wpd.make_tempdir("wpd-sim-")
+        self.addCleanup(wpd.remove_tree, self.dir)
+
+    def simulate(self, db, *extra):
+        return wpd.waypointd("simulate", "--db", db, "--duration", "1", *extra)
+
+    def assert_refused(self, proc, *words):
+        self.assertEqual(proc.returncode, 1, "refused with exit 1: %r" % (proc.stderr,))
+        lines = proc.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, "one line on stderr: %r" % (proc.stderr,))
+        for word in words:
+            self.assertIn(word, lines[0])
+        self.assertEqual(proc.stdout, "", "nothing played")
+
+    def test_issue_12_refuses_missing_database(self):
+        db = os.path.join(self.dir, "none.db")
+        proc = self.simulate(db)
+        self.assert_refused(proc, db)
+        self.assertFalse(os.path.exists(db), "simulate does not create a database")
+
+    def test_issue_12_refuses_uninitialised_database(self):
+        db = os.path.join(self.dir, "empty.db")
+        open(db, "wb").close()     # an empty file: SQLite opens it as an empty database
+        self.assert_refused(self.simulate(db), db, "not initialised", "waypointd init --db")
+
+    def test_issue_12_refuses_database_without_dcs(self):
+        db = wpd.init_db(os.path.join(self.dir, "w.db"))
+        self.assert_refused(self.simulate(db), db, "no DCs", "sample.sql")
+
+    def test_issue_12_refuses_database_without_customers(self):
+        db = wpd.init_db(os.path.join(self.dir, "w.db"))
+        wpd.sql(db, "INSERT INTO dcs(id, name) VALUES ('Foxtrot-DC', 'Foxtrot');")
+        self.assert_refused(self.simulate(db), db, "no customers", "sample.sql")
+        self.assertEqual(wpd.sql_value(db, "SELECT COUNT(*) FROM waypoints"), "0", "nothing written")
+
+    def test_issue_12_says_what_it_plays(self):
+        db = wpd.init_db(os.path.join(self.dir, "w.db"))
+        with open(SAMPLE_SQL, encoding="utf-8") as f:
+            wpd.check(wpd.run(["sqlite3", "-bail", db], input=f.read()), "sqlite3 < scripts/sample.sql")
+        proc = self.simulate(db, "--speed", "5")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        lines = proc.stdout.strip().splitlines()
+        self.assertEqual(len(lines), 1, "one line on stdout: %r" % (proc.stdout,))
+        line = lines[0]
+        # sample.sql: one DC, three customers, route-7 with two stops to go.
+        for part in ("1 DC (Foxtrot-DC)", "3 customers", "1 route under way", "speed 5", "for 1 s"):
+            self.assertIn(part, line)
+        self.assertEqual(proc.stderr, "")
+
+    def test_issue_12_says_until_stopped(self):
+        db = wpd.init_db(os.path.join(self.dir, "w.db"))
+        with open(SAMPLE_SQL, encoding="utf-8") as f:
+            wpd.check(wpd.run(["sqlite3", "-bail", db], input=f.read()), "sqlite3 < scripts/sample.sql")
+        proc = subprocess.Popen([wpd.WAYPOINTD, "simulate", "--db", db], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            ready = select.select([proc.stdout], [], [], 10)[0]
+            self.assertTrue(ready, "the line comes at start, not at the end")
+            line = proc.stdout.readline()
+            self.assertIn("until Ctrl-C", line)
+            self.assertIn("speed 1", line)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=wpd.STOP_DEADLINE)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+        self.assertEqual(proc.returncode, 0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -124,8 +124,15 @@ for doc in operations.md security.md waypointd.conf.example; do
     [ ! -f "$src/docs/$doc" ] || awk '{print $NF}' "$tmp/contents.txt" | grep -qxF "./usr/share/doc/waypointd/$doc" ||
         fail "docs/$doc is not in the package"
 done
+# The protocol references and the man page's sample data, required: a user
+# of the package has no source tree to read them in.
+for doc in docs/contract.md docs/api.md docs/live.md docs/openapi.yaml scripts/sample.sql; do
+    case $doc in scripts/*) dest=./usr/share/doc/waypointd/examples/${doc#scripts/} ;;
+                 *) dest=./usr/share/doc/waypointd/${doc#docs/} ;; esac
+    awk '{print $NF}' "$tmp/contents.txt" | grep -qxF "$dest" || fail "$doc is not in the package (as $dest)"
+done
 grep -E '^-rwxr-xr-x .* \./usr/bin/waypointd$' "$tmp/contents.txt" >/dev/null || fail "/usr/bin/waypointd is not mode 755"
-ok "contents: binary, www/index.html, man page, unit, waypointd.env, install.md"
+ok "contents: binary, www/index.html, man page, unit, waypointd.env, install.md, protocol docs, sample.sql"
 
 mkdir "$tmp/x"
 dpkg-deb -x "$deb" "$tmp/x"
@@ -133,7 +140,15 @@ file "$tmp/x/usr/bin/waypointd" | grep -q 'ELF.*, stripped' || fail "the package
 zcat "$tmp/x/usr/share/man/man1/waypointd.1.gz" | cmp -s - "$src/docs/waypointd.1" || fail "the packaged man page is not docs/waypointd.1"
 cmp -s "$tmp/x/lib/systemd/system/waypointd.service" "$src/packaging/waypointd.service" ||
     fail "the packaged unit is not packaging/waypointd.service"
-ok "binary is a stripped ELF; man page (gzip'd) and unit as in the source tree"
+for doc in docs/contract.md docs/api.md docs/live.md docs/openapi.yaml; do
+    cmp -s "$tmp/x/usr/share/doc/waypointd/${doc#docs/}" "$src/$doc" || fail "the packaged ${doc#docs/} is not $doc"
+done
+cmp -s "$tmp/x/usr/share/doc/waypointd/examples/sample.sql" "$src/scripts/sample.sql" ||
+    fail "the packaged examples/sample.sql is not scripts/sample.sql"
+# The man page's EXAMPLES load the sample from where the package puts it.
+zcat "$tmp/x/usr/share/man/man1/waypointd.1.gz" | grep -qF '/usr/share/doc/waypointd/examples/sample.sql' ||
+    fail "the man page does not name /usr/share/doc/waypointd/examples/sample.sql"
+ok "binary is a stripped ELF; man page (gzip'd), unit, protocol docs and sample.sql as in the source tree"
 
 # --- Metadata ----------------------------------------------------------------
 dpkg-deb -I "$deb" >"$tmp/info.txt"
@@ -211,6 +226,9 @@ run=$tmp/run
 mkdir -p "$run/db"
 timeout 30 /usr/bin/waypointd init --db "$run/db/waypoints.db" || fail "waypointd init"
 timeout 30 /usr/bin/waypointd init --db "$run/db/waypoints.db" || fail "waypointd init, a second time"
+# The man page's first example: the sample data, from the installed copy.
+timeout 30 sqlite3 -bail "$run/db/waypoints.db" </usr/share/doc/waypointd/examples/sample.sql ||
+    fail "sqlite3 DB < /usr/share/doc/waypointd/examples/sample.sql"
 key=$(timeout 30 /usr/bin/waypointd key create --db "$run/db/waypoints.db" --name package-test --all-dcs) ||
     fail "waypointd key create"
 timeout 60 sh "$src/certs/make-dev-cert.sh" "$run/cert" >/dev/null || fail "certs/make-dev-cert.sh"
@@ -247,10 +265,15 @@ body=$(curl -sS --max-time 10 -k "$url/$(basename "$marker")") || fail "curl the
 code=$(curl -sS --max-time 10 -k -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $key" \
     "$url/dcs/no-such-dc/customers/c1") || fail "curl the API"
 [ "$code" = 403 ] || fail "GET /dcs/no-such-dc/customers/c1 with a key answered $code, not 403"
+code=$(curl -sS --max-time 10 -k -o "$run/waypoints.json" -w '%{http_code}' -H "Authorization: Bearer $key" \
+    "$url/dcs/Foxtrot-DC/customers/johns-burger-shack/waypoints") || fail "curl the sample's waypoints"
+if [ "$code" != 200 ] || ! grep -q '"wp-1003"' "$run/waypoints.json"; then
+    fail "the man page's waypoints request on the sample data answered $code: $(cat "$run/waypoints.json")"
+fi
 curl -sS --max-time 10 -k -o "$run/leaflet.js" "$url/vendor/leaflet/leaflet.esm.js" || fail "curl Leaflet"
 cmp -s "$run/leaflet.js" /usr/share/javascript/leaflet/leaflet.esm.js ||
     fail "GET /vendor/leaflet/leaflet.esm.js is not libjs-leaflet's file"
-ok "serve on $url: GET / is the installed index.html (default --www), Leaflet from libjs-leaflet, the API answers"
+ok "serve on $url: GET / is the installed index.html (default --www), Leaflet from libjs-leaflet, the API answers (the sample's waypoints too)"
 
 kill -TERM "$server"
 i=0
