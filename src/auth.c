@@ -233,8 +233,11 @@ int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const 
     if (v[len] != '\0')
         return -EACCES;
     if (!strncmp(v, AUTH_TOKEN_PREFIX, strlen(AUTH_TOKEN_PREFIX))) {
-        if (auth_token_verify(secret, v, len, now_ms, &out->token))
-            return -EACCES;
+        /* Expired is said apart (only of a genuine token: the signature is
+         * checked first) so that its holder is told the truth. */
+        rc = auth_token_verify(secret, v, len, now_ms, &out->token);
+        if (rc)
+            return rc == -EKEYEXPIRED ? rc : -EACCES;
         out->kind = AUTH_TOKEN;
         return 0;
     }

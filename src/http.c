@@ -864,9 +864,11 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
                                                                                    auth_now_ms(), &c))) {
         /* The database failing is not the credential's fault: a 401 would
          * make a page give up instead of trying again. */
-        *why = rc == -EACCES ? "Missing, unknown, revoked or expired credential"
-               : rc == -EBUSY ? "Database busy, try again" : "Database unavailable, try again";
-        status = rc == -EACCES ? 401 : rc == -EBUSY ? 503 : 500;
+        *why = rc == -EACCES        ? AUTH_MSG_UNAUTHORIZED
+               : rc == -EKEYEXPIRED ? AUTH_MSG_EXPIRED
+               : rc == -EBUSY       ? "Database busy, try again"
+                                    : "Database unavailable, try again";
+        status = rc == -EACCES || rc == -EKEYEXPIRED ? 401 : rc == -EBUSY ? 503 : 500;
         if (rc == -EBUSY)
             *retry_after = 1;
     }
