@@ -509,8 +509,17 @@ static int write_sse_headers(struct lws *wsi, struct pss_http *pss)
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     pss->headers_sent = 1;
-    /* A long-lived answer: no lws transaction timeout on it. */
-    lws_http_mark_sse(wsi);
+    /* A long-lived answer: no lws transaction timeout on it. On HTTP/2,
+     * lws_http_mark_sse also keeps the connection's idle timeout off while the
+     * stream lives. On HTTP/1.1 it would log "lws_mux_mark_immortal: not h2
+     * substream" at error for every stream (lws 4.1.6, core-net/wsi.c), so
+     * there do its other two steps alone. */
+    if (lws_get_network_wsi(wsi) != wsi) {
+        lws_http_mark_sse(wsi);
+    } else {
+        lws_http_headers_detach(wsi);
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    }
     lws_callback_on_writable(wsi);
     return 0;
 }

@@ -312,8 +312,10 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
     char err[512];
     int failed;
 
+    /* A refused or partial reload is an error: the operator asked for a new
+     * certificate and is still serving the old one, which will expire. */
     if (tls_material_load(cfg->cert_path, cfg->key_path, &m, err, sizeof(err))) {
-        log_info("SIGHUP: keeping the current certificate: %s", err);
+        log_error("SIGHUP: reload refused, keeping the current certificate: %s", err);
         return;
     }
     pthread_mutex_lock(&c->mu);
@@ -331,7 +333,7 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
     /* A thread that has not run it yet by now finds tls NULL and skips. */
     tls_material_free(m);
     if (failed)
-        log_info("SIGHUP: certificate %s not installed on %d of %d threads", cfg->cert_path, failed, n);
+        log_error("SIGHUP: certificate %s not installed on %d of %d threads", cfg->cert_path, failed, n);
     else
         log_info("SIGHUP: reloaded certificate %s and key %s", cfg->cert_path, cfg->key_path);
 }
