@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,7 +68,8 @@ static const char serve_help[] =
     "  --metrics-listen HOST:PORT  serve /metrics and /healthz over plain HTTP there\n"
     "                        (keep it private: loopback or an internal network); default off\n"
     "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
-    "                        besides pages served by waypointd itself; repeatable\n"
+    "                        besides pages served by waypointd itself; repeatable,\n"
+    "                        or several in one value, separated by commas or blanks\n"
     "  --map-tiles URL       a basemap for the dashboard's map: a tile URL template with\n"
     "                        {z}, {x} and {y} (https://..., or /... on this server); default none\n"
     "  --map-tiles-attribution TEXT  the basemap's credit line, shown on the map\n"
@@ -553,11 +555,11 @@ static int serve_option(struct serve_args *a, int c, int idx, char *arg, const c
     return rc;
 }
 
-/* A log level or format as log_setup takes them. */
+/* A log level or format as log_setup takes them (in any case). */
 static int one_of(const char *v, const char *const *set)
 {
     for (; *set; set++)
-        if (!strcmp(v, *set))
+        if (!strcasecmp(v, *set))
             return 1;
     return 0;
 }

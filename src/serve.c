@@ -362,8 +362,9 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
     pthread_mutex_lock(&c->mu);
     control_wait(c, &c->drained, &zero, n, SERVE_DRAIN_SECS);
     if (c->drained < n)
-        log_info("stopping: %d of %d threads still busy after %d s; closing their connections", n - c->drained,
-                  n, SERVE_DRAIN_SECS);
+        /* Clients were cut off mid-answer: worth a look, hence warn. */
+        log_warn("stopping: %d of %d threads still busy after %d s; closing their connections", n - c->drained,
+                 n, SERVE_DRAIN_SECS);
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++)
         loop_stop(threads[i].loop);

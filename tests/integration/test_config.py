@@ -190,6 +190,15 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r)
         self.assertEqual(r.stderr.strip(), 'waypointd serve: WAYPOINTD_ALLOW_ORIGIN: --allow-origin: "b.example" is '
                          'not an origin like https://example.com[:port] (see waypointd serve --help)')
+        # the packaged env file's example, as systemd's EnvironmentFile= reads it
+        with open(os.path.join(wpd.SOURCE_DIR, "packaging", "waypointd.env")) as f:
+            line = [ln for ln in f.read().splitlines() if ln.startswith("#WAYPOINTD_ALLOW_ORIGIN=")][0]
+        name, value = line[1:].split("=", 1)
+        r = self.check("--config", self.write("bare.conf", self.required()), env={name: value})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        want = re.split(r"[,\s]+", value.strip())
+        self.assertGreaterEqual(len(want), 2, "the example shows several origins")
+        self.assertEqual([v for k, v in settings(r.stdout) if k == "allow-origin"], want)
         r = self.check("--config", conf, env={"WAYPOINTD_ALLOW_ORIGIN": " , "})
         self.assertEqual(r.returncode, 2, r)
         self.assertIn("WAYPOINTD_ALLOW_ORIGIN: --allow-origin needs at least one origin", r.stderr)
