@@ -140,6 +140,24 @@ class LevelsTest(unittest.TestCase):
             with self.assertRaises(ssl.SSLError):
                 ssl.create_default_context().wrap_socket(s, server_hostname="localhost")
         socket.create_connection((wpd.HOST, self.srv.port), timeout=5).close()  # TCP only
+        # a ClientHello, then a reset before the handshake ends
+        ctx = ssl.create_default_context(cafile=self.sb.cert)
+        out = ssl.MemoryBIO()
+        try:
+            ctx.wrap_bio(ssl.MemoryBIO(), out, server_hostname="localhost").do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        with socket.create_connection((wpd.HOST, self.srv.port), timeout=5) as s:
+            s.sendall(out.read())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        # plain HTTP on the TLS port (a misconfigured probe)
+        with socket.create_connection((wpd.HOST, self.srv.port), timeout=5) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.settimeout(5)
+            try:
+                s.recv(100)
+            except OSError:
+                pass
         self.settle()
         self.assertEqual(self.above_info(before), [])
 
