@@ -23,6 +23,14 @@ struct cache;
 #define AUTH_TTL_DEFAULT 86400
 #define AUTH_TTL_MAX 2592000
 
+/* The words every transport (REST, SSE, WebSocket) uses for a refused
+ * credential, so that one fault reads the same everywhere. A token's scope is
+ * said without consulting the database: it tells nothing about which DCs exist. */
+#define AUTH_MSG_UNAUTHORIZED "Missing, unknown or revoked credential"
+#define AUTH_MSG_EXPIRED "Tracking token expired"
+#define AUTH_MSG_TOKEN_SCOPE "A tracking token reads only its own customer's waypoints"
+#define AUTH_MSG_DC_SCOPE "DC does not exist or the credential may not access it"
+
 /* Make a new API key into out (at least AUTH_KEY_LEN + 1 bytes). 0 or -EIO. */
 int auth_key_generate(char *out, size_t cap);
 /* SHA-256 of the key's text. */
@@ -58,8 +66,9 @@ struct auth_cred {
     struct auth_token token;  /* AUTH_TOKEN */
 };
 
-/* Resolve a bearer credential (a key or a token). 0 and *out, or -EACCES when
- * it is missing, unknown, revoked, forged or expired; -EIO on a database error
+/* Resolve a bearer credential (a key or a token). 0 and *out, -EACCES when
+ * it is missing, unknown, revoked or forged, -EKEYEXPIRED for a genuine token
+ * past its expiry (AUTH_MSG_EXPIRED tells its holder); -EIO on a database error
  * (-EBUSY: locked elsewhere). A token's revocation is one query. */
 int auth_resolve(struct store *s, const uint8_t secret[STORE_SECRET_LEN], const char *bearer, int64_t now_ms,
                  struct auth_cred *out);

@@ -16,9 +16,13 @@
 #include <getopt.h>
 #include <stddef.h>
 
-/* A growing list of "--name=value" strings (malloc'd), ending in NULL. */
+/* A growing list of "--name=value" strings (malloc'd), ending in NULL, and
+ * where each came from ("FILE:LINE" or "WAYPOINTD_NAME", malloc'd; NULL for
+ * the command line), so that an error found later, by getopt or by the
+ * option's own check in cli.c, can name its origin. */
 struct config_args {
     char **v;
+    char **where; /* parallel to v */
     int n, cap;
 };
 

@@ -290,8 +290,11 @@ int auth_resolve_cached(struct store *s, struct cache *cache, const uint8_t secr
     if (v[len] != '\0')
         return -EACCES;
     if (!strncmp(v, AUTH_TOKEN_PREFIX, strlen(AUTH_TOKEN_PREFIX))) {
-        if (auth_token_verify(secret, v, len, now_ms, &out->token))
-            return -EACCES;
+        /* Expired is said apart (only of a genuine token: the signature is
+         * checked first) so that its holder is told the truth. */
+        rc = auth_token_verify(secret, v, len, now_ms, &out->token);
+        if (rc)
+            return rc == -EKEYEXPIRED ? rc : -EACCES;
         out->kind = AUTH_TOKEN;
         auth_key_hash(v, len, out->key_hash);
         rc = auth_token_revoked(s, cache, out);

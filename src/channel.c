@@ -190,7 +190,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
         return rc;
     }
     if (rc == 0) {
-        send_error(pss, m->id_json, 403, "DC does not exist or the credential may not access it");
+        send_error(pss, m->id_json, 403, AUTH_MSG_DC_SCOPE);
         return -EACCES;
     }
     if (scopeset_find(&pss->scopes, m->dc_id, m->customer_id) < 0 && pss->scopes.n >= vhd->conf->max_subs) {
@@ -886,13 +886,15 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
     pss->last_rx_ms = pss->last_tx_ms = clock_mono_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
     rc = bearer ? auth_resolve(vhd->conf->store, vhd->conf->secret, bearer, auth_now_ms(), &pss->cred) : -EACCES;
-    if (rc == -EACCES) {
+    if (rc == -EACCES || rc == -EKEYEXPIRED) {
         *status = 401;
-        *why = "Missing, unknown, revoked or expired credential";
-    } else if (!rc && (!auth_may_read_customer(&pss->cred, dc_id, customer_id) ||
-                       (rc = auth_may_read_dc(vhd->conf->store, &pss->cred, dc_id)) == 0)) {
+        *why = rc == -EACCES ? AUTH_MSG_UNAUTHORIZED : AUTH_MSG_EXPIRED;
+    } else if (!rc && !auth_may_read_customer(&pss->cred, dc_id, customer_id)) {
+        *status = 403; /* only a token can fail this: before the DC lookup, as REST */
+        *why = AUTH_MSG_TOKEN_SCOPE;
+    } else if (!rc && (rc = auth_may_read_dc(vhd->conf->store, &pss->cred, dc_id)) == 0) {
         *status = 403;
-        *why = "DC does not exist or the credential may not access it";
+        *why = AUTH_MSG_DC_SCOPE;
     } else if (rc < 0) {
         /* The database, not the credential: a 401 would make the page give up. */
         *status = rc == -EBUSY ? 503 : 500;

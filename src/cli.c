@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +80,8 @@ static const char serve_help[] =
     "  --metrics-listen HOST:PORT  serve /metrics and /healthz over plain HTTP there\n"
     "                        (keep it private: loopback or an internal network); default off\n"
     "  --allow-origin ORIGIN a browser Origin (https://host[:port]) allowed to open /live,\n"
-    "                        besides pages served by waypointd itself; repeatable\n"
+    "                        besides pages served by waypointd itself; repeatable,\n"
+    "                        or several in one value, separated by commas or blanks\n"
     "  --map-tiles URL       a basemap for the dashboard's map: a tile URL template with\n"
     "                        {z}, {x} and {y} (https://..., or /... on this server); default none\n"
     "  --map-tiles-attribution TEXT  the basemap's credit line, shown on the map\n"
@@ -90,11 +93,18 @@ static const char serve_help[] =
     "SIGHUP reloads the certificate and key; SIGTERM stops gracefully.\n"
     "Prints \"listening on https://HOST:PORT\" once ready.\n";
 
-/* One line on stderr and the usage exit code. */
+/* One line on stderr and the usage exit code; where, when the setting came
+ * from a config file or the environment, is "FILE:LINE" or "WAYPOINTD_NAME". */
+static int usage_at(const char *cmd, const char *where, const char *msg)
+{
+    fprintf(stderr, "waypointd %s: %s%s%s (see waypointd %s --help)\n", cmd, where ? where : "", where ? ": " : "",
+            msg, cmd);
+    return CLI_USAGE;
+}
+
 static int usage(const char *cmd, const char *msg)
 {
-    fprintf(stderr, "waypointd %s: %s (see waypointd %s --help)\n", cmd, msg, cmd);
-    return CLI_USAGE;
+    return usage_at(cmd, NULL, msg);
 }
 
 static int wants_help(int argc, char **argv)
@@ -116,6 +126,31 @@ static int open_store(const char *db, enum store_mode mode, struct store **s)
     return CLI_OK;
 }
 
+/* init creates the file, not its folder: say so, naming the folder, rather
+ * than SQLite's "unable to open database file". 1 (said) or 0. */
+static int folder_missing(const char *db)
+{
+    const char *slash = strrchr(db, '/');
+    char dir[PATH_MAX];
+    struct stat st;
+    int rc;
+
+    if (!slash || slash == db || (size_t)(slash - db) >= sizeof(dir))
+        return 0; /* the current folder, or / */
+    memcpy(dir, db, (size_t)(slash - db));
+    dir[slash - db] = '\0';
+    rc = stat(dir, &st);
+    if (!rc && S_ISDIR(st.st_mode))
+        return 0;
+    if (!rc)
+        fprintf(stderr, "waypointd: cannot create database %s: %s is not a folder\n", db, dir);
+    else if (errno == ENOENT || errno == ENOTDIR)
+        fprintf(stderr, "waypointd: cannot create database %s: folder %s does not exist\n", db, dir);
+    else
+        return 0; /* e.g. EACCES: store_open says it as well */
+    return 1;
+}
+
 int cli_init(int argc, char **argv)
 {
     static const struct option opts[] = {{"db", required_argument, NULL, 'd'}, {NULL, 0, NULL, 0}};
@@ -134,6 +169,8 @@ int cli_init(int argc, char **argv)
     }
     if (!db || optind != argc)
         return usage("init", db ? "unexpected argument" : "--db is required");
+    if (folder_missing(db))
+        return CLI_FAIL;
     if (open_store(db, STORE_OPEN_CREATE, &s))
         return CLI_FAIL;
     rc = store_migrate(s);
@@ -194,7 +231,8 @@ static int key_create(struct key_args *a)
     int rc;
 
     if (!a->all_dcs == !a->ndcs)
-        return usage("key", "give one or more --dc, or --all-dcs");
+        return usage("key", a->ndcs ? "give --dc (one or more) or --all-dcs, not both"
+                                    : "give one or more --dc, or --all-dcs");
     if (open_store(a->db, STORE_OPEN_EXISTING, &s))
         return CLI_FAIL;
     if (auth_key_generate(key, sizeof(key))) {
@@ -323,10 +361,11 @@ int cli_key(int argc, char **argv)
     return strcmp(argv[1], "create") ? key_revoke(&a) : key_create(&a);
 }
 
-/* An integer option of cmd into *out; or one usage line naming the option
- * and its range (what is a suffix, e.g. " (100 years)"): 0 or CLI_USAGE. */
-static int int_arg(const char *cmd, const char *name, const char *arg, int64_t min, int64_t max, const char *what,
-                   int64_t *out)
+/* An integer option of cmd into *out; or one usage line naming the option,
+ * its range (what is a suffix, e.g. " (100 years)") and where it came from
+ * (NULL: the command line): 0 or CLI_USAGE. */
+static int int_arg(const char *cmd, const char *where, const char *name, const char *arg, int64_t min, int64_t max,
+                   const char *what, int64_t *out)
 {
     char msg[200];
 
@@ -334,7 +373,7 @@ static int int_arg(const char *cmd, const char *name, const char *arg, int64_t m
         return 0;
     snprintf(msg, sizeof(msg), "%s takes %lld to %lld%s, a whole number", name, (long long)min, (long long)max,
              what);
-    return usage(cmd, msg);
+    return usage_at(cmd, where, msg);
 }
 
 static int token_create(const char *db, const char *dc, const char *customer, int64_t ttl)
@@ -578,6 +617,8 @@ static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
                                            {"map-tiles-attribution", required_argument, NULL, OPT_MAP_ATTRIBUTION},
                                            {NULL, 0, NULL, 0}};
 
+#define SERVE_NOPTS (sizeof(serve_opts) / sizeof(serve_opts[0]) - 1)
+
 /* Everything serve's options set, before and after checking. */
 struct serve_args {
     struct serve_config cfg;
@@ -587,8 +628,18 @@ struct serve_args {
     int64_t threads;
     int check; /* --check-config */
     const char *origins[SERVE_ORIGINS_MAX];
+    const char *from[SERVE_NOPTS]; /* per option, where its last value came from; NULL: command line */
     char host[256], metrics_host[256], www_real[PATH_MAX];
 };
+
+/* Where the option named name last came from (NULL: the command line). */
+static const char *from(const struct serve_args *a, const char *name)
+{
+    for (size_t i = 0; i < SERVE_NOPTS; i++)
+        if (!strcmp(serve_opts[i].name, name))
+            return a->from[i];
+    return NULL;
+}
 
 static void serve_defaults(struct serve_args *a)
 {
@@ -606,44 +657,73 @@ static void serve_defaults(struct serve_args *a)
     a->threads = sysconf(_SC_NPROCESSORS_ONLN);
 }
 
-/* One option from getopt_long; 0 or the usage exit code. */
-static int serve_option(struct serve_args *a, int c, char *arg)
+/* --allow-origin's value: one origin or several, separated by commas or
+ * blanks (an origin has neither), so that a single WAYPOINTD_ALLOW_ORIGIN
+ * can carry a list. The strings are cut in place: arg is ours (cli_serve's
+ * copy) and lives as long as the server. 0 or the usage exit code. */
+static int add_origins(struct serve_args *a, char *arg, const char *where)
+{
+    char msg[400], *save = NULL, *o;
+    int n = 0;
+
+    for (o = strtok_r(arg, ", \t\n", &save); o; o = strtok_r(NULL, ", \t\n", &save), n++) {
+        if (!origin_valid(o)) {
+            snprintf(msg, sizeof(msg), "--allow-origin: \"%.256s\" is not an origin like https://example.com[:port]",
+                     o);
+            return usage_at("serve", where, msg);
+        }
+        if (a->cfg.n_allow_origins == SERVE_ORIGINS_MAX) {
+            snprintf(msg, sizeof(msg), "more than %d --allow-origin values", SERVE_ORIGINS_MAX);
+            return usage_at("serve", where, msg);
+        }
+        a->origins[a->cfg.n_allow_origins++] = o;
+    }
+    return n ? 0 : usage_at("serve", where, "--allow-origin needs at least one origin");
+}
+
+/* One option from getopt_long (idx its index in serve_opts) that came from
+ * where (NULL: the command line); 0 or the usage exit code. */
+static int serve_option(struct serve_args *a, int c, int idx, char *arg, const char *where)
 {
     struct serve_config *cfg = &a->cfg;
     int64_t v = 0;
     int rc = 0;
 
+    if (idx >= 0 && (size_t)idx < SERVE_NOPTS)
+        a->from[idx] = where;
     switch (c) {
     case 'd': cfg->db_path = arg; break;
     case 'l': a->listen = arg; break;
     case 'c': cfg->cert_path = arg; break;
     case 'k': cfg->key_path = arg; break;
     case 'w': a->www = arg; break;
-    case 't': rc = int_arg("serve", "--threads", arg, 1, CLI_THREADS_MAX, "", &a->threads); break;
+    case 't': rc = int_arg("serve", where, "--threads", arg, 1, CLI_THREADS_MAX, "", &a->threads); break;
     case 'r':
-        if (!(rc = int_arg("serve", "--log-keep-rows", arg, 0, CLI_KEEP_ROWS_MAX, "", &v)))
+        if (!(rc = int_arg("serve", where, "--log-keep-rows", arg, 0, CLI_KEEP_ROWS_MAX, "", &v)))
             cfg->log_keep_rows = v;
         break;
     case 's':
-        if (!(rc = int_arg("serve", "--log-keep-seconds", arg, 0, CLI_KEEP_SECONDS_MAX, " (100 years)", &v)))
+        if (!(rc = int_arg("serve", where, "--log-keep-seconds", arg, 0, CLI_KEEP_SECONDS_MAX, " (100 years)", &v)))
             cfg->log_keep_seconds = v;
         break;
     case 'p':
     case 'i':
-        if (!(rc = int_arg("serve", c == 'p' ? "--ws-ping-seconds" : "--ws-idle-seconds", arg, 1, 86400, "", &v)))
+        if (!(rc = int_arg("serve", where, c == 'p' ? "--ws-ping-seconds" : "--ws-idle-seconds", arg, 1, 86400, "",
+                           &v)))
             *(c == 'p' ? &cfg->ws_ping_secs : &cfg->ws_hangup_secs) = (int)v;
         break;
     case 'T':
-        if (!(rc = int_arg("serve", "--ws-send-timeout", arg, 1, 86400, "", &v)))
+        if (!(rc = int_arg("serve", where, "--ws-send-timeout", arg, 1, 86400, "", &v)))
             cfg->ws_send_timeout_secs = (int)v;
         break;
     case 'm':
-        if (!(rc = int_arg("serve", "--max-subs", arg, 1, 10000, "", &v)))
+        if (!(rc = int_arg("serve", where, "--max-subs", arg, 1, 10000, "", &v)))
             cfg->max_subs = (int)v;
         break;
     case 'A':
     case 'K':
-        if (!(rc = int_arg("serve", c == 'A' ? "--rate-limit-addr" : "--rate-limit-key", arg, 0, 1000000, "", &v)))
+        if (!(rc = int_arg("serve", where, c == 'A' ? "--rate-limit-addr" : "--rate-limit-key", arg, 0, 1000000, "",
+                           &v)))
             *(c == 'A' ? &cfg->rate_addr : &cfg->rate_key) = (double)v;
         break;
     case 'M': a->metrics_listen = arg; break;
@@ -654,47 +734,59 @@ static int serve_option(struct serve_args *a, int c, char *arg)
     case 'X': a->check = 1; break;
     case OPT_MAP_TILES:
         if (!map_tiles_valid(arg))
-            return usage("serve", "--map-tiles takes a tile URL template with {z}, {x} and {y}, "
-                                  "starting https:// or /");
+            return usage_at("serve", where,
+                            "--map-tiles takes a tile URL template with {z}, {x} and {y}, starting https:// or /");
         a->map_tiles = arg;
         break;
     case OPT_MAP_ATTRIBUTION:
         if (strlen(arg) > 512)
-            return usage("serve", "--map-tiles-attribution takes at most 512 bytes");
+            return usage_at("serve", where, "--map-tiles-attribution takes at most 512 bytes");
         a->map_attribution = arg;
         break;
-    case 'o':
-        if (!origin_valid(arg))
-            return usage("serve", "--allow-origin takes an origin like https://example.com[:port]");
-        if (cfg->n_allow_origins == SERVE_ORIGINS_MAX)
-            return usage("serve", "too many --allow-origin values");
-        a->origins[cfg->n_allow_origins++] = arg;
-        break;
-    default: return usage("serve", "unknown option or missing value");
+    case 'o': rc = add_origins(a, arg, where); break;
+    default: return usage_at("serve", where, "unknown option or missing value");
     }
     return rc;
+}
+
+/* A log level or format as log_setup takes them (in any case). */
+static int one_of(const char *v, const char *const *set)
+{
+    for (; *set; set++)
+        if (!strcasecmp(v, *set))
+            return 1;
+    return 0;
 }
 
 /* Cross-option checks and conversions after parsing; 0 or an exit code. */
 static int serve_finish(struct serve_args *a)
 {
+    static const char *const levels[] = {"error", "warn", "info", "debug", NULL}, *const formats[] = {"text", "json",
+                                                                                                       NULL};
     struct serve_config *cfg = &a->cfg;
 
     if (!cfg->db_path || !a->listen || !cfg->cert_path || !cfg->key_path)
         return usage("serve", "--db, --listen, --cert and --key are required");
     if (cfg->ws_ping_secs && cfg->ws_hangup_secs && cfg->ws_hangup_secs <= cfg->ws_ping_secs)
-        return usage("serve", "--ws-idle-seconds must be longer than --ws-ping-seconds");
+        return usage_at("serve", from(a, "ws-idle-seconds"), "--ws-idle-seconds must be longer than --ws-ping-seconds");
     if (parse_listen(a->listen, a->host, sizeof(a->host), &cfg->port))
-        return usage("serve", "--listen must be HOST:PORT with PORT from 0 to 65535");
+        return usage_at("serve", from(a, "listen"), "--listen must be HOST:PORT with PORT from 0 to 65535");
     if (a->metrics_listen &&
         parse_listen(a->metrics_listen, a->metrics_host, sizeof(a->metrics_host), &cfg->metrics_port))
-        return usage("serve", "--metrics-listen must be HOST:PORT with PORT from 0 to 65535");
+        return usage_at("serve", from(a, "metrics-listen"),
+                        "--metrics-listen must be HOST:PORT with PORT from 0 to 65535");
     if (a->metrics_listen)
         cfg->metrics_host = a->metrics_host;
+    if (!one_of(cfg->log_level, levels))
+        return usage_at("serve", from(a, "log-level"), "--log-level takes error, warn, info or debug");
+    if (!one_of(cfg->log_format, formats))
+        return usage_at("serve", from(a, "log-format"), "--log-format takes text or json");
     if (log_setup(cfg->log_level, cfg->log_format, cfg->access_log))
         return usage("serve", "--log-level takes error, warn, info or debug; --log-format text or json");
     if (!realpath(a->www, a->www_real)) {
-        fprintf(stderr, "waypointd: static root %s: %s\n", a->www, strerror(errno));
+        const char *w = from(a, "www");
+
+        fprintf(stderr, "waypointd: %s%sstatic root %s: %s\n", w ? w : "", w ? ": " : "", a->www, strerror(errno));
         return CLI_FAIL;
     }
     if (a->map_tiles) {
@@ -739,12 +831,16 @@ static int serve_gather(int argc, char **argv, struct config_args *all)
         rc = config_read_env(serve_opts, not_from_env, &file, err, sizeof(err)); /* false there drops the file's true */
     all->cap = 1 + file.n + argc;
     all->v = calloc((size_t)all->cap + 1, sizeof(char *));
-    if (!rc && !all->v)
+    all->where = calloc((size_t)all->cap + 1, sizeof(char *)); /* NULL: the command line */
+    if (!rc && (!all->v || !all->where))
         rc = -ENOMEM;
     if (!rc) {
         all->v[all->n++] = strdup(argv[0]);
-        for (int i = 0; i < file.n; i++)
+        for (int i = 0; i < file.n; i++) {
+            all->where[all->n] = strdup(file.where[i]);
+            rc = rc ? rc : all->where[all->n] ? 0 : -ENOMEM;
             all->v[all->n++] = strdup(file.v[i]);
+        }
         for (int i = 1; i < argc; i++)
             all->v[all->n++] = strdup(argv[i]);
         for (int i = 0; i < all->n; i++)
@@ -799,7 +895,8 @@ int cli_serve(int argc, char **argv)
 {
     struct config_args all = {0};
     struct serve_args a;
-    int c, rc;
+    char msg[300];
+    int c, idx, rc;
 
     if (wants_help(argc, argv))
         return fputs(serve_help, stdout), CLI_OK;
@@ -807,10 +904,27 @@ int cli_serve(int argc, char **argv)
     rc = serve_gather(argc, argv, &all);
     optind = 1;
     opterr = 0;
-    while (!rc && (c = getopt_long(all.n, all.v, "", serve_opts, NULL)) != -1)
-        rc = serve_option(&a, c, optarg);
-    if (!rc && optind != all.n)
-        rc = usage("serve", "unexpected argument");
+    /* "+": no permuting, so all.where stays parallel to all.v; ":": a
+     * missing value is told apart from an unknown option. Every value from
+     * a file or the environment is one "--name=value", at optind - 1. */
+    while (!rc && (idx = -1, c = getopt_long(all.n, all.v, "+:", serve_opts, &idx)) != -1) {
+        const char *where = all.where[optind - 1], *arg = all.v[optind - 1];
+
+        if (c == '?' && optopt) /* a short option: there are none */
+            snprintf(msg, sizeof(msg), "unknown option \"-%c\"", optopt);
+        else if (c == '?' || c == ':') /* optind is past the long option itself */
+            snprintf(msg, sizeof(msg), c == ':' ? "%.*s needs a value" : "unknown option \"%.*s\"",
+                     (int)(strcspn(arg, "=") > 200 ? 200 : strcspn(arg, "=")), arg);
+        if (c == '?' || c == ':') {
+            rc = usage_at("serve", where, msg);
+        } else {
+            rc = serve_option(&a, c, idx, optarg, where);
+        }
+    }
+    if (!rc && optind != all.n) {
+        snprintf(msg, sizeof(msg), "unexpected argument \"%.200s\"", all.v[optind]);
+        rc = usage_at("serve", all.where[optind], msg);
+    }
     if (!rc)
         rc = serve_finish(&a);
     if (!rc)

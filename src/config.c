@@ -16,32 +16,46 @@
 
 void config_args_free(struct config_args *a)
 {
-    for (int i = 0; i < a->n; i++)
+    for (int i = 0; i < a->n; i++) {
         free(a->v[i]);
+        if (a->where)
+            free(a->where[i]);
+    }
     free(a->v);
+    free(a->where);
     memset(a, 0, sizeof(*a));
 }
 
-static int push(struct config_args *a, const char *name, const char *value)
+static int push(struct config_args *a, const char *name, const char *value, const char *where)
 {
     size_t len = strlen(name) + (value ? strlen(value) + 1 : 0) + 3;
-    char *s;
+    char *s, *w;
 
     if (a->n + 2 > a->cap) {
         int cap = a->cap ? a->cap * 2 : 16;
-        char **g = realloc(a->v, (size_t)cap * sizeof(*g));
+        char **g = realloc(a->v, (size_t)cap * sizeof(*g)), **h;
 
         if (!g)
             return -ENOMEM;
         a->v = g;
+        h = realloc(a->where, (size_t)cap * sizeof(*h));
+        if (!h)
+            return -ENOMEM;
+        a->where = h;
         a->cap = cap;
     }
     s = malloc(len);
-    if (!s)
+    w = strdup(where);
+    if (!s || !w) {
+        free(s);
+        free(w);
         return -ENOMEM;
+    }
     snprintf(s, len, value ? "--%s=%s" : "--%s", name, value ? value : "");
+    a->where[a->n] = w;
     a->v[a->n++] = s;
     a->v[a->n] = NULL;
+    a->where[a->n] = NULL;
     return 0;
 }
 
@@ -52,14 +66,19 @@ static void drop(struct config_args *a, const char *name)
     int out = 0;
 
     for (int i = 0; i < a->n; i++) {
-        if (a->v[i][0] == '-' && a->v[i][1] == '-' && !strcmp(a->v[i] + 2, name))
+        if (a->v[i][0] == '-' && a->v[i][1] == '-' && !strcmp(a->v[i] + 2, name)) {
             free(a->v[i]);
-        else
+            free(a->where[i]);
+        } else {
+            a->where[out] = a->where[i];
             a->v[out++] = a->v[i];
+        }
     }
     a->n = out;
-    if (a->v)
+    if (a->v) {
         a->v[out] = NULL;
+        a->where[out] = NULL;
+    }
 }
 
 static const struct option *find(const struct option *opts, const char *name)
@@ -101,7 +120,7 @@ static int add(const struct option *opts, struct config_args *a, const char *nam
             return -EINVAL;
         }
         if (t)
-            return push(a, name, NULL);
+            return push(a, name, NULL, where);
         drop(a, name); /* false after true: the last value wins here too */
         return 0;
     }
@@ -109,7 +128,7 @@ static int add(const struct option *opts, struct config_args *a, const char *nam
         snprintf(err, errlen, "%s: %s needs a value", where, name);
         return -EINVAL;
     }
-    return push(a, name, value);
+    return push(a, name, value, where);
 }
 
 static char *trim(char *s)

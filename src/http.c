@@ -509,8 +509,17 @@ static int write_sse_headers(struct lws *wsi, struct pss_http *pss)
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     pss->headers_sent = 1;
-    /* A long-lived answer: no lws transaction timeout on it. */
-    lws_http_mark_sse(wsi);
+    /* A long-lived answer: no lws transaction timeout on it. On HTTP/2,
+     * lws_http_mark_sse also keeps the connection's idle timeout off while the
+     * stream lives. On HTTP/1.1 it would log "lws_mux_mark_immortal: not h2
+     * substream" at error for every stream (lws 4.1.6, core-net/wsi.c), so
+     * there do its other two steps alone. */
+    if (lws_get_network_wsi(wsi) != wsi) {
+        lws_http_mark_sse(wsi);
+    } else {
+        lws_http_headers_detach(wsi);
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    }
     lws_callback_on_writable(wsi);
     return 0;
 }
@@ -864,9 +873,11 @@ int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
                                                                                    auth_now_ms(), &c))) {
         /* The database failing is not the credential's fault: a 401 would
          * make a page give up instead of trying again. */
-        *why = rc == -EACCES ? "Missing, unknown, revoked or expired credential"
-               : rc == -EBUSY ? "Database busy, try again" : "Database unavailable, try again";
-        status = rc == -EACCES ? 401 : rc == -EBUSY ? 503 : 500;
+        *why = rc == -EACCES        ? AUTH_MSG_UNAUTHORIZED
+               : rc == -EKEYEXPIRED ? AUTH_MSG_EXPIRED
+               : rc == -EBUSY       ? "Database busy, try again"
+                                    : "Database unavailable, try again";
+        status = rc == -EACCES || rc == -EKEYEXPIRED ? 401 : rc == -EBUSY ? 503 : 500;
         if (rc == -EBUSY)
             *retry_after = 1;
     }

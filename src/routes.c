@@ -247,12 +247,19 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
     struct auth_cred cred;
     int rc = resolve(ctx, req->authorization, &cred);
 
-    if (rc == -EACCES) {
-        routes_error(resp, 401, 401, "Missing, unknown or revoked API key");
+    if (rc == -EACCES || rc == -EKEYEXPIRED) {
+        routes_error(resp, 401, 401, rc == -EACCES ? AUTH_MSG_UNAUTHORIZED : AUTH_MSG_EXPIRED);
         return 1;
     }
     if (rc) {
         internal_error(resp, rc);
+        return 1;
+    }
+    /* A tracking token reads its own customer's waypoints and nothing else;
+     * decided before the DC lookup, so its answer says nothing about the DC. */
+    if (cred.kind == AUTH_TOKEN && ((m->route != PATH_WAYPOINTS && m->route != PATH_EVENTS) ||
+                                    !auth_may_read_customer(&cred, m->dc_id, m->customer_id))) {
+        routes_error(resp, 403, 403, AUTH_MSG_TOKEN_SCOPE);
         return 1;
     }
     rc = may_read_dc(ctx, &cred, m->dc_id);
@@ -260,10 +267,8 @@ static int authorize(const struct routes_ctx *ctx, const struct routes_request *
         internal_error(resp, rc);
         return 1;
     }
-    /* A tracking token reads its own customer's waypoints and nothing else. */
-    if (rc == 0 || (cred.kind == AUTH_TOKEN && ((m->route != PATH_WAYPOINTS && m->route != PATH_EVENTS) ||
-                                                 !auth_may_read_customer(&cred, m->dc_id, m->customer_id)))) {
-        routes_error(resp, 403, 403, "DC does not exist or the credential may not access it");
+    if (rc == 0) {
+        routes_error(resp, 403, 403, AUTH_MSG_DC_SCOPE);
         return 1;
     }
     return 0;

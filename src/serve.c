@@ -312,8 +312,10 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
     char err[512];
     int failed;
 
+    /* A refused or partial reload is an error: the operator asked for a new
+     * certificate and is still serving the old one, which will expire. */
     if (tls_material_load(cfg->cert_path, cfg->key_path, &m, err, sizeof(err))) {
-        log_info("SIGHUP: keeping the current certificate: %s", err);
+        log_error("SIGHUP: reload refused, keeping the current certificate: %s", err);
         return;
     }
     pthread_mutex_lock(&c->mu);
@@ -331,7 +333,7 @@ static void reload_tls(struct service_thread *threads, int n, const struct serve
     /* A thread that has not run it yet by now finds tls NULL and skips. */
     tls_material_free(m);
     if (failed)
-        log_info("SIGHUP: certificate %s not installed on %d of %d threads", cfg->cert_path, failed, n);
+        log_error("SIGHUP: certificate %s not installed on %d of %d threads", cfg->cert_path, failed, n);
     else
         log_info("SIGHUP: reloaded certificate %s and key %s", cfg->cert_path, cfg->key_path);
 }
@@ -360,8 +362,9 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
     pthread_mutex_lock(&c->mu);
     control_wait(c, &c->drained, &zero, n, SERVE_DRAIN_SECS);
     if (c->drained < n)
-        log_info("stopping: %d of %d threads still busy after %d s; closing their connections", n - c->drained,
-                  n, SERVE_DRAIN_SECS);
+        /* Clients were cut off mid-answer: worth a look, hence warn. */
+        log_warn("stopping: %d of %d threads still busy after %d s; closing their connections", n - c->drained,
+                 n, SERVE_DRAIN_SECS);
     pthread_mutex_unlock(&c->mu);
     for (int i = 0; i < n; i++)
         loop_stop(threads[i].loop);

@@ -149,6 +149,25 @@ class UsageTest(CliTestCase):
             with self.subTest(args=args):
                 self.assertFails(self.wpd(*args, timeout=10), 2)
 
+    def test_serve_usage_errors_name_the_option_or_argument(self):
+        # issue 12: every error names what was wrong
+        base = ["serve", "--db", self.db, "--listen", "127.0.0.1:0", "--cert", self.sb.cert, "--key", self.sb.key]
+        cases = [
+            (["--bogus"], 'waypointd serve: unknown option "--bogus" (see waypointd serve --help)'),
+            (["--bogus=1"], 'waypointd serve: unknown option "--bogus" (see waypointd serve --help)'),
+            (["-x"], 'waypointd serve: unknown option "-x" (see waypointd serve --help)'),
+            (["--threads"], "waypointd serve: --threads needs a value (see waypointd serve --help)"),
+            (["extra"], 'waypointd serve: unexpected argument "extra" (see waypointd serve --help)'),
+            (["--log-level", "loud"], "waypointd serve: --log-level takes error, warn, info or debug "
+                                      "(see waypointd serve --help)"),
+            (["--log-format", "xml"], "waypointd serve: --log-format takes text or json (see waypointd serve --help)"),
+        ]
+        for extra, want in cases:
+            with self.subTest(extra=extra):
+                proc = self.wpd(*base, *extra, timeout=10)
+                self.assertFails(proc, 2)
+                self.assertEqual(proc.stderr.strip(), want)
+
     def test_no_command_is_a_one_line_usage_error(self):
         # Contract: errors are one stderr line, bad usage exits 2. A bare
         # `waypointd` is bad usage like any other.
@@ -157,7 +176,12 @@ class UsageTest(CliTestCase):
     def test_key_needs_dc_or_all_dcs_but_not_both(self):
         for extra in ([], ["--dc", "dc1", "--all-dcs"], ["--all-dcs", "--dc", "dc1", "--dc", "dc2"]):
             with self.subTest(extra=extra):
-                self.assertFails(self.wpd("key", "create", "--db", self.db, "--name", "k", *extra), 2)
+                proc = self.wpd("key", "create", "--db", self.db, "--name", "k", *extra)
+                self.assertFails(proc, 2)
+                # issue 12: both given is told "not both", neither is told what to give
+                self.assertEqual(proc.stderr.strip(), "waypointd key: give --dc (one or more) or --all-dcs, not both "
+                                 "(see waypointd key --help)" if extra else
+                                 "waypointd key: give one or more --dc, or --all-dcs (see waypointd key --help)")
         # Nothing was stored: the name is still free.
         self.assertTrue(re.fullmatch(wpd.KEY_RE, self.sb.key_create("k", dcs=["dc1"])))
 
@@ -260,8 +284,12 @@ class InitTest(CliTestCase):
 
     def test_init_in_missing_folder_fails(self):
         db = self.sb.path("no", "such", "folder", "x.db")
-        self.assertFails(self.wpd("init", "--db", db), 1)
+        proc = self.wpd("init", "--db", db)
+        self.assertFails(proc, 1)
         self.assertFalse(os.path.exists(db))
+        # issue 12: the line says the folder is missing, and which
+        self.assertEqual(proc.stderr.strip(), "waypointd: cannot create database %s: folder %s does not exist"
+                         % (db, os.path.dirname(db)))
 
 
 class KeyTest(CliTestCase):

@@ -142,6 +142,67 @@ class ConfigTest(unittest.TestCase):
         r = self.check(env={"WAYPOINTD_MAX_SUBS": "lots", "WAYPOINTD_DB": "x"})
         self.assertEqual(r.returncode, 2)
 
+    def test_issue_12_a_bad_value_names_its_file_and_line_or_variable(self):
+        tail = " (see waypointd serve --help)"
+        cases = [
+            ("range2.conf", "threads = 99\n", {},
+             "range2.conf:5: --threads takes 1 to 64, a whole number"),
+            ("listen.conf", "listen = nowhere\n", {},
+             "listen.conf:5: --listen must be HOST:PORT with PORT from 0 to 65535"),
+            ("level.conf", "log-level = loud\n", {},
+             "level.conf:5: --log-level takes error, warn, info or debug"),
+            ("origin.conf", "allow-origin = example.com\n", {},
+             'origin.conf:5: --allow-origin: "example.com" is not an origin like https://example.com[:port]'),
+            ("tiles.conf", "map-tiles = http://x/{z}\n", {},
+             "tiles.conf:5: --map-tiles takes a tile URL template with {z}, {x} and {y}, starting https:// or /"),
+            ("ok.conf", "", {"WAYPOINTD_MAX_SUBS": "lots"},
+             "WAYPOINTD_MAX_SUBS: --max-subs takes 1 to 10000, a whole number"),
+            ("ok.conf", "", {"WAYPOINTD_METRICS_LISTEN": "9090"},
+             "WAYPOINTD_METRICS_LISTEN: --metrics-listen must be HOST:PORT with PORT from 0 to 65535"),
+            ("ok.conf", "", {"WAYPOINTD_LOG_FORMAT": "xml"}, "WAYPOINTD_LOG_FORMAT: --log-format takes text or json"),
+        ]
+        for name, text, env, want in cases:
+            with self.subTest(name=name, env=env):
+                path = self.write(name, self.required() + text)
+                r = self.check("--config", path, env=env)
+                self.assertEqual(r.returncode, 2, r)
+                self.assertEqual(r.stderr.strip(), "waypointd serve: %s/%s%s" % (self.sb.dir, want, tail)
+                                 if want.startswith(name) else "waypointd serve: %s%s" % (want, tail))
+        # the command line's own values are told without a place
+        r = self.check("--config", self.write("ok.conf", self.required()), "--threads", "99")
+        self.assertEqual(r.stderr.strip(), "waypointd serve: --threads takes 1 to 64, a whole number" + tail)
+        # a bad value stops serve even where a later place overrides it; the first is named
+        r = self.check("--config", self.write("over.conf", self.required() + "threads = 99\n"), "--threads", "2",
+                       env={"WAYPOINTD_THREADS": "0"})
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("over.conf:5: --threads", r.stderr)
+
+    def test_issue_12_several_origins_in_one_value(self):
+        env = {"WAYPOINTD_ALLOW_ORIGIN": "https://a.example, https://b.example:8443  https://c.example"}
+        conf = self.write("origins.conf", self.required() + "allow-origin = https://d.example,https://e.example\n")
+        r = self.check("--config", conf, "--allow-origin", "https://f.example https://g.example", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([v for k, v in settings(r.stdout) if k == "allow-origin"],
+                         ["https://d.example", "https://e.example", "https://a.example", "https://b.example:8443",
+                          "https://c.example", "https://f.example", "https://g.example"])
+        # one bad origin in the list is named, with the variable
+        r = self.check("--config", conf, env={"WAYPOINTD_ALLOW_ORIGIN": "https://a.example,b.example"})
+        self.assertEqual(r.returncode, 2, r)
+        self.assertEqual(r.stderr.strip(), 'waypointd serve: WAYPOINTD_ALLOW_ORIGIN: --allow-origin: "b.example" is '
+                         'not an origin like https://example.com[:port] (see waypointd serve --help)')
+        # the packaged env file's example, as systemd's EnvironmentFile= reads it
+        with open(os.path.join(wpd.SOURCE_DIR, "packaging", "waypointd.env")) as f:
+            line = [ln for ln in f.read().splitlines() if ln.startswith("#WAYPOINTD_ALLOW_ORIGIN=")][0]
+        name, value = line[1:].split("=", 1)
+        r = self.check("--config", self.write("bare.conf", self.required()), env={name: value})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        want = re.split(r"[,\s]+", value.strip())
+        self.assertGreaterEqual(len(want), 2, "the example shows several origins")
+        self.assertEqual([v for k, v in settings(r.stdout) if k == "allow-origin"], want)
+        r = self.check("--config", conf, env={"WAYPOINTD_ALLOW_ORIGIN": " , "})
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("WAYPOINTD_ALLOW_ORIGIN: --allow-origin needs at least one origin", r.stderr)
+
     def test_check_config_checks_certificate_and_database(self):
         bad = self.write("bad-cert.pem", "not a certificate\n")
         conf = self.write("badcert.conf", self.required().replace(self.sb.cert, bad))

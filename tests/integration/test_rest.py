@@ -129,6 +129,12 @@ def now_ms():
 # ---------------------------------------------------------------------------
 
 
+# What a tracking token is told on any route but its own customer's waypoints.
+TOKEN_SCOPE_MESSAGE = "A tracking token reads only its own customer's waypoints"
+# A key or token that is missing, unknown, forged or revoked (an expired token is told so).
+BAD_CREDENTIAL_MESSAGE = "Missing, unknown or revoked credential"
+
+
 class ServerTestCase(unittest.TestCase):
     """One sandbox and server per class; each test must leave it alive."""
 
@@ -459,7 +465,7 @@ class TrackingTokenTest(ServerTestCase):
         token = self.assertToken(self.post_token(), 86400, now_ms() - 1000, now_ms() + 1000)
         for http in BOTH:
             with self.subTest(http=http):
-                self.assertError(self.post_token(key=token, http=http), 403)
+                self.assertError(self.post_token(key=token, http=http), 403, message=TOKEN_SCOPE_MESSAGE)
 
     def test_token_reads_only_its_customers_waypoints(self):
         before = now_ms()
@@ -475,7 +481,9 @@ class TrackingTokenTest(ServerTestCase):
                              "/dcs/dc1/customers/c1/confident-location",
                              "/dcs/dc1/customers/c2"):
                     with self.subTest(path=path):
-                        self.assertError(self.api(path, key=token, http=http), 403)
+                        # issue 12: the truth, not "DC does not exist", and the same whatever the DC
+                        self.assertError(self.api(path, key=token, http=http), 403,
+                                         message=TOKEN_SCOPE_MESSAGE)
 
     def test_cli_token_works_like_a_posted_one(self):
         token = self.sb.token_create("dc1", "cw", ttl=600)
@@ -492,7 +500,8 @@ class TrackingTokenTest(ServerTestCase):
             if resp.code != 200 or time.monotonic() > end:
                 break
             time.sleep(0.25)
-        self.assertError(resp, 401)
+        # issue 12: an expired token is told so, not "unknown or revoked API key"
+        self.assertError(resp, 401, message="Tracking token expired")
 
     def test_tampered_token_401(self):
         token = self.sb.token_create("dc1", "c1", ttl=600)
@@ -506,7 +515,8 @@ class TrackingTokenTest(ServerTestCase):
         self.addCleanup(other.close)
         other.sql("INSERT INTO customers(dc_id, id, name) VALUES ('dc1', 'c1', 'C1');")
         foreign = other.token_create("dc1", "c1", ttl=600)
-        self.assertError(self.api("/dcs/dc1/customers/c1/waypoints", key=foreign), 401)
+        self.assertError(self.api("/dcs/dc1/customers/c1/waypoints", key=foreign), 401,
+                         message=BAD_CREDENTIAL_MESSAGE)
 
 
 class AuthTest(ServerTestCase):
@@ -518,7 +528,7 @@ class AuthTest(ServerTestCase):
         for path in self.ROUTES + ("/dcs/dc1/customers/nobody",):
             for http in BOTH:
                 with self.subTest(path=path, http=http):
-                    self.assertError(self.req(path, http=http), 401)
+                    self.assertError(self.req(path, http=http), 401, message=BAD_CREDENTIAL_MESSAGE)
 
     def test_unknown_or_malformed_credentials_401(self):
         unknown = "wpk_" + "A" * 43
@@ -539,7 +549,8 @@ class AuthTest(ServerTestCase):
         self.sb.key_revoke("to-revoke")  # the CLI, while the server runs
         for http in BOTH:
             with self.subTest(http=http):
-                self.assertError(self.api("/dcs/dc1/customers/c1", key=key, http=http), 401)
+                self.assertError(self.api("/dcs/dc1/customers/c1", key=key, http=http), 401,
+                                 message=BAD_CREDENTIAL_MESSAGE)
         self.assertServes()
 
     def test_revoked_key_401_on_an_open_connection(self):

@@ -631,7 +631,9 @@ class RefusalTest(SseTestCase):
                 with self.subTest(http=http, case=name):
                     s = self.stream(events_path("dc1", "c1", **kw.get("query", {})), http, bearer=kw.get("bearer"),
                                     headers=kw.get("headers"))
-                    self.assertErrorResponse(s, 401, name)
+                    doc = self.assertErrorResponse(s, 401, name)
+                    # issue 12: the same words as REST
+                    self.assertEqual(doc["data"]["message"], "Missing, unknown or revoked credential", name)
 
     def test_expired_token_401(self):
         token = self.sb.token_create("dc1", "c1", ttl=1)
@@ -639,7 +641,9 @@ class RefusalTest(SseTestCase):
         for http in PROTOCOLS:
             with self.subTest(http=http):
                 s = self.stream(events_path("dc1", "c1", access_token=token), http)
-                self.assertErrorResponse(s, 401, "expired token")
+                doc = self.assertErrorResponse(s, 401, "expired token")
+                # issue 12: the same words as REST and as the error event of a stream it outlives
+                self.assertEqual(doc["data"]["message"], "Tracking token expired")
 
     def test_403_out_of_scope(self):
         cases = {
@@ -655,7 +659,11 @@ class RefusalTest(SseTestCase):
                 with self.subTest(http=http, case=name):
                     s = self.stream(events_path(kw["dc"], kw["customer"], **kw.get("query", {})), http,
                                     bearer=kw.get("bearer"))
-                    self.assertErrorResponse(s, 403, name)
+                    doc = self.assertErrorResponse(s, 403, name)
+                    # issue 12: a token is told what it may read, and no more about the DC
+                    want = ("A tracking token reads only its own customer's waypoints" if "token" in name
+                            else "DC does not exist or the credential may not access it")
+                    self.assertEqual(doc["data"]["message"], want, name)
 
     def test_400_bad_ids(self):
         cases = {
@@ -775,6 +783,7 @@ class EndOfStreamTest(SseTestCase):
         self.assertSubscribedEvent(s.event(0), "dc1", "c1", resumed=False)
         ev = s.event(1, 2 + END_DEADLINE, "the error event")
         self.assertEqual((ev["json"].get("type"), ev["json"].get("code")), ("error", 401), ev)
+        self.assertEqual(ev["json"].get("message"), "Tracking token expired", ev)
         self.assertEqual(s.wait_end(END_DEADLINE), 0, s._describe())
 
 

@@ -107,6 +107,9 @@ static void test_issue_11_env_false_overrides_file_true(void **state)
     assert_int_equal(a.n, 1);
     assert_string_equal(a.v[0], "--rate-limit-addr=5");
     assert_null(a.v[1]);
+    /* Each argument keeps its origin (issue 12), also after a drop. */
+    assert_non_null(strstr(a.where[0], "/"));
+    assert_string_equal(strrchr(a.where[0], ':'), ":2");
     config_args_free(&a);
 
     assert_int_equal(read_text("access-log = false\n", &a, err, sizeof(err)), 0);
@@ -115,6 +118,7 @@ static void test_issue_11_env_false_overrides_file_true(void **state)
     unsetenv("WAYPOINTD_ACCESS_LOG");
     assert_int_equal(a.n, 1);
     assert_string_equal(a.v[0], "--access-log");
+    assert_string_equal(a.where[0], "WAYPOINTD_ACCESS_LOG");
     config_args_free(&a);
 }
 
