@@ -109,7 +109,7 @@ static int post_token(const struct routes_ctx *ctx, const struct path_match *m, 
         return internal_error(resp, rc);
     customer_clear(&c);
     expires = ctx->now_ms + (int64_t)ttl * 1000;
-    if (auth_token_create(ctx->secret, m->dc_id, m->customer_id, expires, token, sizeof(token)))
+    if (auth_token_create_at(ctx->secret, m->dc_id, m->customer_id, ctx->now_ms, expires, token, sizeof(token)))
         return internal_error(resp, -EIO);
     body = view_token(token, expires, &len);
     return ok(resp, body, len);
