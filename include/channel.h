@@ -11,8 +11,6 @@
 
 struct lws_protocols;
 
-#define CHANNEL_PROTOCOL_NAME "waypoints.v1"
-#define CHANNEL_PATH "/live"
 /* Largest client message; a bigger one closes the connection with 1009. */
 #define CHANNEL_MSG_MAX 4096
 /* Messages queued for one connection before it counts as too slow. */

@@ -21,7 +21,7 @@
 #include "clock.h"
 #include "bus.h"
 #include "feed.h"
-#include "http.h"
+#include "admission.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -29,6 +29,7 @@
 #include "path.h"
 #include "scopeset.h"
 #include "store.h"
+#include "upgrade.h"
 #include "subs.h"
 #include "vhost.h"
 #include "view.h"
@@ -47,7 +48,7 @@ struct pss_channel {
     struct scopeset scopes; /* what it follows, and what each scope has been sent */
     int64_t last_rx_ms; /* clock_mono_ms() when the peer last sent anything (frames, pongs) */
     int64_t stalled_ms; /* since when queued messages wait without progress; 0: none wait */
-    uint64_t cred_id; /* rate-limit id of its credential (http.h) */
+    uint64_t cred_id; /* rate-limit id of its credential (admission.h) */
     int ping_due;       /* send a ping at the next writeable callback */
     int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
     int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
@@ -169,7 +170,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
     /* Each subscribe reads a snapshot: it is authenticated work, paid by
      * the session's credential like an API request (never by its address,
      * which many clients may share). */
-    if ((wait = http_rate_take(vhd->conf, pss->cred_id))) {
+    if ((wait = admission_rate_take(vhd->conf, pss->cred_id))) {
         send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_RATE_LIMIT);
         return -EAGAIN;
@@ -754,21 +755,21 @@ static void link_session(struct vhd_channel *vhd, struct pss_channel *pss)
 
 static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
-    char cred[AUTH_TOKEN_MAX + 64];
+    char cred[ADMISSION_CRED_MAX];
 
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
     pss->vhd = vhd;
     pss->last_rx_ms = clock_mono_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
-    /* The upgrade was checked in http.c; this re-resolves for our copy. A key
+    /* The upgrade was checked in upgrade.c; this re-resolves for our copy. A key
      * revoked in between fails here: close at once. */
-    if (http_credential(wsi, 1, cred, sizeof(cred)) ||
+    if (admission_credential(wsi, 1, cred, sizeof(cred)) ||
         auth_resolve(vhd->conf->store, vhd->conf->secret, cred, auth_now_ms(), &pss->cred)) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"unauthorized", 12);
         return -1;
     }
-    pss->cred_id = http_cred_id(cred);
+    pss->cred_id = admission_cred_id(cred);
     lws_explicit_bzero(cred, sizeof(cred));
     link_session(vhd, pss);
     metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, 1);
@@ -833,7 +834,7 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
 
         if (lws_get_network_wsi(wsi) == wsi)
             return 0; /* HTTP/1.1: checked at CONFIRM_UPGRADE already */
-        return http_upgrade_check(wsi, &why, &retry_after) ? 1 : 0;
+        return upgrade_check(wsi, &why, &retry_after) ? 1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
         if (!vhd)
@@ -861,7 +862,7 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
 /* The channel's per-vhost state from any wsi or vhost of this thread. */
 static struct vhd_channel *vhd_of_vhost(struct lws_vhost *vh)
 {
-    const struct lws_protocols *prot = lws_vhost_name_to_protocol(vh, CHANNEL_PROTOCOL_NAME);
+    const struct lws_protocols *prot = lws_vhost_name_to_protocol(vh, LIVE_PROTOCOL_NAME);
 
     return prot ? lws_protocol_vh_priv_get(vh, prot) : NULL;
 }
@@ -900,7 +901,7 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
         *status = rc == -EBUSY ? 503 : 500;
         *why = rc == -EBUSY ? "Database busy, try again" : "Database unavailable, try again";
     } else {
-        pss->cred_id = http_cred_id(bearer);
+        pss->cred_id = admission_cred_id(bearer);
         link_session(vhd, pss);
         /* The subscription pays the credential's rate limit (the request
          * only checked it). A refusal or a failure (the database) becomes
@@ -1036,7 +1037,7 @@ int channel_drain(struct lws_vhost *vh)
 }
 
 const struct lws_protocols channel_protocol = {
-    .name = CHANNEL_PROTOCOL_NAME,
+    .name = LIVE_PROTOCOL_NAME,
     .callback = callback_channel,
     .per_session_data_size = sizeof(struct pss_channel),
     .rx_buffer_size = CHANNEL_MSG_MAX,
