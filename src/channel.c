@@ -116,7 +116,7 @@ static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
 }
 
 /* End every subscription with a 401 error, then close (revoked or expired). */
-void channel_end_session(struct vhd_channel *vhd, struct pss_channel *pss, const char *why)
+static void channel_end_session(struct vhd_channel *vhd, struct pss_channel *pss, const char *why)
 {
     if (pss->closing)
         return;
@@ -658,6 +658,7 @@ static int protocol_init(struct lws *wsi)
     vhd->vhost = lws_get_vhost(wsi);
     vhd->conf = lws_vhost_user(vhd->vhost);
     vhd->keys_version = -1;
+    vhd->end_session = channel_end_session;
     vhd->subs = subs_new();
     if (!vhd->subs)
         return -1;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Inside the live channel, for the files that make it up (channel.c, and
- * sweep.c): a session and its thread's channel state. Not for other modules;
+ * sweep.c, which ends sessions through vhd->end_session): a session and its thread's channel state. Not for other modules;
  * http.c sees a session only as struct pss_channel * through channel.h.
  * Everything here belongs to one service thread.
  */
@@ -56,10 +56,8 @@ struct vhd_channel {
     int64_t through;        /* the feed has offered this thread every change up to this seq */
     int taking;             /* in on_feed: no nested take */
     int subscribing;        /* a subscribe takes the feed first: no writes outside callbacks then */
+    /* channel_end_session, for sweep.c (which calls nothing in channel.c). */
+    void (*end_session)(struct vhd_channel *vhd, struct pss_channel *pss, const char *why);
 };
-
-/* End every subscription with a 401 error, then close once the error is
- * written (a revoked key or token, an expired token). */
-void channel_end_session(struct vhd_channel *vhd, struct pss_channel *pss, const char *why);
 
 #endif

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * The per-thread sweep of live sessions, every CHANNEL_SWEEP_MS: liveness
+ * The per-thread sweep of live sessions, every SWEEP_MS: liveness
  * (WebSocket pings and hang-ups, SSE heartbeats), the send timeout of a
  * subscriber that stopped reading, expired tracking tokens, a rotated token
  * secret, revoked keys and tokens. It decides; ending a session is
- * channel.c's (channel_end_session), closing a wsi lws's. Runs on the
+ * channel.c's (vhd->end_session), closing a wsi lws's. Runs on the
  * service thread that owns the sessions, from an lws timer.
  */
 #include "sweep.h"
@@ -16,7 +16,6 @@
 
 #include "auth.h"
 #include "cache.h"
-#include "channel.h"
 #include "channel_int.h"
 #include "clock.h"
 #include "log.h"
@@ -63,7 +62,7 @@ static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64
     int64_t silent = now - p->last_rx_ms;
 
     if (p->sse) { /* the client never speaks: send a heartbeat comment instead */
-        if (now - p->last_tx_ms >= CHANNEL_SSE_HEARTBEAT_SECS * 1000 && !p->ping_due) {
+        if (now - p->last_tx_ms >= SWEEP_SSE_HEARTBEAT_SECS * 1000 && !p->ping_due) {
             p->ping_due = 1;
             lws_callback_on_writable(p->wsi);
         }
@@ -92,13 +91,13 @@ static int secret_rotated(struct vhd_channel *vhd, int64_t version)
     return rc > 0;
 }
 
-/* Every CHANNEL_SWEEP_MS: liveness, expired tokens, a rotated token secret,
+/* Every SWEEP_MS: liveness, expired tokens, a rotated token secret,
  * revoked keys and tokens. */
 static void sweep(lws_sorted_usec_list_t *sul);
 
 void sweep_schedule(struct vhd_channel *vhd)
 {
-    lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
+    lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, SWEEP_MS * LWS_US_PER_MS);
 }
 
 static void sweep(lws_sorted_usec_list_t *sul)
@@ -130,13 +129,13 @@ static void sweep(lws_sorted_usec_list_t *sul)
             continue;
         liveness(vhd->conf, p, now);
         if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= wall)
-            channel_end_session(vhd, p, "Tracking token expired");
+            vhd->end_session(vhd, p, "Tracking token expired");
         else if (p->cred.kind == AUTH_TOKEN && rotated)
-            channel_end_session(vhd, p, "Tracking token no longer valid: the token secret changed");
+            vhd->end_session(vhd, p, "Tracking token no longer valid: the token secret changed");
         else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(vhd, p, version >= 0) == 1)
-            channel_end_session(vhd, p, "Tracking token revoked");
+            vhd->end_session(vhd, p, "Tracking token revoked");
         else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
-            channel_end_session(vhd, p, "API key revoked");
+            vhd->end_session(vhd, p, "API key revoked");
     }
     sweep_schedule(vhd);
 }
