@@ -11,8 +11,6 @@
 
 struct lws_protocols;
 
-#define CHANNEL_PROTOCOL_NAME "waypoints.v1"
-#define CHANNEL_PATH "/live"
 /* Largest client message; a bigger one closes the connection with 1009. */
 #define CHANNEL_MSG_MAX 4096
 /* Messages queued for one connection before it counts as too slow. */
@@ -22,8 +20,6 @@ struct lws_protocols;
 /* Default for serve --ws-send-timeout: a subscriber whose queued messages
  * make no progress this long (it stopped reading) is dropped. */
 #define CHANNEL_SEND_TIMEOUT_SECS 30
-/* How often open sessions' credentials are checked again (revocation, expiry). */
-#define CHANNEL_SWEEP_MS 2000
 /* Defaults: WebSocket ping after this much silence; hang up after the second
  * figure (serve --ws-ping-seconds, --ws-idle-seconds). */
 #define CHANNEL_PING_SECS 30
@@ -33,9 +29,8 @@ struct lws;
 struct lws_vhost;
 struct pss_channel;
 
-/* Server-Sent Events (GET .../waypoints/events): a heartbeat comment after
- * this much silence, and at most this many bytes per write. */
-#define CHANNEL_SSE_HEARTBEAT_SECS 15
+/* Server-Sent Events (GET .../waypoints/events): at most this many bytes per
+ * write (the heartbeat is sweep.h's). */
 #define CHANNEL_SSE_WRITE_MAX 8192
 
 extern const struct lws_protocols channel_protocol;

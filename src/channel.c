@@ -9,6 +9,7 @@
  * which are reference-counted and never written to.
  */
 #include "channel.h"
+#include "channel_int.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@
 #include "clock.h"
 #include "bus.h"
 #include "feed.h"
-#include "http.h"
+#include "admission.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -29,49 +30,14 @@
 #include "path.h"
 #include "scopeset.h"
 #include "store.h"
+#include "upgrade.h"
 #include "subs.h"
+#include "sweep.h"
 #include "vhost.h"
 #include "view.h"
 
 /* Messages written per writeable callback while the socket takes them. */
 #define WRITE_BURST 16
-
-struct pss_channel {
-    struct pss_channel *next, **prevp; /* the thread's sessions, for the sweep */
-    struct lws *wsi;
-    struct vhd_channel *vhd; /* its thread's channel state (an SSE wsi's protocol is http's) */
-    struct auth_cred cred;
-    struct outq q;
-    char *rx; /* a message being reassembled from fragments */
-    size_t rx_len;
-    struct scopeset scopes; /* what it follows, and what each scope has been sent */
-    int64_t last_rx_ms; /* clock_mono_ms() when the peer last sent anything (frames, pongs) */
-    int64_t stalled_ms; /* since when queued messages wait without progress; 0: none wait */
-    uint64_t cred_id; /* rate-limit id of its credential (http.h) */
-    int ping_due;       /* send a ping at the next writeable callback */
-    int sse;            /* a Server-Sent Events stream (an HTTP wsi), not a WebSocket */
-    int64_t last_tx_ms; /* SSE: when something was last written (heartbeats) */
-    struct msg *tx_msg; /* HTTP/2: a message partly written, out of the queue (a reference) */
-    size_t tx_off;      /* and how many of its bytes (fragments, or of its SSE event) are out */
-    int closing;      /* close once the queue is written */
-    int close_status; /* the close code then */
-    const char *close_reason;
-};
-
-struct vhd_channel {
-    struct lws_context *context;
-    struct lws_vhost *vhost;
-    const struct vhost_conf *conf;
-    struct subs *subs;
-    struct pss_channel *sessions;
-    lws_sorted_usec_list_t sweep;
-    unsigned char *scratch; /* per-thread write buffer: shared messages stay read-only */
-    size_t scratch_cap;
-    int64_t keys_version;   /* data_version at the last key check; -1: never */
-    int64_t through;        /* the feed has offered this thread every change up to this seq */
-    int taking;             /* in on_feed: no nested take */
-    int subscribing;        /* a subscribe takes the feed first: no writes outside callbacks then */
-};
 
 static struct vhd_channel *vhd_of(struct lws *wsi)
 {
@@ -150,7 +116,7 @@ static void scopes_drop(struct vhd_channel *vhd, struct pss_channel *pss)
 }
 
 /* End every subscription with a 401 error, then close (revoked or expired). */
-static void end_session(struct vhd_channel *vhd, struct pss_channel *pss, const char *why)
+static void channel_end_session(struct vhd_channel *vhd, struct pss_channel *pss, const char *why)
 {
     if (pss->closing)
         return;
@@ -169,7 +135,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
     /* Each subscribe reads a snapshot: it is authenticated work, paid by
      * the session's credential like an API request (never by its address,
      * which many clients may share). */
-    if ((wait = http_rate_take(vhd->conf, pss->cred_id))) {
+    if ((wait = admission_rate_take(vhd->conf, pss->cred_id))) {
         send_error_retry(pss, m->id_json, 429, "Too many requests", wait);
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_RATE_LIMIT);
         return -EAGAIN;
@@ -633,116 +599,6 @@ static int on_writeable(struct lws *wsi, struct vhd_channel *vhd, struct pss_cha
     return 0;
 }
 
-/* Is the session's key still good? Looked up again only when the database
- * changed since the last sweep (a revocation is a change), and once per key
- * per sweep however many sessions share it. 1 revoked, 0 good, <0 unknown. */
-static int key_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int use_cache)
-{
-    unsigned char k[1 + STORE_KEY_HASH_LEN], verdict;
-    struct cache *cache = use_cache ? vhd->conf->cache : NULL;
-    const unsigned char *hit;
-    struct store_key key;
-    size_t len;
-    int rc;
-
-    k[0] = 'S';
-    memcpy(k + 1, p->cred.key_hash, STORE_KEY_HASH_LEN);
-    if (cache && (hit = cache_get(cache, k, sizeof(k), &len)) && len == 1)
-        return hit[0];
-    rc = store_key_lookup(vhd->conf->store, p->cred.key_hash, &key);
-    if (rc && rc != -ENOENT)
-        return rc;
-    verdict = rc == -ENOENT || key.revoked;
-    if (cache)
-        cache_put(cache, k, sizeof(k), &verdict, 1);
-    return verdict;
-}
-
-/* Was the session's tracking token revoked (issue 12)? Asked, like keys,
- * only when the database changed; the verdict is cached per token. */
-static int token_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int use_cache)
-{
-    return auth_token_revoked(vhd->conf->store, use_cache ? vhd->conf->cache : NULL, &p->cred);
-}
-
-/* Ping a peer silent for ping_secs; drop one silent for hangup_secs (its
- * pongs count as life). */
-static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64_t now)
-{
-    int64_t silent = now - p->last_rx_ms;
-
-    if (p->sse) { /* the client never speaks: send a heartbeat comment instead */
-        if (now - p->last_tx_ms >= CHANNEL_SSE_HEARTBEAT_SECS * 1000 && !p->ping_due) {
-            p->ping_due = 1;
-            lws_callback_on_writable(p->wsi);
-        }
-        return;
-    }
-    if (silent >= (int64_t)conf->ws_hangup_secs * 1000) {
-        /* Not in the wsi's own callback: ask lws to close it for us. */
-        lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    } else if (silent >= (int64_t)conf->ws_ping_secs * 1000 && !p->ping_due) {
-        p->ping_due = 1;
-        lws_callback_on_writable(p->wsi);
-    }
-}
-
-/* Was the token secret rotated (docs/api.md)? Read again when the database
- * changed; 1 once this thread holds a new one. The thread's HTTP and
- * WebSocket checks use the same copy, so every token session on the thread
- * at this moment was checked with the old secret. */
-static int secret_rotated(struct vhd_channel *vhd, int64_t version)
-{
-    struct auth_secret *sec = vhd->conf->secret_state;
-    int rc = sec ? auth_secret_sync(sec, vhd->conf->store, version) : 0;
-
-    if (rc > 0)
-        log_info("tracking tokens: the token secret changed; tokens signed with the old one are refused");
-    return rc > 0;
-}
-
-/* Every CHANNEL_SWEEP_MS: liveness, expired tokens, a rotated token secret,
- * revoked keys and tokens. */
-static void sweep(lws_sorted_usec_list_t *sul)
-{
-    struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
-    int64_t now = clock_mono_ms(), wall = auth_now_ms(), version = -1;
-    int check_keys = 1, rotated = 0;
-
-    /* Also without sessions: REST takes the thread's secret from here. */
-    if (!store_data_version(vhd->conf->store, &version)) {
-        rotated = secret_rotated(vhd, version);
-        if (vhd->sessions) {
-            check_keys = version != vhd->keys_version;
-            vhd->keys_version = version;
-            if (vhd->conf->cache)
-                cache_sync(vhd->conf->cache, version);
-        }
-    }
-    for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
-        if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->ws_send_timeout_secs * 1000) {
-            /* It stopped reading: its queue (bounded) would wait forever. */
-            log_info("live: dropping a subscriber that read nothing for %d s", vhd->conf->ws_send_timeout_secs);
-            p->stalled_ms = 0;
-            metrics_refused(vhd->conf->metrics, METRICS_REFUSE_SEND_TIMEOUT);
-            lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-            continue;
-        }
-        if (p->closing)
-            continue;
-        liveness(vhd->conf, p, now);
-        if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= wall)
-            end_session(vhd, p, "Tracking token expired");
-        else if (p->cred.kind == AUTH_TOKEN && rotated)
-            end_session(vhd, p, "Tracking token no longer valid: the token secret changed");
-        else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(vhd, p, version >= 0) == 1)
-            end_session(vhd, p, "Tracking token revoked");
-        else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
-            end_session(vhd, p, "API key revoked");
-    }
-    lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
-}
-
 static void link_session(struct vhd_channel *vhd, struct pss_channel *pss)
 {
     pss->next = vhd->sessions;
@@ -754,21 +610,21 @@ static void link_session(struct vhd_channel *vhd, struct pss_channel *pss)
 
 static int on_established(struct lws *wsi, struct vhd_channel *vhd, struct pss_channel *pss)
 {
-    char cred[AUTH_TOKEN_MAX + 64];
+    char cred[ADMISSION_CRED_MAX];
 
     memset(pss, 0, sizeof(*pss));
     pss->wsi = wsi;
     pss->vhd = vhd;
     pss->last_rx_ms = clock_mono_ms();
     outq_init(&pss->q, CHANNEL_QUEUE_MAX);
-    /* The upgrade was checked in http.c; this re-resolves for our copy. A key
+    /* The upgrade was checked in upgrade.c; this re-resolves for our copy. A key
      * revoked in between fails here: close at once. */
-    if (http_credential(wsi, 1, cred, sizeof(cred)) ||
+    if (admission_credential(wsi, 1, cred, sizeof(cred)) ||
         auth_resolve(vhd->conf->store, vhd->conf->secret, cred, auth_now_ms(), &pss->cred)) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"unauthorized", 12);
         return -1;
     }
-    pss->cred_id = http_cred_id(cred);
+    pss->cred_id = admission_cred_id(cred);
     lws_explicit_bzero(cred, sizeof(cred));
     link_session(vhd, pss);
     metrics_gauge_add(vhd->conf->metrics, METRICS_WEBSOCKETS, 1);
@@ -802,10 +658,11 @@ static int protocol_init(struct lws *wsi)
     vhd->vhost = lws_get_vhost(wsi);
     vhd->conf = lws_vhost_user(vhd->vhost);
     vhd->keys_version = -1;
+    vhd->end_session = channel_end_session;
     vhd->subs = subs_new();
     if (!vhd->subs)
         return -1;
-    lws_sul_schedule(lws_get_context(wsi), 0, &vhd->sweep, sweep, CHANNEL_SWEEP_MS * LWS_US_PER_MS);
+    sweep_schedule(vhd);
     return 0;
 }
 
@@ -833,7 +690,7 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
 
         if (lws_get_network_wsi(wsi) == wsi)
             return 0; /* HTTP/1.1: checked at CONFIRM_UPGRADE already */
-        return http_upgrade_check(wsi, &why, &retry_after) ? 1 : 0;
+        return upgrade_check(wsi, &why, &retry_after) ? 1 : 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
         if (!vhd)
@@ -861,7 +718,7 @@ static int callback_channel(struct lws *wsi, enum lws_callback_reasons reason, v
 /* The channel's per-vhost state from any wsi or vhost of this thread. */
 static struct vhd_channel *vhd_of_vhost(struct lws_vhost *vh)
 {
-    const struct lws_protocols *prot = lws_vhost_name_to_protocol(vh, CHANNEL_PROTOCOL_NAME);
+    const struct lws_protocols *prot = lws_vhost_name_to_protocol(vh, LIVE_PROTOCOL_NAME);
 
     return prot ? lws_protocol_vh_priv_get(vh, prot) : NULL;
 }
@@ -900,7 +757,7 @@ struct pss_channel *channel_sse_open(struct lws *wsi, const char *bearer, const 
         *status = rc == -EBUSY ? 503 : 500;
         *why = rc == -EBUSY ? "Database busy, try again" : "Database unavailable, try again";
     } else {
-        pss->cred_id = http_cred_id(bearer);
+        pss->cred_id = admission_cred_id(bearer);
         link_session(vhd, pss);
         /* The subscription pays the credential's rate limit (the request
          * only checked it). A refusal or a failure (the database) becomes
@@ -1036,7 +893,7 @@ int channel_drain(struct lws_vhost *vh)
 }
 
 const struct lws_protocols channel_protocol = {
-    .name = CHANNEL_PROTOCOL_NAME,
+    .name = LIVE_PROTOCOL_NAME,
     .callback = callback_channel,
     .per_session_data_size = sizeof(struct pss_channel),
     .rx_buffer_size = CHANNEL_MSG_MAX,

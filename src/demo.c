@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
- * The demo and simulate subcommands. demo makes (or reuses) a data folder
- * with a seeded database, a development certificate and an API key, prints
- * the two pages' URLs and a curl line, then runs the server and the
- * simulator together until Ctrl-C. simulate runs the simulator alone
- * against any initialised database. Main thread plus one simulator thread.
+ * The demo subcommand: makes (or reuses) a data folder with a seeded
+ * database, a development certificate and an API key, prints the two pages'
+ * URLs and a curl line, then runs the server and the simulator together
+ * until Ctrl-C. simulate alone is cli_simulate.c's; the simulator itself
+ * simulate.c's. Main thread plus one simulator thread.
  */
 #include "cli.h"
+#include "cli_int.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -34,89 +35,7 @@ static const char demo_help[] =
     "certificate and an API key; print the tracking page, dashboard and a curl line; then serve\n"
     "on --listen (default 127.0.0.1:8443) while a simulator plays a delivery day, until Ctrl-C.\n"
     "--threads 1..64 (default 2), --speed 0.01..1000 (default 1).\n";
-static const char simulate_help[] =
-    "usage: waypointd simulate --db FILE [--speed X] [--seed N] [--duration SECONDS]\n"
-    "Play a compressed delivery day against an initialised database with plain SQL: drivers\n"
-    "complete or fail stops, ETAs drift, waypoints_ahead counts down, new routes start.\n"
-    "--speed 2 plays twice as fast (0.01..1000). --seed 0..9223372036854775807 repeats a run.\n"
-    "Runs until Ctrl-C or --duration seconds (0..1000000000; 0: until Ctrl-C). Says what it plays\n"
-    "in one line first; refuses (exit 1) a database not initialised or with no DCs or customers:\n"
-    "it drives routes to the customers there and invents none.\n";
-
 static atomic_int sim_stop;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    atomic_store(&sim_stop, 1);
-}
-
-#define DEMO_SPEED_RANGE "0.01 to 1000"
-
-/* One usage line; CLI_USAGE. */
-static int usage(const char *cmd, const char *msg)
-{
-    fprintf(stderr, "waypointd %s: %s (see waypointd %s --help)\n", cmd, msg, cmd);
-    return CLI_USAGE;
-}
-
-/* One usage line naming the option and what it takes; CLI_USAGE. */
-static int bad_value(const char *cmd, const char *name, const char *range)
-{
-    char msg[160];
-
-    snprintf(msg, sizeof(msg), "%s takes %s", name, range);
-    return usage(cmd, msg);
-}
-
-int cli_simulate(int argc, char **argv)
-{
-    static const struct option opts[] = {{"db", required_argument, NULL, 'd'},
-                                         {"speed", required_argument, NULL, 's'},
-                                         {"seed", required_argument, NULL, 'r'},
-                                         {"duration", required_argument, NULL, 't'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    struct sim_config cfg = {.speed = 1.0, .stop = &sim_stop};
-    int64_t v;
-    int c;
-
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            return fputs(simulate_help, stdout), CLI_OK;
-        case 'd':
-            cfg.db_path = optarg;
-            break;
-        case 's':
-            if (num_parse_double(optarg, 0.01, 1000, &cfg.speed))
-                return bad_value("simulate", "--speed", DEMO_SPEED_RANGE);
-            break;
-        case 'r':
-            if (num_parse_i64(optarg, 0, INT64_MAX, &v))
-                return bad_value("simulate", "--seed", "0 to 9223372036854775807, a whole number");
-            cfg.seed = (uint64_t)v;
-            break;
-        case 't':
-            if (num_parse_i64(optarg, 0, 1000000000, &v))
-                return bad_value("simulate", "--duration", "0 to 1000000000 seconds, a whole number");
-            cfg.duration_s = (int)v;
-            break;
-        default:
-            return usage("simulate", "unknown option or missing value");
-        }
-    }
-    if (!cfg.db_path || optind != argc)
-        return usage("simulate", cfg.db_path ? "unexpected argument" : "--db is required");
-    /* Before the line that says it plays: whoever reads it may stop it at once. */
-    signal(SIGINT, on_stop_signal);
-    signal(SIGTERM, on_stop_signal);
-    if (sim_describe(&cfg))
-        return CLI_FAIL;
-    return sim_run(&cfg) ? CLI_FAIL : CLI_OK;
-}
 
 /* Percent-encode s for a URL fragment parameter. */
 static void url_encode(const char *s, char *out, size_t cap)
@@ -290,17 +209,17 @@ static int demo_parse(int argc, char **argv, struct demo_paths *p, struct serve_
         else if (c == 'l')
             listen = optarg;
         else if (c == 't' && num_parse_i64(optarg, 1, 64, &threads))
-            return bad_value("demo", "--threads", "1 to 64, a whole number");
+            return cli_bad_value("demo", "--threads", "1 to 64, a whole number");
         else if (c == 's' && num_parse_double(optarg, 0.01, 1000, speed))
-            return bad_value("demo", "--speed", DEMO_SPEED_RANGE);
+            return cli_bad_value("demo", "--speed", CLI_SPEED_RANGE);
         else if (c != 't' && c != 's')
-            return usage("demo", "unknown option or missing value");
+            return cli_usage("demo", "unknown option or missing value");
     }
     if (optind != argc)
-        return usage("demo", "unexpected argument");
+        return cli_usage("demo", "unexpected argument");
     colon = strrchr(listen, ':');
     if (!colon || colon == listen || (size_t)(colon - listen) >= 256 || num_parse_i64(colon + 1, 0, 65535, &port))
-        return bad_value("demo", "--listen", "HOST:PORT with PORT from 0 to 65535");
+        return cli_bad_value("demo", "--listen", "HOST:PORT with PORT from 0 to 65535");
     memcpy(host, listen, (size_t)(colon - listen));
     host[colon - listen] = '\0';
     cfg->port = (int)port;

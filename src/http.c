@@ -12,26 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <netinet/in.h>
 
 #include <libwebsockets.h>
 
+#include "admission.h"
 #include "auth.h"
 #include "channel.h"
 #include "hash.h"
 #include "log.h"
 #include "metrics.h"
 #include "path.h"
-#include "ratelimit.h"
 #include "routes.h"
+#include "upgrade.h"
 #include "vhost.h"
 #include "view.h"
 
 /* Body bytes per lws_write: under one TLS record and one HTTP/2 frame. */
 #define HTTP_CHUNK 4096
-#define HTTP_AUTH_MAX (AUTH_TOKEN_MAX + 64)
 /* A request body (at most ROUTES_BODY_MAX bytes) must arrive within this. */
 #define HTTP_BODY_SECS 10
 
@@ -143,100 +141,6 @@ static void method_copy(struct lws *wsi, char *out, size_t cap)
         }
 }
 
-int http_credential(struct lws *wsi, int allow_query, char *out, size_t cap)
-{
-    char token[AUTH_TOKEN_MAX];
-    int rc = -ENOENT;
-
-    if (lws_hdr_copy(wsi, out, (int)cap, WSI_TOKEN_HTTP_AUTHORIZATION) > 0)
-        return 0;
-    /* Browsers cannot set headers on a WebSocket: they pass the token in
-     * the query. It is never logged. */
-    if (allow_query && lws_get_urlarg_by_name(wsi, "access_token=", token, sizeof(token))) {
-        const char *v = strchr(token, '=') ? strchr(token, '=') + 1 : token;
-
-        if (*v && lws_snprintf(out, cap, "Bearer %s", v) < (int)cap - 1)
-            rc = 0;
-    }
-    lws_explicit_bzero(token, sizeof(token));
-    return rc;
-}
-
-/* IPv4 ids carry a /64 prefix (ffff:ffff::/32, multicast) that no IPv6 peer
- * can have; an address we cannot read is one id of its own. */
-#define HTTP_PEER_V4 0xFFFFFFFF00000000ull
-#define HTTP_PEER_UNKNOWN 0xFFFFFFFEFFFFFFFFull
-
-static uint64_t be_bytes(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
-uint64_t http_peer_id(struct lws *wsi)
-{
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
-    const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
-
-    /* The address itself, not a hash of it: two clients never share a
-     * bucket by accident or on purpose (the table's own hash is keyed). */
-    if (getpeername(lws_get_socket_fd(lws_get_network_wsi(wsi)), (struct sockaddr *)&ss, &len))
-        return HTTP_PEER_UNKNOWN;
-    if (ss.ss_family == AF_INET)
-        return HTTP_PEER_V4 | be_bytes((const uint8_t *)&v4->sin_addr, 4);
-    if (ss.ss_family != AF_INET6)
-        return HTTP_PEER_UNKNOWN;
-    if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
-        return HTTP_PEER_V4 | be_bytes(v6->sin6_addr.s6_addr + 12, 4);
-    /* One IPv6 host usually holds a whole /64: limit the prefix. */
-    return be_bytes(v6->sin6_addr.s6_addr, 8);
-}
-
-/* getpeername() costs a system call: only when a per-address limit is on. */
-static uint64_t peer_id_if_limited(struct lws *wsi, const struct vhost_conf *conf)
-{
-    return conf->rl_addr ? http_peer_id(wsi) : 0;
-}
-
-uint64_t http_cred_id(const char *bearer)
-{
-    uint64_t id;
-
-    if (!bearer)
-        return 0;
-    id = ratelimit_hash(bearer, strlen(bearer));
-    return id ? id : 1; /* 0 means "no credential" */
-}
-
-int http_rate_check(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id)
-{
-    int64_t now;
-    int wait;
-
-    if (!conf->rl_addr && !conf->rl_key)
-        return 0;
-    now = lws_now_usecs();
-    wait = ratelimit_check(conf->rl_addr, peer_id, now);
-    if (!wait && cred_id)
-        wait = ratelimit_check(conf->rl_key, cred_id, now);
-    return wait;
-}
-
-void http_rate_fail(const struct vhost_conf *conf, uint64_t peer_id)
-{
-    if (conf->rl_addr)
-        ratelimit_take(conf->rl_addr, peer_id, lws_now_usecs());
-}
-
-int http_rate_take(const struct vhost_conf *conf, uint64_t cred_id)
-{
-    return conf->rl_key && cred_id ? ratelimit_take(conf->rl_key, cred_id, lws_now_usecs()) : 0;
-}
 
 /* After an API answer: a request refused before its credential was accepted
  * (none or a bad one, a method or id no route takes, a body too large) costs
@@ -246,9 +150,9 @@ static void rate_charge(const struct vhost_conf *conf, const struct pss_http *ps
     int st = pss->resp.status;
 
     if (!cred_id || st == 401 || st == 405 || st == 413 || (st == 400 && pss->bad_id))
-        http_rate_fail(conf, peer_id);
+        admission_rate_fail(conf, peer_id);
     else
-        http_rate_take(conf, cred_id); /* a refusal here makes the next request wait */
+        admission_rate_take(conf, cred_id); /* a refusal here makes the next request wait */
 }
 
 /* 1 when the If-None-Match list names etag (weak or strong) or is "*". */
@@ -287,29 +191,6 @@ static void conditional(struct lws *wsi, struct pss_http *pss)
     }
 }
 
-/* 1 when origin is one of --allow-origin's. */
-static int origin_listed(const struct vhost_conf *conf, const char *origin)
-{
-    for (int i = 0; i < conf->n_allow_origins; i++)
-        if (!strcasecmp(origin, conf->allow_origins[i]))
-            return 1;
-    return 0;
-}
-
-/* The Origin of a cross-site page allowed by --allow-origin, into pss->cors.
- * Pages of our own origin need no CORS headers. 0 when allowed or no Origin,
- * -EPERM otherwise. */
-static int cors_origin(struct lws *wsi, const struct vhost_conf *conf, struct pss_http *pss)
-{
-    char origin[256];
-
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
-        return 0;
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0 || !origin_listed(conf, origin))
-        return -EPERM;
-    lws_strncpy(pss->cors, origin, sizeof(pss->cors));
-    return 0;
-}
 
 /* A CORS preflight (an OPTIONS from a browser page) for an API path: 204
  * with what a page may send, or 403 for an Origin not allowed. */
@@ -328,22 +209,22 @@ static void preflight(struct pss_http *pss, int cors)
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
     const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
-    char auth[HTTP_AUTH_MAX];
+    char auth[ADMISSION_CRED_MAX];
     struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .secret = conf->secret, .now_ms = auth_now_ms(),
                              .map_config = conf->map_config};
     struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
 
     /* An over-long header is treated as no credential: 401, not a crash. */
-    if (!http_credential(wsi, 0, auth, sizeof(auth)))
+    if (!admission_credential(wsi, 0, auth, sizeof(auth)))
         req.authorization = auth;
-    int api = !strncmp(pss->path, "/dcs/", 5), cors = api ? cors_origin(wsi, conf, pss) : 0;
-    uint64_t peer_id = api ? peer_id_if_limited(wsi, conf) : 0, cred_id = api ? http_cred_id(req.authorization) : 0;
+    int api = !strncmp(pss->path, "/dcs/", 5), cors = api ? admission_cors_origin(wsi, conf, pss->cors, sizeof(pss->cors)) : 0;
+    uint64_t peer_id = api ? admission_peer_id_if_limited(wsi, conf) : 0, cred_id = api ? admission_cred_id(req.authorization) : 0;
 
     if (api && !strcmp(pss->method, "OPTIONS") && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0)
         preflight(pss, cors);
     /* Only the API is limited: static files cost next to nothing. Checked
      * before the work, charged after it, once it is known who pays. */
-    else if (api && (pss->resp.retry_after = http_rate_check(conf, peer_id, cred_id)))
+    else if (api && (pss->resp.retry_after = admission_rate_check(conf, peer_id, cred_id)))
         routes_error(&pss->resp, 429, 429, "Too many requests");
     else if (pss->body_too_big)
         routes_error(&pss->resp, 413, 413, "Request body too large");
@@ -430,7 +311,7 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
     }
     else
         return 0;
-    http_rate_fail(conf_of(wsi), peer_id_if_limited(wsi, conf_of(wsi)));
+    admission_rate_fail(conf_of(wsi), admission_peer_id_if_limited(wsi, conf_of(wsi)));
     count_answer(wsi, pss);
     lws_callback_on_writable(wsi);
     return 1;
@@ -462,26 +343,26 @@ static int64_t sse_since(struct lws *wsi)
 static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_match *m)
 {
     struct vhost_conf *conf = conf_of(wsi);
-    char cred[HTTP_AUTH_MAX];
-    int have = !http_credential(wsi, 1, cred, sizeof(cred)), status = 0;
-    uint64_t peer_id = peer_id_if_limited(wsi, conf), cred_id = have ? http_cred_id(cred) : 0;
+    char cred[ADMISSION_CRED_MAX];
+    int have = !admission_credential(wsi, 1, cred, sizeof(cred)), status = 0;
+    uint64_t peer_id = admission_peer_id_if_limited(wsi, conf), cred_id = have ? admission_cred_id(cred) : 0;
     const char *why = "";
 
-    cors_origin(wsi, conf, pss);
-    if ((pss->resp.retry_after = http_rate_check(conf, peer_id, cred_id))) {
+    admission_cors_origin(wsi, conf, pss->cors, sizeof(pss->cors));
+    if ((pss->resp.retry_after = admission_rate_check(conf, peer_id, cred_id))) {
         status = 429;
         why = "Too many requests";
     } else if (m->bad_id) {
         status = 400;
         why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
-        http_rate_fail(conf, peer_id);
+        admission_rate_fail(conf, peer_id);
     } else {
         /* The stream's subscription is paid by the credential (channel.c). */
         pss->sse = channel_sse_open(wsi, have ? cred : NULL, m->dc_id, m->customer_id, sse_since(wsi), &status, &why);
         if (!pss->sse && status == 401)
-            http_rate_fail(conf, peer_id);
+            admission_rate_fail(conf, peer_id);
         else if (!pss->sse && status == 403)
-            http_rate_take(conf, cred_id);
+            admission_rate_take(conf, cred_id);
     }
     lws_explicit_bzero(cred, sizeof(cred));
     if (pss->sse) {
@@ -736,176 +617,11 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
     return finish(wsi, pss);
 }
 
-/* Refuse a WebSocket upgrade with an error envelope. lws expects the answer
- * written from the CONFIRM_UPGRADE callback itself, in one piece (it is
- * small). lws has not parsed the HTTP version yet at this point and its
- * header helpers would say HTTP/1.0, so the status line is written here; the
- * connection closes after it. */
-static int refuse_upgrade(struct lws *wsi, int status, const char *message, int retry_after)
-{
-    static const struct {
-        int status;
-        const char *reason;
-    } reasons[] = {{400, "Bad Request"}, {401, "Unauthorized"}, {403, "Forbidden"}, {404, "Not Found"},
-                   {429, "Too Many Requests"}, {500, "Internal Server Error"}, {503, "Service Unavailable"}};
-    char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, retry[32] = "";
-    const char *reason = "Error";
-    size_t len = 0;
-    char *body = view_error(status, message, &len);
-    int n;
-
-    for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
-        if (reasons[i].status == status)
-            reason = reasons[i].reason;
-    if (retry_after > 0)
-        lws_snprintf(retry, sizeof(retry), "retry-after: %d\r\n", retry_after);
-    n = body ? lws_snprintf(start, sizeof(buf) - LWS_PRE,
-                            "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %zu\r\n"
-                            "cache-control: no-store\r\nstrict-transport-security: max-age=31536000\r\n"
-                            "%sconnection: close\r\n\r\n%s",
-                            status, reason, len, retry, body)
-             : -1;
-    free(body);
-    if (n < 0 || n >= (int)(sizeof(buf) - LWS_PRE - 1) ||
-        lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_FINAL) < 0)
-        return -1;
-    return 1; /* answered: lws completes the transaction and closes */
-}
-
-/* 1 when the comma-separated Sec-WebSocket-Protocol list offers name exactly. */
-static int offers_protocol(const char *list, const char *name)
-{
-    size_t nlen = strlen(name);
-
-    while (*list) {
-        size_t len;
-
-        list += strspn(list, " \t,");
-        len = strcspn(list, ",");
-        while (len && (list[len - 1] == ' ' || list[len - 1] == '\t'))
-            len--;
-        if (len == nlen && !memcmp(list, name, nlen))
-            return 1;
-        list += strcspn(list, ",");
-    }
-    return 0;
-}
-
-/* A browser page may open /live only from our own origin or an allowed one
- * (cross-site WebSocket hijacking). Clients that send no Origin are not
- * browsers and are let through. 1 when allowed. */
-static int origin_allowed(struct lws *wsi, const struct vhost_conf *conf)
-{
-    char origin[256], host[256], own[272];
-
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
-        return 1;
-    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
-        return 0; /* too long to be one we allow */
-    if (origin_listed(conf, origin))
-        return 1;
-    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0 &&
-        lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HTTP_COLON_AUTHORITY) <= 0)
-        return 0;
-    lws_snprintf(own, sizeof(own), "https://%s", host);
-    return !strcasecmp(origin, own);
-}
-
-void http_count_refusal(struct lws *wsi, int status)
-{
-    struct metrics_thread *mt = conf_of(wsi)->metrics;
-
-    if (status == 429)
-        metrics_refused(mt, METRICS_REFUSE_RATE_LIMIT);
-    else if (status == 403)
-        metrics_refused(mt, METRICS_REFUSE_ORIGIN);
-    else if (status == 401)
-        metrics_refused(mt, METRICS_REFUSE_UNAUTHORIZED);
-}
-
 void http_count_destroy(struct lws *wsi)
 {
     /* Only connections: HTTP/2 streams are wsis of their own. */
     if (lws_get_network_wsi(wsi) == wsi)
         metrics_gauge_add(conf_of(wsi)->metrics, METRICS_CONNECTIONS, -1);
-}
-
-/* The checks of an upgrade before its credential; 0 or the status. */
-static int upgrade_form(struct lws *wsi, const struct vhost_conf *conf, const char **why)
-{
-    char uri[64], proto[256];
-
-    /* HTTP/1.1 names the path in the request line, HTTP/2 in :path. */
-    if ((lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 &&
-         lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_HTTP_COLON_PATH) <= 0) ||
-        strcmp(uri, CHANNEL_PATH)) {
-        *why = "Not found";
-        return 404;
-    }
-    if (lws_hdr_copy(wsi, proto, sizeof(proto), WSI_TOKEN_PROTOCOL) <= 0 || !offers_protocol(proto, CHANNEL_PROTOCOL_NAME)) {
-        *why = "Use the WebSocket subprotocol " CHANNEL_PROTOCOL_NAME;
-        return 400;
-    }
-    if (!origin_allowed(wsi, conf)) {
-        *why = "Origin not allowed";
-        return 403;
-    }
-    return 0;
-}
-
-int http_upgrade_check(struct lws *wsi, const char **why, int *retry_after)
-{
-    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
-    uint64_t peer_id = peer_id_if_limited(wsi, conf);
-    char cred[HTTP_AUTH_MAX] = "";
-    struct auth_cred c;
-    int status, rc;
-
-    *retry_after = 0;
-    /* An address over its budget for failures is refused before any work. */
-    if ((*retry_after = http_rate_check(conf, peer_id, 0))) {
-        *why = "Too many requests";
-        return 429;
-    }
-    status = upgrade_form(wsi, conf, why);
-    if (!status && (rc = http_credential(wsi, 1, cred, sizeof(cred)) ? -EACCES
-                                                                    : auth_resolve(conf->store, conf->secret, cred,
-                                                                                   auth_now_ms(), &c))) {
-        /* The database failing is not the credential's fault: a 401 would
-         * make a page give up instead of trying again. */
-        *why = rc == -EACCES        ? AUTH_MSG_UNAUTHORIZED
-               : rc == -EKEYEXPIRED ? AUTH_MSG_EXPIRED
-               : rc == -EBUSY       ? "Database busy, try again"
-                                    : "Database unavailable, try again";
-        status = rc == -EACCES || rc == -EKEYEXPIRED ? 401 : rc == -EBUSY ? 503 : 500;
-        if (rc == -EBUSY)
-            *retry_after = 1;
-    }
-    if (status == 500 || status == 503) {
-        /* nobody's failure: not charged */
-    } else if (status) {
-        http_rate_fail(conf, peer_id);
-    } else if ((*retry_after = http_rate_take(conf, http_cred_id(cred)))) {
-        *why = "Too many requests";
-        status = 429;
-    }
-    lws_explicit_bzero(cred, sizeof(cred));
-    return status;
-}
-
-/* HTTP/1.1: only /live upgrades, with our subprotocol and a valid credential,
- * else the contract's status and error envelope. */
-static int confirm_upgrade(struct lws *wsi, const char *kind)
-{
-    const char *why = "Only WebSocket upgrades are supported";
-    int retry_after = 0;
-    int status = strcmp(kind, "websocket") ? 400 : http_upgrade_check(wsi, &why, &retry_after);
-
-    if (strcmp(kind, "websocket")) /* an upgrade to another protocol: the address pays */
-        http_rate_fail(conf_of(wsi), peer_id_if_limited(wsi, conf_of(wsi)));
-    if (status)
-        http_count_refusal(wsi, status);
-    return status ? refuse_upgrade(wsi, status, why, retry_after) : 0;
 }
 
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
@@ -925,7 +641,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return on_writeable(wsi, pss);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-        return confirm_upgrade(wsi, in ? (const char *)in : "");
+        return upgrade_confirm(wsi, in ? (const char *)in : "");
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* A WebSocket bound to this protocol offered no subprotocol of ours.
          * HTTP/1.1 was refused at CONFIRM_UPGRADE already; this is an
