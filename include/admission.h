@@ -14,7 +14,7 @@
 #include "auth.h"
 
 struct lws;
-struct vhost_conf;
+struct vhost_state;
 
 /* Room for a credential as an Authorization header value. */
 #define ADMISSION_CRED_MAX (AUTH_TOKEN_MAX + 64)
@@ -30,7 +30,7 @@ int admission_credential(struct lws *wsi, int allow_query, char *out, size_t cap
  * admission_peer_id_if_limited is 0 when no per-address limit is on (it
  * saves getpeername's system call). */
 uint64_t admission_peer_id(struct lws *wsi);
-uint64_t admission_peer_id_if_limited(struct lws *wsi, const struct vhost_conf *conf);
+uint64_t admission_peer_id_if_limited(struct lws *wsi, const struct vhost_state *conf);
 uint64_t admission_cred_id(const char *bearer);
 
 /* The rate limits (docs/security.md, "Limits"). A client address pays only
@@ -42,22 +42,22 @@ uint64_t admission_cred_id(const char *bearer);
  * other keys alone. */
 /* Would this address and credential be refused now (neither is charged, an
  * unknown credential is never tracked)? 0, or the seconds to wait. */
-int admission_rate_check(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id);
+int admission_rate_check(const struct vhost_state *conf, uint64_t peer_id, uint64_t cred_id);
 /* Charge the address for a failure. */
-void admission_rate_fail(const struct vhost_conf *conf, uint64_t peer_id);
+void admission_rate_fail(const struct vhost_state *conf, uint64_t peer_id);
 /* Take one unit of authenticated work from a credential that was verified.
  * 0, or the seconds to wait. */
-int admission_rate_take(const struct vhost_conf *conf, uint64_t cred_id);
+int admission_rate_take(const struct vhost_state *conf, uint64_t cred_id);
 
 /* 1 when origin is one of --allow-origin's. */
-int admission_origin_listed(const struct vhost_conf *conf, const char *origin);
+int admission_origin_listed(const struct vhost_state *conf, const char *origin);
 /* The Origin of a cross-site page allowed by --allow-origin, into out (the
  * value to echo in CORS headers). Pages of our own origin need no CORS
  * headers. 0 when allowed or no Origin, -EPERM otherwise. */
-int admission_cors_origin(struct lws *wsi, const struct vhost_conf *conf, char *out, size_t cap);
+int admission_cors_origin(struct lws *wsi, const struct vhost_state *conf, char *out, size_t cap);
 /* A browser page may open /live only from our own origin or an allowed one
  * (cross-site WebSocket hijacking); clients that send no Origin are not
  * browsers. 1 when allowed. */
-int admission_origin_allowed(struct lws *wsi, const struct vhost_conf *conf);
+int admission_origin_allowed(struct lws *wsi, const struct vhost_state *conf);
 
 #endif

@@ -79,9 +79,9 @@ uint64_t admission_peer_id(struct lws *wsi)
 }
 
 /* getpeername() costs a system call: only when a per-address limit is on. */
-uint64_t admission_peer_id_if_limited(struct lws *wsi, const struct vhost_conf *conf)
+uint64_t admission_peer_id_if_limited(struct lws *wsi, const struct vhost_state *conf)
 {
-    return conf->rl_addr ? admission_peer_id(wsi) : 0;
+    return conf->shared->rl_addr ? admission_peer_id(wsi) : 0;
 }
 
 uint64_t admission_cred_id(const char *bearer)
@@ -94,41 +94,41 @@ uint64_t admission_cred_id(const char *bearer)
     return id ? id : 1; /* 0 means "no credential" */
 }
 
-int admission_rate_check(const struct vhost_conf *conf, uint64_t peer_id, uint64_t cred_id)
+int admission_rate_check(const struct vhost_state *conf, uint64_t peer_id, uint64_t cred_id)
 {
     int64_t now;
     int wait;
 
-    if (!conf->rl_addr && !conf->rl_key)
+    if (!conf->shared->rl_addr && !conf->shared->rl_key)
         return 0;
     now = lws_now_usecs();
-    wait = ratelimit_check(conf->rl_addr, peer_id, now);
+    wait = ratelimit_check(conf->shared->rl_addr, peer_id, now);
     if (!wait && cred_id)
-        wait = ratelimit_check(conf->rl_key, cred_id, now);
+        wait = ratelimit_check(conf->shared->rl_key, cred_id, now);
     return wait;
 }
 
-void admission_rate_fail(const struct vhost_conf *conf, uint64_t peer_id)
+void admission_rate_fail(const struct vhost_state *conf, uint64_t peer_id)
 {
-    if (conf->rl_addr)
-        ratelimit_take(conf->rl_addr, peer_id, lws_now_usecs());
+    if (conf->shared->rl_addr)
+        ratelimit_take(conf->shared->rl_addr, peer_id, lws_now_usecs());
 }
 
-int admission_rate_take(const struct vhost_conf *conf, uint64_t cred_id)
+int admission_rate_take(const struct vhost_state *conf, uint64_t cred_id)
 {
-    return conf->rl_key && cred_id ? ratelimit_take(conf->rl_key, cred_id, lws_now_usecs()) : 0;
+    return conf->shared->rl_key && cred_id ? ratelimit_take(conf->shared->rl_key, cred_id, lws_now_usecs()) : 0;
 }
 
 /* 1 when origin is one of --allow-origin's. */
-int admission_origin_listed(const struct vhost_conf *conf, const char *origin)
+int admission_origin_listed(const struct vhost_state *conf, const char *origin)
 {
-    for (int i = 0; i < conf->n_allow_origins; i++)
-        if (!strcasecmp(origin, conf->allow_origins[i]))
+    for (int i = 0; i < conf->shared->n_allow_origins; i++)
+        if (!strcasecmp(origin, conf->shared->allow_origins[i]))
             return 1;
     return 0;
 }
 
-int admission_cors_origin(struct lws *wsi, const struct vhost_conf *conf, char *out, size_t cap)
+int admission_cors_origin(struct lws *wsi, const struct vhost_state *conf, char *out, size_t cap)
 {
     char origin[256];
 
@@ -143,7 +143,7 @@ int admission_cors_origin(struct lws *wsi, const struct vhost_conf *conf, char *
 /* A browser page may open /live only from our own origin or an allowed one
  * (cross-site WebSocket hijacking). Clients that send no Origin are not
  * browsers and are let through. 1 when allowed. */
-int admission_origin_allowed(struct lws *wsi, const struct vhost_conf *conf)
+int admission_origin_allowed(struct lws *wsi, const struct vhost_state *conf)
 {
     char origin[256], host[256], own[272];
 

@@ -47,7 +47,7 @@ static struct vhd_channel *vhd_of(struct lws *wsi)
 /* This thread's counters (NULL: none). */
 static struct metrics_thread *mt_of(struct lws *wsi)
 {
-    return ((struct vhost_conf *)lws_vhost_user(lws_get_vhost(wsi)))->metrics;
+    return ((struct vhost_state *)lws_vhost_user(lws_get_vhost(wsi)))->metrics;
 }
 
 /* Queue m (taking a reference) and ask for a writeable callback. A queue
@@ -159,7 +159,7 @@ static int subscribe_allowed(struct vhd_channel *vhd, struct pss_channel *pss, c
         send_error(pss, m->id_json, 403, AUTH_MSG_DC_SCOPE);
         return -EACCES;
     }
-    if (scopeset_find(&pss->scopes, m->dc_id, m->customer_id) < 0 && pss->scopes.n >= vhd->conf->max_subs) {
+    if (scopeset_find(&pss->scopes, m->dc_id, m->customer_id) < 0 && pss->scopes.n >= vhd->conf->shared->max_subs) {
         send_error(pss, m->id_json, 429, "Too many subscriptions on one connection");
         metrics_refused(vhd->conf->metrics, METRICS_REFUSE_TOO_MANY_SUBS);
         return -ENOSPC;
@@ -231,7 +231,7 @@ static int start_scope(struct vhd_channel *vhd, struct pss_channel *pss, const s
 
         replay[k] = (struct scopeset_change){w->dc_id, w->customer_id, st->changes[k].seq, &st->changes[k]};
     }
-    scopeset_resume(&pss->scopes, i, replay, st->nchanges, vhd->conf->feed ? vhd->through : INT64_MAX,
+    scopeset_resume(&pss->scopes, i, replay, st->nchanges, vhd->conf->shared->feed ? vhd->through : INT64_MAX,
                     emit_replayed, pss);
     free(replay);
     return 0;
@@ -400,10 +400,10 @@ static void on_feed(struct vhd_channel *vhd)
 {
     struct bus_batch b;
 
-    if (!vhd->conf->feed || vhd->taking)
+    if (!vhd->conf->shared->feed || vhd->taking)
         return;
     vhd->taking = 1;
-    feed_take(vhd->conf->feed, vhd->conf->thread, &b);
+    feed_take(vhd->conf->shared->feed, vhd->conf->thread, &b);
     if (b.lost) {
         log_error("live: out of memory queueing changes for thread %d: its sessions reconnect and resume",
                   vhd->conf->thread);

@@ -19,7 +19,7 @@
 
 struct msg;
 struct subs;
-struct vhost_conf;
+struct vhost_state;
 
 struct pss_channel {
     struct pss_channel *next, **prevp; /* the thread's sessions, for the sweep */
@@ -46,7 +46,7 @@ struct pss_channel {
 struct vhd_channel {
     struct lws_context *context;
     struct lws_vhost *vhost;
-    const struct vhost_conf *conf;
+    const struct vhost_state *conf;
     struct subs *subs;
     struct pss_channel *sessions;
     lws_sorted_usec_list_t sweep;

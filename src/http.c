@@ -43,7 +43,7 @@ struct pss_http {
     size_t sent;      /* body bytes written so far */
     int headers_sent;
     int close_after;  /* the request's body was not read: do not reuse the connection */
-    int busy;         /* counted in vhost_conf.http_busy */
+    int busy;         /* counted in vhost_state.http_busy */
     char etag[24];    /* "\"16 hex digits\"" for an API GET's 200 or 304, else empty */
     char cors[256];   /* the allowed Origin to echo, else empty */
     int preflight;    /* a CORS preflight answered with 204 */
@@ -54,7 +54,7 @@ struct pss_http {
     int64_t body_deadline_us; /* the whole body must have arrived by then */
 };
 
-static struct vhost_conf *conf_of(struct lws *wsi)
+static struct vhost_state *conf_of(struct lws *wsi)
 {
     return lws_vhost_user(lws_get_vhost(wsi));
 }
@@ -145,7 +145,7 @@ static void method_copy(struct lws *wsi, char *out, size_t cap)
 /* After an API answer: a request refused before its credential was accepted
  * (none or a bad one, a method or id no route takes, a body too large) costs
  * its address; any other costs its credential. */
-static void rate_charge(const struct vhost_conf *conf, const struct pss_http *pss, uint64_t peer_id, uint64_t cred_id)
+static void rate_charge(const struct vhost_state *conf, const struct pss_http *pss, uint64_t peer_id, uint64_t cred_id)
 {
     int st = pss->resp.status;
 
@@ -208,10 +208,10 @@ static void preflight(struct pss_http *pss, int cors)
 /* Run the request through routes.c and schedule the answer. */
 static int answer(struct lws *wsi, struct pss_http *pss)
 {
-    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    const struct vhost_state *conf = lws_vhost_user(lws_get_vhost(wsi));
     char auth[ADMISSION_CRED_MAX];
     struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .secret = conf->secret, .now_ms = auth_now_ms(),
-                             .map_config = conf->map_config};
+                             .map_config = conf->shared->map_config};
     struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
 
     /* An over-long header is treated as no credential: 401, not a crash. */
@@ -245,9 +245,9 @@ static int answer(struct lws *wsi, struct pss_http *pss)
  * or resolves outside the root (a symlink, say). Returns an lws verdict. */
 static int serve_file(struct lws *wsi, struct pss_http *pss)
 {
-    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    const struct vhost_state *conf = lws_vhost_user(lws_get_vhost(wsi));
     char full[PATH_MAX], real[PATH_MAX], leaflet[PATH_MAX];
-    const char *root = conf->www_root, *file = path_static_leaflet(pss->resp.file);
+    const char *root = conf->shared->www_root, *file = path_static_leaflet(pss->resp.file);
     size_t rootlen;
     struct stat st;
     int n;
@@ -342,7 +342,7 @@ static int64_t sse_since(struct lws *wsi)
  * EventSource, which cannot set headers). */
 static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_match *m)
 {
-    struct vhost_conf *conf = conf_of(wsi);
+    struct vhost_state *conf = conf_of(wsi);
     char cred[ADMISSION_CRED_MAX];
     int have = !admission_credential(wsi, 1, cred, sizeof(cred)), status = 0;
     uint64_t peer_id = admission_peer_id_if_limited(wsi, conf), cred_id = have ? admission_cred_id(cred) : 0;
@@ -667,7 +667,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
         /* The vhost's server SSL_CTX, kept for SIGHUP reloads (serve.c). */
         if (in)
-            ((struct vhost_conf *)lws_vhost_user((struct lws_vhost *)in))->ssl_ctx = user;
+            ((struct vhost_state *)lws_vhost_user((struct lws_vhost *)in))->ssl_ctx = user;
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);

@@ -213,7 +213,7 @@ void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
         if (!lws_adopt_socket_vhost(vh, fd))
             log_debug("%s: could not adopt a connection", __func__);
         else /* http.c counts it down when lws destroys it */
-            metrics_gauge_add(((struct vhost_conf *)lws_vhost_user(vh))->metrics, METRICS_CONNECTIONS, 1);
+            metrics_gauge_add(((struct vhost_state *)lws_vhost_user(vh))->metrics, METRICS_CONNECTIONS, 1);
     }
     /* More may be waiting: the loop reports the socket ready again. */
 }

@@ -65,7 +65,7 @@ struct control {
 };
 
 struct service_thread {
-    struct vhost_conf conf;  /* handed to the protocols as vhost user */
+    struct vhost_state conf;  /* handed to the protocols as vhost user */
     struct control *ctl;
     int tls_gen;             /* the last certificate generation applied */
     lws_sorted_usec_list_t drain_sul;
@@ -181,6 +181,21 @@ static struct lws_vhost *vhost_create(struct service_thread *t, const struct ser
 
 static void on_listen_ready(void *arg);
 
+/* What every thread shares, from the options (defaults for those not given). */
+static void shared_setup(struct vhost_shared *sh, const struct serve_config *cfg)
+{
+    sh->www_root = cfg->www_root;
+    sh->map_config = cfg->map_config;
+    sh->ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
+    sh->ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
+    if (sh->ws_hangup_secs <= sh->ws_ping_secs) /* ping before giving up */
+        sh->ws_ping_secs = sh->ws_hangup_secs > 1 ? sh->ws_hangup_secs / 2 : 1;
+    sh->ws_send_timeout_secs = cfg->ws_send_timeout_secs > 0 ? cfg->ws_send_timeout_secs : CHANNEL_SEND_TIMEOUT_SECS;
+    sh->max_subs = cfg->max_subs > 0 ? cfg->max_subs : CHANNEL_SUBS_MAX;
+    sh->allow_origins = cfg->allow_origins;
+    sh->n_allow_origins = cfg->n_allow_origins;
+}
+
 static int thread_setup(struct service_thread *t, const struct serve_config *cfg)
 {
     struct lws_context_creation_info info;
@@ -203,16 +218,6 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->secret.version = -1;
     t->conf.secret = t->secret.key;
     t->conf.secret_state = &t->secret;
-    t->conf.www_root = cfg->www_root;
-    t->conf.map_config = cfg->map_config;
-    t->conf.ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
-    t->conf.ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
-    if (t->conf.ws_hangup_secs <= t->conf.ws_ping_secs) /* ping before giving up */
-        t->conf.ws_ping_secs = t->conf.ws_hangup_secs > 1 ? t->conf.ws_hangup_secs / 2 : 1;
-    t->conf.ws_send_timeout_secs = cfg->ws_send_timeout_secs > 0 ? cfg->ws_send_timeout_secs : CHANNEL_SEND_TIMEOUT_SECS;
-    t->conf.max_subs = cfg->max_subs > 0 ? cfg->max_subs : CHANNEL_SUBS_MAX;
-    t->conf.allow_origins = cfg->allow_origins;
-    t->conf.n_allow_origins = cfg->n_allow_origins;
     t->protocols[0] = http_protocol;
     t->protocols[1] = channel_protocol;
 
@@ -371,7 +376,8 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
 }
 
 /* Start the change feed once every context exists: it wakes them. */
-static int feed_setup(struct service_thread *threads, int n, const struct serve_config *cfg, struct feed **feed)
+static int feed_setup(struct service_thread *threads, int n, const struct serve_config *cfg, struct feed **feed,
+                      struct vhost_shared *shared)
 {
     struct feed_config fc = {cfg->db_path, cfg->log_keep_rows, cfg->log_keep_seconds};
     struct lws_context *contexts[SERVE_MAX_THREADS];
@@ -384,10 +390,7 @@ static int feed_setup(struct service_thread *threads, int n, const struct serve_
         fprintf(stderr, "waypointd: cannot start the change feed: %s\n", strerror(-rc));
         return rc;
     }
-    for (int i = 0; i < n; i++) {
-        threads[i].conf.feed = *feed;
-        threads[i].conf.thread = i;
-    }
+    shared->feed = *feed;
     return 0;
 }
 
@@ -419,7 +422,7 @@ int serve_run(const struct serve_config *cfg)
 {
     struct service_thread *threads;
     struct feed *feed = NULL;
-    struct ratelimit *rl_addr = NULL, *rl_key = NULL;
+    struct vhost_shared shared = {0};
     struct tls_material *tls;
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct admin_conf admin = {0};
@@ -454,7 +457,8 @@ int serve_run(const struct serve_config *cfg)
     if (log_setup(cfg->log_level, cfg->log_format, cfg->access_log))
         rc = -EINVAL;
     if (!rc)
-        rc = limits_new(cfg, &rl_addr, &rl_key);
+        rc = limits_new(cfg, &shared.rl_addr, &shared.rl_key);
+    shared_setup(&shared, cfg);
     admin.metrics = metrics_new(n);
     if (!admin.metrics)
         rc = -ENOMEM;
@@ -462,8 +466,8 @@ int serve_run(const struct serve_config *cfg)
         threads[i].listen_fd = fds[i];
         threads[i].spare_fd = -1;
         threads[i].ctl = &ctl;
-        threads[i].conf.rl_addr = rl_addr;
-        threads[i].conf.rl_key = rl_key;
+        threads[i].conf.shared = &shared;
+        threads[i].conf.thread = i;
         threads[i].conf.metrics = metrics_thread(admin.metrics, i);
     }
     for (i = 0; i < n && !rc; i++)
@@ -471,7 +475,7 @@ int serve_run(const struct serve_config *cfg)
     if (!rc && cfg->metrics_host)
         rc = admin_start(&threads[0], &admin, cfg);
     if (!rc)
-        rc = feed_setup(threads, n, cfg, &feed);
+        rc = feed_setup(threads, n, cfg, &feed, &shared);
     admin.feed = feed;
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_main, &threads[i]);
@@ -499,8 +503,8 @@ int serve_run(const struct serve_config *cfg)
     free(threads);
     if (lock_fd >= 0)
         close(lock_fd);
-    ratelimit_free(rl_addr);
-    ratelimit_free(rl_key);
+    ratelimit_free(shared.rl_addr);
+    ratelimit_free(shared.rl_key);
     metrics_free(admin.metrics);
     tls_keys_forget();
     return rc;

@@ -57,7 +57,7 @@ static int token_revoked(struct vhd_channel *vhd, const struct pss_channel *p, i
 
 /* Ping a peer silent for ping_secs; drop one silent for hangup_secs (its
  * pongs count as life). */
-static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64_t now)
+static void liveness(const struct vhost_state *conf, struct pss_channel *p, int64_t now)
 {
     int64_t silent = now - p->last_rx_ms;
 
@@ -68,10 +68,10 @@ static void liveness(const struct vhost_conf *conf, struct pss_channel *p, int64
         }
         return;
     }
-    if (silent >= (int64_t)conf->ws_hangup_secs * 1000) {
+    if (silent >= (int64_t)conf->shared->ws_hangup_secs * 1000) {
         /* Not in the wsi's own callback: ask lws to close it for us. */
         lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    } else if (silent >= (int64_t)conf->ws_ping_secs * 1000 && !p->ping_due) {
+    } else if (silent >= (int64_t)conf->shared->ws_ping_secs * 1000 && !p->ping_due) {
         p->ping_due = 1;
         lws_callback_on_writable(p->wsi);
     }
@@ -117,9 +117,9 @@ static void sweep(lws_sorted_usec_list_t *sul)
         }
     }
     for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
-        if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->ws_send_timeout_secs * 1000) {
+        if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->shared->ws_send_timeout_secs * 1000) {
             /* It stopped reading: its queue (bounded) would wait forever. */
-            log_info("live: dropping a subscriber that read nothing for %d s", vhd->conf->ws_send_timeout_secs);
+            log_info("live: dropping a subscriber that read nothing for %d s", vhd->conf->shared->ws_send_timeout_secs);
             p->stalled_ms = 0;
             metrics_refused(vhd->conf->metrics, METRICS_REFUSE_SEND_TIMEOUT);
             lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

@@ -22,7 +22,7 @@
 #include "vhost.h"
 #include "view.h"
 
-static struct vhost_conf *vhost_of(struct lws *wsi)
+static struct vhost_state *vhost_of(struct lws *wsi)
 {
     return lws_vhost_user(lws_get_vhost(wsi));
 }
@@ -96,7 +96,7 @@ static void count_refusal(struct lws *wsi, int status)
 }
 
 /* The checks of an upgrade before its credential; 0 or the status. */
-static int upgrade_form(struct lws *wsi, const struct vhost_conf *conf, const char **why)
+static int upgrade_form(struct lws *wsi, const struct vhost_state *conf, const char **why)
 {
     char uri[64], proto[256];
 
@@ -120,7 +120,7 @@ static int upgrade_form(struct lws *wsi, const struct vhost_conf *conf, const ch
 
 int upgrade_check(struct lws *wsi, const char **why, int *retry_after)
 {
-    const struct vhost_conf *conf = lws_vhost_user(lws_get_vhost(wsi));
+    const struct vhost_state *conf = lws_vhost_user(lws_get_vhost(wsi));
     uint64_t peer_id = admission_peer_id_if_limited(wsi, conf);
     char cred[ADMISSION_CRED_MAX] = "";
     struct auth_cred c;
