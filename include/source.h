@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * A change source: where the live channel's changes come from. It publishes
+ * every committed change, rendered once, in increasing seq, into the bus
+ * (bus.h), which wakes the service threads; and it tells a new subscription
+ * where to start. Today's source is the SQLite watcher (source_sqlite.c);
+ * an edge node fed through Redis Streams is meant to be a second
+ * implementation of the same operations, so that the session, its
+ * transports and the fan-out (which only see this header and bus.h) stay
+ * as they are.
+ *
+ * A source implementation embeds struct source as its first member.
+ */
+#ifndef WAYPOINTD_SOURCE_H
+#define WAYPOINTD_SOURCE_H
+
+#include <stdint.h>
+
+struct bus;
+struct source;
+struct source_thread;
+struct store;
+struct store_sub_state;
+
+struct source_ops {
+    const char *name; /* for logs: "sqlite" */
+    /* Begin publishing into bus (the caller's; it outlives the source).
+     * Before it returns, the bus knows the seq it starts after (bus
+     * through), so that a subscription made at once misses nothing. Then
+     * every change after it, in increasing seq. 0, or a negative errno
+     * (reason logged). Main thread, once. */
+    int (*start)(struct source *s, struct bus *bus);
+    /* Stop publishing and free the source. Main thread, after the service
+     * threads have stopped taking. */
+    void (*stop)(struct source *s);
+    /* Service thread `thread` begins; db is that thread's own connection
+     * (the thread keeps owning it). What start_point is then called with,
+     * or NULL (out of memory). On that thread. */
+    struct source_thread *(*thread_open)(struct source *s, int thread, struct store *db);
+    void (*thread_close)(struct source_thread *t);
+    /* Where a subscription to dc_id (and customer_id; NULL: the whole DC)
+     * starts: a snapshot and its seq, or (since >= 0, still available) the
+     * changes after since, up to the head read. The caller owns *out
+     * (store_sub_state_clear). 0, -EBUSY (another process holds a lock:
+     * try again), -EIO, -ENOMEM. On the thread that opened t. */
+    int (*start_point)(struct source_thread *t, const char *dc_id, const char *customer_id, int64_t since,
+                       struct store_sub_state *out);
+    /* 0 while the source keeps up, else a negative errno with *why (a
+     * static string) for /healthz. now_ms: clock_mono_ms(). Any thread. */
+    int (*health)(struct source *s, int64_t now_ms, const char **why);
+};
+
+struct source {
+    const struct source_ops *ops;
+};
+
+#endif
