@@ -31,7 +31,7 @@ struct serve_config {
     int threads;
     long long log_keep_rows;    /* change-log retention, see feed.h */
     long long log_keep_seconds;
-    int ws_ping_secs;           /* WebSocket liveness, see channel.h */
+    int ws_ping_secs;           /* WebSocket liveness, see live.h */
     int ws_hangup_secs;
     int ws_send_timeout_secs;   /* drop a subscriber whose queue stalls this long */
     int max_subs;               /* subscriptions per WebSocket connection */

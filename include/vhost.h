@@ -14,6 +14,7 @@
 struct store;
 struct feed;
 struct cache;
+struct live;
 struct ratelimit;
 struct metrics_thread;
 struct auth_secret;
@@ -43,6 +44,7 @@ struct vhost_state {
     struct auth_secret *secret_state; /* this thread's copy; the sweep reads it again when
                                        * the database changes (a rotation); NULL: fixed */
     int thread;             /* this thread's index (its inbox in the feed) */
+    struct live *live;      /* its live sessions (live.h); set by ws.c's protocol init */
     int draining;           /* stopping: finish what is in flight, take nothing new */
     int http_busy;          /* HTTP requests being answered */
     int64_t http_last_start_us; /* lws_now_usecs() when the last request began */

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "channel.h"
+#include "live.h"
 #include "config.h"
 #include "feed.h"
 #include "log.h"
@@ -175,8 +175,8 @@ static void serve_defaults(struct serve_args *a)
     memset(a, 0, sizeof(*a));
     a->cfg.log_keep_rows = FEED_KEEP_ROWS_DEFAULT;
     a->cfg.log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT;
-    a->cfg.ws_send_timeout_secs = CHANNEL_SEND_TIMEOUT_SECS;
-    a->cfg.max_subs = CHANNEL_SUBS_MAX;
+    a->cfg.ws_send_timeout_secs = LIVE_SEND_TIMEOUT_SECS;
+    a->cfg.max_subs = LIVE_SUBS_MAX;
     a->cfg.rate_addr = SERVE_RATE_ADDR_DEFAULT;
     a->cfg.rate_key = SERVE_RATE_KEY_DEFAULT;
     a->cfg.log_level = "info";
@@ -386,8 +386,8 @@ static int serve_gather(int argc, char **argv, struct config_args *all)
 static int check_config(const struct serve_args *a)
 {
     const struct serve_config *c = &a->cfg;
-    int hangup = c->ws_hangup_secs ? c->ws_hangup_secs : CHANNEL_HANGUP_SECS;
-    int ping = c->ws_ping_secs ? c->ws_ping_secs : CHANNEL_PING_SECS;
+    int hangup = c->ws_hangup_secs ? c->ws_hangup_secs : LIVE_HANGUP_SECS;
+    int ping = c->ws_ping_secs ? c->ws_ping_secs : LIVE_PING_SECS;
     struct tls_material *tls;
     struct store *s;
     char err[512];

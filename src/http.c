@@ -18,12 +18,12 @@
 
 #include "admission.h"
 #include "auth.h"
-#include "channel.h"
 #include "hash.h"
 #include "log.h"
 #include "metrics.h"
 #include "path.h"
 #include "routes.h"
+#include "sse.h"
 #include "upgrade.h"
 #include "vhost.h"
 #include "view.h"
@@ -48,7 +48,7 @@ struct pss_http {
     char cors[256];   /* the allowed Origin to echo, else empty */
     int preflight;    /* a CORS preflight answered with 204 */
     int64_t t0_us;    /* when the request arrived (access log) */
-    struct pss_channel *sse; /* an open event stream (channel.c owns its insides) */
+    struct sse_stream *sse; /* an open event stream (sse.c owns its insides) */
     enum path_route route;   /* what on_request matched, for the metrics */
     int bad_id;              /* the path's ids are malformed (a 400 the address pays for) */
     int64_t body_deadline_us; /* the whole body must have arrived by then */
@@ -317,26 +317,6 @@ static int malformed(struct lws *wsi, struct pss_http *pss, const char *uri)
     return 1;
 }
 
-/* Where an event stream resumes: the Last-Event-ID header (HTTP/1.1; lws
- * drops unknown HTTP/2 headers) or ?since=N. -1: from a snapshot. */
-static int64_t sse_since(struct lws *wsi)
-{
-    /* lws stops at a query argument longer than the buffer: room for a token. */
-    char v[32], arg[AUTH_TOKEN_MAX + 32];
-    const char *s = NULL;
-    char *end;
-    long long n;
-
-    if (lws_hdr_custom_copy(wsi, v, sizeof(v), "last-event-id:", 14) > 0)
-        s = v;
-    else if (lws_get_urlarg_by_name(wsi, "since=", arg, sizeof(arg)))
-        s = strchr(arg, '=') ? strchr(arg, '=') + 1 : arg;
-    if (!s || !*s)
-        return -1;
-    n = strtoll(s, &end, 10);
-    return *end || n < 0 ? -1 : n;
-}
-
 /* GET .../waypoints/events: the live channel as Server-Sent Events, with
  * the live channel's credentials (the header, or access_token for
  * EventSource, which cannot set headers). */
@@ -357,8 +337,8 @@ static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_
         why = "dc_id and customer_id must be 1 to 255 bytes of UTF-8";
         admission_rate_fail(conf, peer_id);
     } else {
-        /* The stream's subscription is paid by the credential (channel.c). */
-        pss->sse = channel_sse_open(wsi, have ? cred : NULL, m->dc_id, m->customer_id, sse_since(wsi), &status, &why);
+        /* The stream's subscription is paid by the credential (live.c). */
+        pss->sse = sse_open(wsi, have ? cred : NULL, m->dc_id, m->customer_id, &status, &why);
         if (!pss->sse && status == 401)
             admission_rate_fail(conf, peer_id);
         else if (!pss->sse && status == 403)
@@ -374,32 +354,6 @@ static int open_events(struct lws *wsi, struct pss_http *pss, const struct path_
         if (status == 503)
             pss->resp.retry_after = 1; /* a lock held by another process: gone in a moment */
         count_answer(wsi, pss);
-    }
-    lws_callback_on_writable(wsi);
-    return 0;
-}
-
-/* The stream's headers: no length (HTTP/1.1 closes at its end). */
-static int write_sse_headers(struct lws *wsi, struct pss_http *pss)
-{
-    uint8_t buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-
-    if (lws_add_http_common_headers(wsi, 200, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
-        add_header(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL, "no-store", &p, end) ||
-        (pss->cors[0] && add_header_named(wsi, "access-control-allow-origin:", pss->cors, &p, end)) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    pss->headers_sent = 1;
-    /* A long-lived answer: no lws transaction timeout on it. On HTTP/2,
-     * lws_http_mark_sse also keeps the connection's idle timeout off while the
-     * stream lives. On HTTP/1.1 it would log "lws_mux_mark_immortal: not h2
-     * substream" at error for every stream (lws 4.1.6, core-net/wsi.c), so
-     * there do its other two steps alone. */
-    if (lws_get_network_wsi(wsi) != wsi) {
-        lws_http_mark_sse(wsi);
-    } else {
-        lws_http_headers_detach(wsi);
-        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     }
     lws_callback_on_writable(wsi);
     return 0;
@@ -581,8 +535,12 @@ static int on_writeable(struct lws *wsi, struct pss_http *pss)
     size_t left, n;
     int final, rc;
 
-    if (pss->sse)
-        return pss->headers_sent ? channel_sse_writeable(wsi, pss->sse) : write_sse_headers(wsi, pss);
+    if (pss->sse && pss->headers_sent)
+        return sse_writeable(wsi, pss->sse);
+    if (pss->sse) {
+        pss->headers_sent = 1;
+        return sse_write_headers(wsi, pss->cors);
+    }
     if (!pss->resp.body)
         return 0; /* nothing of ours to write (lws is sending a file) */
     if (!pss->headers_sent && (rc = write_whole_h1(wsi, pss)) != 0)
@@ -657,7 +615,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         if (pss) {
             busy_end(wsi, pss);
             if (pss->sse)
-                channel_sse_close(wsi, pss->sse);
+                sse_close(pss->sse);
             pss_reset(pss);
         }
         return 0;

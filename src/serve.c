@@ -24,7 +24,8 @@
 #include "admin.h"
 #include "auth.h"
 #include "cache.h"
-#include "channel.h"
+#include "live.h"
+#include "ws.h"
 #include "feed.h"
 #include "http.h"
 #include "listener.h"
@@ -92,7 +93,7 @@ static void drain_check(lws_sorted_usec_list_t *sul)
      * quiet moment after the stop and after the last request began. */
     int64_t now = lws_now_usecs();
 
-    if (channel_drain(t->vhost) > 0 || t->conf.http_busy > 0 || now - t->drain_since_us < SERVE_DRAIN_QUIET_US ||
+    if ((t->conf.live && live_drain(t->conf.live) > 0) || t->conf.http_busy > 0 || now - t->drain_since_us < SERVE_DRAIN_QUIET_US ||
         now - t->conf.http_last_start_us < SERVE_DRAIN_QUIET_US) {
         lws_sul_schedule(t->context, 0, &t->drain_sul, drain_check, 50 * LWS_US_PER_MS);
         return;
@@ -148,7 +149,7 @@ static void *service_main(void *arg)
 /* lws's per-connection liveness timers are off (a zero hang-up disables
  * them): lws 4.1 keeps every timer in one sorted list per thread and inserts
  * by linear scan, so with 15,000 subscribers each reschedule walks thousands
- * of entries. channel.c pings and hangs up from its per-thread sweep. */
+ * of entries. sweep.c pings and hangs up, per thread. */
 static const lws_retry_bo_t no_lws_liveness = {
     .secs_since_valid_ping = 0,
     .secs_since_valid_hangup = 0,
@@ -186,12 +187,12 @@ static void shared_setup(struct vhost_shared *sh, const struct serve_config *cfg
 {
     sh->www_root = cfg->www_root;
     sh->map_config = cfg->map_config;
-    sh->ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : CHANNEL_PING_SECS;
-    sh->ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : CHANNEL_HANGUP_SECS;
+    sh->ws_ping_secs = cfg->ws_ping_secs > 0 ? cfg->ws_ping_secs : LIVE_PING_SECS;
+    sh->ws_hangup_secs = cfg->ws_hangup_secs > 0 ? cfg->ws_hangup_secs : LIVE_HANGUP_SECS;
     if (sh->ws_hangup_secs <= sh->ws_ping_secs) /* ping before giving up */
         sh->ws_ping_secs = sh->ws_hangup_secs > 1 ? sh->ws_hangup_secs / 2 : 1;
-    sh->ws_send_timeout_secs = cfg->ws_send_timeout_secs > 0 ? cfg->ws_send_timeout_secs : CHANNEL_SEND_TIMEOUT_SECS;
-    sh->max_subs = cfg->max_subs > 0 ? cfg->max_subs : CHANNEL_SUBS_MAX;
+    sh->ws_send_timeout_secs = cfg->ws_send_timeout_secs > 0 ? cfg->ws_send_timeout_secs : LIVE_SEND_TIMEOUT_SECS;
+    sh->max_subs = cfg->max_subs > 0 ? cfg->max_subs : LIVE_SUBS_MAX;
     sh->allow_origins = cfg->allow_origins;
     sh->n_allow_origins = cfg->n_allow_origins;
 }
@@ -219,7 +220,7 @@ static int thread_setup(struct service_thread *t, const struct serve_config *cfg
     t->conf.secret = t->secret.key;
     t->conf.secret_state = &t->secret;
     t->protocols[0] = http_protocol;
-    t->protocols[1] = channel_protocol;
+    t->protocols[1] = ws_protocol;
 
     if (loop_new(&t->loop)) {
         fprintf(stderr, "waypointd: cannot create an epoll event loop\n");

@@ -4,32 +4,31 @@
  * (WebSocket pings and hang-ups, SSE heartbeats), the send timeout of a
  * subscriber that stopped reading, expired tracking tokens, a rotated token
  * secret, revoked keys and tokens. It decides; ending a session is
- * channel.c's (vhd->end_session), closing a wsi lws's. Runs on the
- * service thread that owns the sessions, from an lws timer.
+ * live.c's, closing it its transport's (session_ops). Runs on the service
+ * thread that owns the sessions, from a timer of the WebSocket protocol's
+ * (ws.c); nothing here knows lws.
  */
 #include "sweep.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include <libwebsockets.h>
-
 #include "auth.h"
 #include "cache.h"
-#include "channel_int.h"
-#include "clock.h"
+#include "live.h"
 #include "log.h"
 #include "metrics.h"
+#include "session.h"
 #include "store.h"
 #include "vhost.h"
 
 /* Is the session's key still good? Looked up again only when the database
  * changed since the last sweep (a revocation is a change), and once per key
  * per sweep however many sessions share it. 1 revoked, 0 good, <0 unknown. */
-static int key_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int use_cache)
+static int key_revoked(struct live *lt, const struct session *p, int use_cache)
 {
     unsigned char k[1 + STORE_KEY_HASH_LEN], verdict;
-    struct cache *cache = use_cache ? vhd->conf->cache : NULL;
+    struct cache *cache = use_cache ? lt->conf->cache : NULL;
     const unsigned char *hit;
     struct store_key key;
     size_t len;
@@ -39,7 +38,7 @@ static int key_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int
     memcpy(k + 1, p->cred.key_hash, STORE_KEY_HASH_LEN);
     if (cache && (hit = cache_get(cache, k, sizeof(k), &len)) && len == 1)
         return hit[0];
-    rc = store_key_lookup(vhd->conf->store, p->cred.key_hash, &key);
+    rc = store_key_lookup(lt->conf->store, p->cred.key_hash, &key);
     if (rc && rc != -ENOENT)
         return rc;
     verdict = rc == -ENOENT || key.revoked;
@@ -50,30 +49,29 @@ static int key_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int
 
 /* Was the session's tracking token revoked (issue 12)? Asked, like keys,
  * only when the database changed; the verdict is cached per token. */
-static int token_revoked(struct vhd_channel *vhd, const struct pss_channel *p, int use_cache)
+static int token_revoked(struct live *lt, const struct session *p, int use_cache)
 {
-    return auth_token_revoked(vhd->conf->store, use_cache ? vhd->conf->cache : NULL, &p->cred);
+    return auth_token_revoked(lt->conf->store, use_cache ? lt->conf->cache : NULL, &p->cred);
 }
 
 /* Ping a peer silent for ping_secs; drop one silent for hangup_secs (its
  * pongs count as life). */
-static void liveness(const struct vhost_state *conf, struct pss_channel *p, int64_t now)
+static void liveness(const struct vhost_state *conf, struct session *p, int64_t now)
 {
     int64_t silent = now - p->last_rx_ms;
 
-    if (p->sse) { /* the client never speaks: send a heartbeat comment instead */
+    if (p->ops->heartbeat) { /* the client never speaks: send a heartbeat instead */
         if (now - p->last_tx_ms >= SWEEP_SSE_HEARTBEAT_SECS * 1000 && !p->ping_due) {
             p->ping_due = 1;
-            lws_callback_on_writable(p->wsi);
+            p->ops->wake(p);
         }
         return;
     }
     if (silent >= (int64_t)conf->shared->ws_hangup_secs * 1000) {
-        /* Not in the wsi's own callback: ask lws to close it for us. */
-        lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        p->ops->kill(p);
     } else if (silent >= (int64_t)conf->shared->ws_ping_secs * 1000 && !p->ping_due) {
         p->ping_due = 1;
-        lws_callback_on_writable(p->wsi);
+        p->ops->wake(p);
     }
 }
 
@@ -81,10 +79,10 @@ static void liveness(const struct vhost_state *conf, struct pss_channel *p, int6
  * changed; 1 once this thread holds a new one. The thread's HTTP and
  * WebSocket checks use the same copy, so every token session on the thread
  * at this moment was checked with the old secret. */
-static int secret_rotated(struct vhd_channel *vhd, int64_t version)
+static int secret_rotated(struct live *lt, int64_t version)
 {
-    struct auth_secret *sec = vhd->conf->secret_state;
-    int rc = sec ? auth_secret_sync(sec, vhd->conf->store, version) : 0;
+    struct auth_secret *sec = lt->conf->secret_state;
+    int rc = sec ? auth_secret_sync(sec, lt->conf->store, version) : 0;
 
     if (rc > 0)
         log_info("tracking tokens: the token secret changed; tokens signed with the old one are refused");
@@ -93,49 +91,40 @@ static int secret_rotated(struct vhd_channel *vhd, int64_t version)
 
 /* Every SWEEP_MS: liveness, expired tokens, a rotated token secret,
  * revoked keys and tokens. */
-static void sweep(lws_sorted_usec_list_t *sul);
-
-void sweep_schedule(struct vhd_channel *vhd)
+void sweep_run(struct live *lt, int64_t now, int64_t wall)
 {
-    lws_sul_schedule(vhd->context, 0, &vhd->sweep, sweep, SWEEP_MS * LWS_US_PER_MS);
-}
-
-static void sweep(lws_sorted_usec_list_t *sul)
-{
-    struct vhd_channel *vhd = lws_container_of(sul, struct vhd_channel, sweep);
-    int64_t now = clock_mono_ms(), wall = auth_now_ms(), version = -1;
+    int64_t version = -1;
     int check_keys = 1, rotated = 0;
 
     /* Also without sessions: REST takes the thread's secret from here. */
-    if (!store_data_version(vhd->conf->store, &version)) {
-        rotated = secret_rotated(vhd, version);
-        if (vhd->sessions) {
-            check_keys = version != vhd->keys_version;
-            vhd->keys_version = version;
-            if (vhd->conf->cache)
-                cache_sync(vhd->conf->cache, version);
+    if (!store_data_version(lt->conf->store, &version)) {
+        rotated = secret_rotated(lt, version);
+        if (lt->sessions) {
+            check_keys = version != lt->keys_version;
+            lt->keys_version = version;
+            if (lt->conf->cache)
+                cache_sync(lt->conf->cache, version);
         }
     }
-    for (struct pss_channel *p = vhd->sessions; p; p = p->next) {
-        if (p->stalled_ms && now - p->stalled_ms >= (int64_t)vhd->conf->shared->ws_send_timeout_secs * 1000) {
+    for (struct session *p = lt->sessions; p; p = p->next) {
+        if (p->stalled_ms && now - p->stalled_ms >= (int64_t)lt->conf->shared->ws_send_timeout_secs * 1000) {
             /* It stopped reading: its queue (bounded) would wait forever. */
-            log_info("live: dropping a subscriber that read nothing for %d s", vhd->conf->shared->ws_send_timeout_secs);
+            log_info("live: dropping a subscriber that read nothing for %d s", lt->conf->shared->ws_send_timeout_secs);
             p->stalled_ms = 0;
-            metrics_refused(vhd->conf->metrics, METRICS_REFUSE_SEND_TIMEOUT);
-            lws_set_timeout(p->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            metrics_refused(lt->conf->metrics, METRICS_REFUSE_SEND_TIMEOUT);
+            p->ops->kill(p);
             continue;
         }
         if (p->closing)
             continue;
-        liveness(vhd->conf, p, now);
+        liveness(lt->conf, p, now);
         if (p->cred.kind == AUTH_TOKEN && p->cred.token.expires_ms <= wall)
-            vhd->end_session(vhd, p, "Tracking token expired");
+            live_end(lt, p, "Tracking token expired");
         else if (p->cred.kind == AUTH_TOKEN && rotated)
-            vhd->end_session(vhd, p, "Tracking token no longer valid: the token secret changed");
-        else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(vhd, p, version >= 0) == 1)
-            vhd->end_session(vhd, p, "Tracking token revoked");
-        else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(vhd, p, version >= 0) == 1)
-            vhd->end_session(vhd, p, "API key revoked");
+            live_end(lt, p, "Tracking token no longer valid: the token secret changed");
+        else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(lt, p, version >= 0) == 1)
+            live_end(lt, p, "Tracking token revoked");
+        else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(lt, p, version >= 0) == 1)
+            live_end(lt, p, "API key revoked");
     }
-    sweep_schedule(vhd);
 }

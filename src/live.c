@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * One service thread's live sessions (live.h): the client protocol, where
+ * a subscription starts, the fan-out of changes, and ending sessions.
+ *
+ * Once and in order: a change reaches a session through every scope that
+ * matches it (a customer and its DC), and a new scope's replay overlaps
+ * what the feed still brings. scopeset.c keeps, per (session, scope), where
+ * the scope started and what it was sent; a change is written once per
+ * session and in increasing seq per scope (docs/live.md).
+ */
+#include "live.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admission.h"
+#include "auth.h"
+#include "bus.h"
+#include "feed.h"
+#include "log.h"
+#include "metrics.h"
+#include "msg.h"
+#include "path.h"
+#include "scopeset.h"
+#include "session.h"
+#include "store.h"
+#include "subs.h"
+#include "vhost.h"
+#include "view.h"
+
+int live_init(struct live *lt, struct vhost_state *conf)
+{
+    memset(lt, 0, sizeof(*lt));
+    lt->conf = conf;
+    lt->keys_version = -1;
+    lt->subs = subs_new();
+    return lt->subs ? 0 : -ENOMEM;
+}
+
+void live_free(struct live *lt)
+{
+    subs_free(lt->subs);
+    free(lt->scratch);
+    memset(lt, 0, sizeof(*lt));
+}
+
+unsigned char *live_scratch(struct live *lt, size_t need)
+{
+    unsigned char *g;
+
+    if (lt->scratch_cap >= need)
+        return lt->scratch;
+    g = realloc(lt->scratch, need);
+    if (!g)
+        return NULL;
+    lt->scratch = g;
+    lt->scratch_cap = need;
+    return g;
+}
+
+void live_link(struct live *lt, struct session *s)
+{
+    s->next = lt->sessions;
+    if (lt->sessions)
+        lt->sessions->prevp = &s->next;
+    s->prevp = &lt->sessions;
+    lt->sessions = s;
+}
+
+static void scopes_drop(struct live *lt, struct session *s)
+{
+    metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, -s->scopes.n);
+    for (int i = 0; i < s->scopes.n; i++)
+        subs_remove(lt->subs, s->scopes.v[i].dc_id, s->scopes.v[i].customer_id, s);
+    scopeset_clear(&s->scopes);
+}
+
+void live_unlink(struct live *lt, struct session *s)
+{
+    if (!s->prevp)
+        return; /* never linked */
+    *s->prevp = s->next;
+    if (s->next)
+        s->next->prevp = s->prevp;
+    s->prevp = NULL;
+    scopes_drop(lt, s);
+    session_drop_queue(s);
+}
+
+void live_end(struct live *lt, struct session *s, const char *why)
+{
+    if (s->closing)
+        return;
+    scopes_drop(lt, s);
+    session_error(s, "null", 401, why, 0);
+    session_close_after(s, SESSION_CLOSE_POLICY, why);
+}
+
+/* A session that cannot be given what it is owed (out of memory) is
+ * closed rather than left with a gap: it resumes with since. */
+static void end_for_resume(struct live *lt, struct session *s)
+{
+    if (s->closing)
+        return;
+    scopes_drop(lt, s);
+    session_drop_queue(s);
+    session_close_after(s, SESSION_CLOSE_UNEXPECTED, "server out of memory; reconnect with since");
+}
+
+/* Who may subscribe to what: 0, or an error reply already queued. */
+static int subscribe_allowed(struct live *lt, struct session *s, const struct view_client_msg *m)
+{
+    const struct vhost_state *conf = lt->conf;
+    int rc, wait;
+
+    /* Each subscribe reads a snapshot: it is authenticated work, paid by
+     * the session's credential like an API request (never by its address,
+     * which many clients may share). */
+    if ((wait = admission_rate_take(conf, s->cred_id))) {
+        session_error(s, m->id_json, 429, "Too many requests", wait);
+        metrics_refused(conf->metrics, METRICS_REFUSE_RATE_LIMIT);
+        return -EAGAIN;
+    }
+    if (!m->dc_id || !path_id_valid(m->dc_id, strlen(m->dc_id)) ||
+        (m->customer_id && !path_id_valid(m->customer_id, strlen(m->customer_id)))) {
+        session_error(s, m->id_json, 400, "dc_id and customer_id must be 1 to 255 bytes of UTF-8", 0);
+        return -EINVAL;
+    }
+    if (s->cred.kind == AUTH_TOKEN &&
+        (!m->customer_id || !auth_may_read_customer(&s->cred, m->dc_id, m->customer_id))) {
+        session_error(s, m->id_json, 403, "A tracking token may only follow its own customer", 0);
+        return -EACCES;
+    }
+    rc = auth_may_read_dc(conf->store, &s->cred, m->dc_id);
+    if (rc < 0) {
+        session_db_error(s, m->id_json, rc);
+        return rc;
+    }
+    if (rc == 0) {
+        session_error(s, m->id_json, 403, AUTH_MSG_DC_SCOPE, 0);
+        return -EACCES;
+    }
+    if (scopeset_find(&s->scopes, m->dc_id, m->customer_id) < 0 && s->scopes.n >= conf->shared->max_subs) {
+        session_error(s, m->id_json, 429, "Too many subscriptions on one connection", 0);
+        metrics_refused(conf->metrics, METRICS_REFUSE_TOO_MANY_SUBS);
+        return -ENOSPC;
+    }
+    return 0;
+}
+
+/* scopeset_resume's emit: queue one replayed change. */
+static void emit_replayed(void *item, void *arg)
+{
+    struct session *s = arg;
+    struct msg *c;
+
+    if (s->closing)
+        return;
+    c = feed_render(item);
+    if (!c) {
+        end_for_resume(s->live, s);
+        return;
+    }
+    session_enqueue(s, c);
+    msg_unref(c);
+}
+
+/* The scope starts at the snapshot's seq, or after the since it resumes.
+ * Its replay was read at the database's head, which the feed may not have
+ * reached yet; scopeset_resume sends only what the feed has offered this
+ * thread (everything queued for it was taken just before the read) and
+ * leaves the rest to the feed, so every scope sees each change once and
+ * in order. */
+static int start_scope(struct live *lt, struct session *s, const struct view_client_msg *m,
+                       const struct store_sub_state *st)
+{
+    int64_t start = st->resumed ? m->since : st->seq;
+    struct scopeset_change *replay = NULL;
+    int added = scopeset_find(&s->scopes, m->dc_id, m->customer_id) < 0;
+    int i = scopeset_add(&s->scopes, m->dc_id, m->customer_id, start);
+
+    if (i < 0)
+        return i;
+    if (subs_add(lt->subs, m->dc_id, m->customer_id, s, start) ||
+        (st->nchanges && !(replay = calloc(st->nchanges, sizeof(*replay))))) {
+        scopeset_remove(&s->scopes, i);
+        subs_remove(lt->subs, m->dc_id, m->customer_id, s);
+        if (!added)
+            metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, -1);
+        return -ENOMEM;
+    }
+    if (added)
+        metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, 1);
+    for (size_t k = 0; k < st->nchanges; k++) {
+        const struct waypoint *w = &st->changes[k].w;
+
+        replay[k] = (struct scopeset_change){w->dc_id, w->customer_id, st->changes[k].seq, &st->changes[k]};
+    }
+    scopeset_resume(&s->scopes, i, replay, st->nchanges, lt->conf->shared->feed ? lt->through : INT64_MAX,
+                    emit_replayed, s);
+    free(replay);
+    return 0;
+}
+
+void live_subscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
+{
+    struct store_sub_state st;
+    unsigned char *buf;
+    size_t len = 0;
+    int rc;
+
+    if (subscribe_allowed(lt, s, m))
+        return;
+    /* Take what the feed has queued first: the other scopes are then up to
+     * date with lt->through when the replay meets them. */
+    lt->subscribing = 1;
+    live_take(lt);
+    lt->subscribing = 0;
+    if (s->closing)
+        return;
+    if ((rc = store_subscribe_read(lt->conf->store, m->dc_id, m->customer_id, m->since, &st))) {
+        session_db_error(s, m->id_json, rc);
+        return;
+    }
+    if (m->since >= 0 && !st.resumed)
+        log_info("live: cannot resume %s/%s after seq %lld (no longer in the change log, or too far behind): "
+                 "sent a snapshot at seq %lld",
+                 m->dc_id, m->customer_id ? m->customer_id : "*", (long long)m->since, (long long)st.seq);
+    /* A resume answers with the since given; the stream continues after the
+     * head the replay was read at (st.seq), so nothing comes twice. */
+    buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq, st.resumed,
+                               st.w, st.nw, 0, &len);
+    if (!buf) {
+        session_error(s, m->id_json, 500, "Out of memory", 0);
+    } else {
+        session_reply(s, buf, len);
+        if (start_scope(lt, s, m, &st))
+            end_for_resume(lt, s);
+    }
+    store_sub_state_clear(&st);
+}
+
+static void unsubscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
+{
+    int i = m->dc_id ? scopeset_find(&s->scopes, m->dc_id, m->customer_id) : -1;
+    unsigned char *buf;
+    size_t len = 0;
+
+    if (i >= 0) {
+        subs_remove(lt->subs, m->dc_id, m->customer_id, s);
+        scopeset_remove(&s->scopes, i);
+        metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, -1);
+    }
+    /* Unsubscribing from something not subscribed is answered the same way:
+     * afterwards, either way, nothing of it arrives. */
+    buf = view_live_reply("unsubscribed", m->id_json, 0, &len);
+    if (buf)
+        session_reply(s, buf, len);
+}
+
+void live_on_message(struct live *lt, struct session *s, const char *text, size_t len)
+{
+    struct view_client_msg m;
+    const char *why = NULL;
+    unsigned char *buf;
+    size_t n = 0;
+
+    if (view_parse_client_msg(text, len, &m, &why)) {
+        session_error(s, m.id_json ? m.id_json : "null", 400, why, 0);
+        metrics_refused(lt->conf->metrics, METRICS_REFUSE_BAD_MESSAGE);
+    } else if (m.type == VIEW_MSG_PING) {
+        buf = view_live_reply("pong", m.id_json, 0, &n);
+        if (buf)
+            session_reply(s, buf, n);
+    } else if (m.type == VIEW_MSG_SUBSCRIBE) {
+        live_subscribe(lt, s, &m);
+    } else {
+        unsubscribe(lt, s, &m);
+    }
+    view_client_msg_clear(&m);
+}
+
+/* May m go to s at once, from the fan-out, instead of from a writeable
+ * turn? Only with nothing of the session's waiting ahead of it (order is
+ * kept) and not while a subscribe is being answered; the transport decides
+ * the rest (write_now). */
+static int write_now(struct live *lt, struct session *s, const struct msg *m)
+{
+    if (!s->ops->write_now || s->closing || s->ping_due || lt->subscribing || s->tx_msg || outq_peek(&s->q))
+        return 0;
+    return s->ops->write_now(s, m);
+}
+
+/* Fan-out callback from subs_match: a session holding a customer and its
+ * DC is called twice; scopeset_admit lets the change through once. */
+static void deliver(void *session, void *arg)
+{
+    struct session *s = session;
+    struct msg *m = arg;
+    int rc;
+
+    if (s->closing || !scopeset_admit(&s->scopes, msg_dc_id(m), msg_customer_id(m), m->seq))
+        return;
+    rc = write_now(s->live, s, m);
+    if (rc == 0) {
+        session_enqueue(s, m);
+    } else if (rc < 0) {
+        s->closing = 2; /* the transport failed: it closes */
+        s->ops->kill(s);
+    } else {
+        metrics_pushed(s->metrics, m->changed_ms, auth_now_ms());
+    }
+}
+
+void live_take(struct live *lt)
+{
+    struct bus_batch b;
+
+    if (!lt->conf->shared->feed || lt->taking)
+        return;
+    lt->taking = 1;
+    feed_take(lt->conf->shared->feed, lt->conf->thread, &b);
+    if (b.lost) {
+        /* The feed lost changes for this thread (out of memory): every
+         * session ends so that it resumes. */
+        log_error("live: out of memory queueing changes for thread %d: its sessions reconnect and resume",
+                  lt->conf->thread);
+        for (struct session *s = lt->sessions; s; s = s->next)
+            end_for_resume(lt, s);
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        if (!b.lost)
+            subs_match(lt->subs, msg_dc_id(b.msgs[i]), msg_customer_id(b.msgs[i]), b.msgs[i]->seq, deliver,
+                       b.msgs[i]);
+        msg_unref(b.msgs[i]);
+    }
+    free(b.msgs);
+    lt->through = b.through;
+    lt->taking = 0;
+}
+
+int live_drain(struct live *lt)
+{
+    int open = 0;
+
+    for (struct session *s = lt->sessions; s; s = s->next, open++) {
+        if (s->closing)
+            continue;
+        scopes_drop(lt, s);
+        session_close_after(s, SESSION_CLOSE_GOING_AWAY, "server stopping; reconnect with since");
+    }
+    return open;
+}
