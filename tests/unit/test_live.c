@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * The live session and its thread's fan-out without any socket: sessions
+ * of a fake transport that records what it is asked (session_ops), on a
+ * real database for the subscribe checks and snapshots.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "live.h"
+#include "msg.h"
+#include "session.h"
+#include "store.h"
+#include "testdb.h"
+#include "vhost.h"
+
+/* A transport that writes nothing, counts what it is asked, and (when
+ * direct is set) takes messages from the fan-out at once. */
+struct fake {
+    struct session s; /* first */
+    int wakes, kills;
+    int direct;         /* write_now: 1 takes the message, -1 fails, 0 declines */
+    int64_t written[8]; /* seqs written through write_now */
+    int nwritten;
+};
+
+static void fake_wake(struct session *s)
+{
+    ((struct fake *)s)->wakes++;
+}
+
+static void fake_kill(struct session *s)
+{
+    ((struct fake *)s)->kills++;
+}
+
+static int fake_write_now(struct session *s, const struct msg *m)
+{
+    struct fake *f = (struct fake *)s;
+
+    if (f->direct > 0 && f->nwritten < 8)
+        f->written[f->nwritten++] = m->seq;
+    return f->direct;
+}
+
+static const struct session_ops fake_ops = {fake_wake, fake_kill, fake_write_now, 0};
+
+struct env {
+    struct testdb db;
+    struct vhost_shared shared;
+    struct vhost_state conf;
+    struct live live;
+};
+
+static void sql(struct env *e, const char *q)
+{
+    char *err = NULL;
+
+    if (sqlite3_exec(e->db.db, q, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg("%s: %s", q, err);
+}
+
+static int setup(void **state)
+{
+    struct env *e = calloc(1, sizeof(*e));
+
+    assert_non_null(e);
+    testdb_open(&e->db, "live");
+    e->shared.max_subs = 2;
+    e->conf.shared = &e->shared;
+    e->conf.store = e->db.store;
+    assert_int_equal(live_init(&e->live, &e->conf), 0);
+    sql(e, "INSERT INTO dcs(id) VALUES ('d1'), ('d2')");
+    sql(e, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status) VALUES ('d1', 'w1', 'c1', 'r', "
+           "'PENDING')");
+    *state = e;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct env *e = *state;
+
+    live_free(&e->live);
+    testdb_close(&e->db);
+    free(e);
+    return 0;
+}
+
+/* A linked session holding a key for every DC. */
+static void open_key_session(struct env *e, struct fake *f, size_t queue_max)
+{
+    memset(f, 0, sizeof(*f));
+    session_init(&f->s, &e->live, &fake_ops, NULL, NULL, queue_max, 0);
+    f->s.cred.kind = AUTH_KEY;
+    f->s.cred.key.all_dcs = 1;
+    live_link(&e->live, &f->s);
+}
+
+/* The text of queued message i (0: the head). */
+static const char *queued(const struct session *s, size_t i)
+{
+    static char text[4096];
+    const struct msg *m;
+
+    assert_true(i < s->q.count);
+    m = s->q.items[(s->q.head + i) % s->q.cap];
+    assert_true(m->len < sizeof(text));
+    memcpy(text, m->buf + m->pre, m->len);
+    text[m->len] = '\0';
+    return text;
+}
+
+static void say(struct env *e, struct fake *f, const char *json)
+{
+    live_on_message(&e->live, &f->s, json, strlen(json));
+}
+
+static void test_subscribe_answers_with_the_snapshot(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 16);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":7,\"dc_id\":\"d1\",\"customer_id\":\"c1\"}");
+    assert_int_equal(f.s.q.count, 1);
+    assert_non_null(strstr(queued(&f.s, 0), "\"type\":\"subscribed\""));
+    assert_non_null(strstr(queued(&f.s, 0), "\"id\":7"));
+    assert_non_null(strstr(queued(&f.s, 0), "\"w1\""));
+    assert_int_equal(f.s.scopes.n, 1);
+    assert_true(f.wakes > 0);
+    live_unlink(&e->live, &f.s);
+    assert_int_equal(f.s.scopes.n, 0);
+    assert_int_equal(f.s.q.count, 0);
+}
+
+static void test_token_follows_only_its_customer(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 16);
+    f.s.cred.kind = AUTH_TOKEN;
+    strcpy(f.s.cred.token.dc_id, "d1");
+    strcpy(f.s.cred.token.customer_id, "c1");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c2\"}");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":2,\"dc_id\":\"d1\"}");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":3,\"dc_id\":\"d1\",\"customer_id\":\"c1\"}");
+    assert_int_equal(f.s.q.count, 3);
+    assert_non_null(strstr(queued(&f.s, 0), "403"));
+    assert_non_null(strstr(queued(&f.s, 1), "403"));
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"subscribed\""));
+    assert_int_equal(f.s.scopes.n, 1);
+    live_unlink(&e->live, &f.s);
+}
+
+static void test_bad_requests_are_answered_and_change_nothing(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 16);
+    say(e, &f, "{not json");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":2,\"dc_id\":\"nope\"}");
+    say(e, &f, "{\"type\":\"ping\",\"id\":3}");
+    assert_int_equal(f.s.q.count, 3);
+    assert_non_null(strstr(queued(&f.s, 0), "400"));
+    assert_non_null(strstr(queued(&f.s, 1), "403")); /* an unknown DC is not told apart from a forbidden one */
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"pong\""));
+    assert_int_equal(f.s.scopes.n, 0);
+    live_unlink(&e->live, &f.s);
+}
+
+static void test_subscriptions_per_session_are_bounded(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 16);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\"}");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":2,\"dc_id\":\"d1\"}");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":3,\"dc_id\":\"d2\"}");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":4,\"dc_id\":\"d1\"}"); /* again: not a new one */
+    assert_int_equal(f.s.q.count, 4);
+    assert_non_null(strstr(queued(&f.s, 2), "429"));
+    assert_non_null(strstr(queued(&f.s, 3), "\"type\":\"subscribed\""));
+    assert_int_equal(f.s.scopes.n, 2);
+    say(e, &f, "{\"type\":\"unsubscribe\",\"id\":5,\"dc_id\":\"d1\"}");
+    assert_int_equal(f.s.scopes.n, 1);
+    assert_non_null(strstr(queued(&f.s, 4), "\"type\":\"unsubscribed\""));
+    live_unlink(&e->live, &f.s);
+}
+
+static void test_end_and_drain_close_after_the_queue(void **state)
+{
+    struct env *e = *state;
+    struct fake a, b;
+
+    open_key_session(e, &a, 16);
+    open_key_session(e, &b, 16);
+    say(e, &a, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    live_end(&e->live, &a.s, "API key revoked");
+    assert_int_equal(a.s.closing, 1);
+    assert_int_equal(a.s.close_code, SESSION_CLOSE_POLICY);
+    assert_int_equal(a.s.scopes.n, 0);
+    assert_non_null(strstr(queued(&a.s, 1), "401"));
+    assert_non_null(strstr(queued(&a.s, 1), "API key revoked"));
+    /* Both are still open (a closes once its queue is written). */
+    assert_int_equal(live_drain(&e->live), 2);
+    assert_int_equal(a.s.close_code, SESSION_CLOSE_POLICY);
+    assert_int_equal(b.s.closing, 1);
+    assert_int_equal(b.s.close_code, SESSION_CLOSE_GOING_AWAY);
+    live_unlink(&e->live, &a.s);
+    live_unlink(&e->live, &b.s);
+    assert_int_equal(live_drain(&e->live), 0);
+}
+
+/* A reply-only message (no waypoint: never merged). */
+static struct msg *reply(const char *text)
+{
+    size_t n = strlen(text);
+    unsigned char *buf = malloc(n);
+
+    assert_non_null(buf);
+    memcpy(buf, text, n);
+    return msg_wrap(buf, 0, n, 0, 0, NULL, NULL, NULL);
+}
+
+static void test_a_full_queue_closes_the_session(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    struct msg *m[3] = {reply("{\"a\":1}"), reply("{\"a\":2}"), reply("{\"a\":3}")};
+
+    open_key_session(e, &f, 2);
+    session_enqueue(&f.s, m[0]);
+    session_enqueue(&f.s, m[1]);
+    assert_int_equal(f.s.closing, 0);
+    session_enqueue(&f.s, m[2]);
+    assert_int_equal(f.s.closing, 2);
+    assert_int_equal(f.s.close_code, SESSION_CLOSE_POLICY);
+    assert_int_equal(f.s.q.count, 0);
+    session_enqueue(&f.s, m[0]); /* closed: nothing more is queued */
+    assert_int_equal(f.s.q.count, 0);
+    for (int i = 0; i < 3; i++)
+        msg_unref(m[i]);
+    live_unlink(&e->live, &f.s);
+}
+
+static void test_a_message_partly_written_leaves_the_queue(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    struct msg *a = reply("{\"a\":1}"), *b = reply("{\"b\":2}"), *m;
+
+    open_key_session(e, &f, 8);
+    session_enqueue(&f.s, a);
+    session_enqueue(&f.s, b);
+    m = session_tx_next(&f.s);
+    assert_ptr_equal(m, a);
+    session_tx_advance(&f.s, m, 0); /* its first part */
+    assert_int_equal(f.s.q.count, 1);
+    outq_clear(&f.s.q); /* what the queue does meanwhile cannot touch it */
+    assert_ptr_equal(session_tx_next(&f.s), a);
+    session_tx_advance(&f.s, a, 1);
+    assert_null(session_tx_next(&f.s));
+    session_tx_progress(&f.s, 1, 100);
+    assert_int_equal(f.s.stalled_ms, 0);
+    session_enqueue(&f.s, b);
+    session_tx_progress(&f.s, 0, 200); /* nothing could be written: the send timeout counts */
+    assert_true(f.s.stalled_ms > 0);
+    msg_unref(a);
+    msg_unref(b);
+    live_unlink(&e->live, &f.s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_subscribe_answers_with_the_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_follows_only_its_customer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests_are_answered_and_change_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subscriptions_per_session_are_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_end_and_drain_close_after_the_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_full_queue_closes_the_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_message_partly_written_leaves_the_queue, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
