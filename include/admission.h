@@ -2,8 +2,9 @@
  *
  * Admission, below both transports: a request's credential, the client's
  * and the credential's identity for the rate limits, the rate-limit glue,
- * and the Origin policy. http.c (the API and event streams) and channel.c
- * and upgrade.c (WebSocket) call it; it calls neither.
+ * and the Origin policy. The transports (http.c, sse.c, ws.c), the
+ * upgrade gate (upgrade.c) and the live sessions (live.c: a subscribe's
+ * rate limit) call it; it calls none of them.
  */
 #ifndef WAYPOINTD_ADMISSION_H
 #define WAYPOINTD_ADMISSION_H

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * The WebSocket upgrade gate: which requests may become live sessions.
- * http.c asks it at CONFIRM_UPGRADE (HTTP/1.1), channel.c at
+ * http.c asks it at CONFIRM_UPGRADE (HTTP/1.1), ws.c at
  * FILTER_PROTOCOL_CONNECTION (HTTP/2 streams, RFC 8441).
  */
 #ifndef WAYPOINTD_UPGRADE_H

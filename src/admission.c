@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Admission, below both transports (HTTP in http.c, WebSocket and event
- * streams in channel.c): where a request's credential is (the Authorization
+ * streams in sse.c): where a request's credential is (the Authorization
  * header, or access_token for what a browser cannot give headers to), who
  * the client and the credential are for the rate limits, the rate-limit
  * glue over ratelimit.c, and the Origin policy (CORS for the API, the

@@ -5,7 +5,7 @@
  * credential and within its rate limits; anything else is refused with the
  * contract's status and error envelope (HTTP/1.1) or a reset stream
  * (HTTP/2, which lws can only reset). The checks themselves are
- * admission.c's and auth.c's; the session after the upgrade is channel.c's.
+ * admission.c's and auth.c's; the session after the upgrade is ws.c's and live.c's.
  * Runs on the service thread that owns the wsi.
  */
 #include "upgrade.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * libFuzzer driver for the live channel's client messages (view.c): each
- * input is one WebSocket text message as channel.c hands it over. Whatever it
+ * input is one WebSocket text message as ws.c hands it to live.c. Whatever it
  * is, view_parse_client_msg must answer without harm and leave something
  * view_client_msg_clear releases. A refused message must still make an error
  * reply; an accepted one must be consistent (what each type carries), make a
@@ -22,7 +22,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* What channel.c reserves in front of every frame (LWS_PRE on x86-64). */
+/* What ws.c reserves in front of every frame (LWS_PRE on x86-64). */
 #define PRE 16
 
 /* ---- RFC 8259 JSON, strictly ----
@@ -266,7 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     utf8_in);
         check_round_trip(&m);
     } else if (rc == -EINVAL) {
-        /* channel.c answers every refusal with an error frame. */
+        /* live.c answers every refusal with an error frame. */
         FUZZ_CHECK(why && *why);
         check_reply(view_live_error(m.id_json, 400, why, 0, PRE, &len), len, m.id_json, utf8_in);
     }

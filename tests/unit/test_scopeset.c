@@ -2,7 +2,7 @@
 /* Unit tests for scopeset.c: each change once per connection, in
  * increasing seq per subscription, however snapshots, replays and the
  * feed's pushes interleave (issue 11, "Resume plus a second scope"). The
- * session's part of the interleaving is modelled as channel.c runs it:
+ * session's part of the interleaving is modelled as live.c runs it:
  * the feed's pushes are offered with scopeset_admit in seq order; a
  * subscribe first takes what the feed has queued, then adds its scope and
  * takes its replay with scopeset_resume. */
@@ -110,7 +110,7 @@ static void test_issue_11_customer_then_dc_since_9(void **state)
 
 /* The review's race (M9): the session follows DC D; the feed has queued
  * X@150 and Y@155 for its thread, not yet taken, when it subscribes to
- * customer Y with since 120. channel.c takes the queue first, so the
+ * customer Y with since 120. live.c takes the queue first, so the
  * replay meets a DC scope that has had 155 already. */
 static void test_resume_after_the_queue_is_taken(void **state)
 {
