@@ -231,6 +231,36 @@ class ManageTest(WebhookCase):
         self.assertFails(self.wpd("rotate", "--db", self.db, "wh_000000000000"), 1, "wh_000000000000")
 
 
+class DocsExampleTest(unittest.TestCase):
+    """The receiver's verify() in docs/webhooks.md, run against the Standard
+    Webhooks test vector (standard-webhooks/standard-webhooks,
+    libraries/python/tests/test_webhooks.py, test_sign_function)."""
+
+    SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    HEADERS = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330",
+               "webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}
+    BODY = b'{"test": 2432232314}'
+
+    def verify_at(self, now, secret, headers, body):
+        source = os.environ.get("WAYPOINTD_SOURCE_DIR",
+                                os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+        with open(os.path.join(source, "docs", "webhooks.md"), encoding="utf-8") as f:
+            code = re.search(r"```python\n(.*?)```", f.read(), re.S).group(1)
+        ns = {}
+        exec(code, ns)  # the documented example, as an integrator would paste it
+        ns["time"] = type("Clock", (), {"time": staticmethod(lambda: now)})
+        return ns["verify"](secret, headers, body)
+
+    def test_documented_verify_accepts_the_spec_vector_only(self):
+        self.assertTrue(self.verify_at(1614265330, self.SECRET, self.HEADERS, self.BODY))
+        self.assertTrue(self.verify_at(1614265330 + 300, self.SECRET, self.HEADERS, self.BODY))
+        self.assertFalse(self.verify_at(1614265330 + 301, self.SECRET, self.HEADERS, self.BODY))  # a replay
+        self.assertFalse(self.verify_at(1614265330, self.SECRET, self.HEADERS, b'{"test": 2432232315}'))
+        rotated = dict(self.HEADERS, **{"webhook-signature": "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= "
+                                                             + self.HEADERS["webhook-signature"]})
+        self.assertTrue(self.verify_at(1614265330, self.SECRET, rotated, self.BODY))
+
+
 class WhileServingTest(WebhookCase):
 
     def setUp(self):
