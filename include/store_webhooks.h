@@ -46,6 +46,7 @@ struct store_webhook {
     char *approach_stops;          /* "3,1": waypoint.approaching by stops ahead */
     char *approach_minutes;        /* "" for none, else e.g. "10,5" */
     int64_t created_ms;
+    int64_t log_seq;               /* read: the change log is told up to here (set by the store) */
 };
 
 /* Free what a read allocated and zero w, secrets included. NULL-safe. */
@@ -80,5 +81,24 @@ int store_webhook_rotate(struct store *s, const char *id, const struct whsig_key
 /* The keys a delivery at now_ms signs with: the secret, then the previous one
  * while before its expiry. Fills keys[0..*n), *n 1 or 2. Pure. */
 void store_webhook_signing_keys(const struct store_webhook *w, int64_t now_ms, struct whsig_key keys[2], size_t *n);
+
+/* ---- The outbox (store_webhook_outbox.c) ---- */
+
+/* What one fill did. */
+struct store_webhook_fill {
+    size_t changes; /* log rows read */
+    size_t events;  /* outbox rows added */
+    int64_t cursor; /* the endpoint's cursor after */
+};
+/* Read the endpoint's next log rows (at most max, of its DCs, after its
+ * cursor), derive their events (webhook_derive.h), store each with its body
+ * in webhook_outbox (state 'pending', next_ms now_ms), store what the
+ * endpoint now knows of each waypoint, and move the cursor: all in one
+ * transaction, so a crash at any point leaves either all of it or none, and
+ * a change is never both skipped and unsent. A disabled endpoint gets
+ * nothing. The event id (webhook-id) is msg_<endpoint hex>_<seq>_<n>.
+ * 0, -ENOENT, -EINVAL (a row this build cannot read), -ENOMEM, -EBUSY, -EIO. */
+int store_webhook_outbox_fill(struct store *s, const char *id, int64_t now_ms, size_t max,
+                              struct store_webhook_fill *out);
 
 #endif

@@ -28,15 +28,29 @@ const char store_webhooks_schema[] =
     " enabled INTEGER NOT NULL DEFAULT 1, disabled_reason TEXT, state_since_ms INTEGER NOT NULL,"
     " eta_minutes INTEGER NOT NULL DEFAULT " STORE_STR(STORE_WEBHOOK_ETA_MINUTES) ","
     " approach_stops TEXT NOT NULL DEFAULT '" STORE_WEBHOOK_APPROACH_STOPS "',"
-    " approach_minutes TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);"
+    " approach_minutes TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL, log_seq INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX IF NOT EXISTS webhook_endpoints_name ON webhook_endpoints(name) WHERE name IS NOT NULL;"
     "CREATE TABLE IF NOT EXISTS webhook_endpoint_dcs(endpoint_id TEXT NOT NULL, dc_id TEXT NOT NULL,"
     " PRIMARY KEY (endpoint_id, dc_id)) WITHOUT ROWID;"
-    "CREATE INDEX IF NOT EXISTS webhook_endpoint_dcs_by_dc ON webhook_endpoint_dcs(dc_id, endpoint_id);";
+    "CREATE INDEX IF NOT EXISTS webhook_endpoint_dcs_by_dc ON webhook_endpoint_dcs(dc_id, endpoint_id);"
+    /* What each endpoint was last told about each waypoint (webhook_derive.h). */
+    "CREATE TABLE IF NOT EXISTS webhook_wp_state(endpoint_id TEXT NOT NULL, dc_id TEXT NOT NULL,"
+    " waypoint_id TEXT NOT NULL, status TEXT, route_id TEXT, eta_sent INTEGER, stop_fired INTEGER NOT NULL DEFAULT 0,"
+    " minute_fired INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (endpoint_id, dc_id, waypoint_id)) WITHOUT ROWID;"
+    /* The durable outbox: one row per event and endpoint, body rendered once. */
+    "CREATE TABLE IF NOT EXISTS webhook_outbox(id INTEGER PRIMARY KEY AUTOINCREMENT, endpoint_id TEXT NOT NULL,"
+    " msg_id TEXT NOT NULL, type TEXT NOT NULL, dc_id TEXT NOT NULL, waypoint_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " body TEXT NOT NULL, created_ms INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
+    " attempts INTEGER NOT NULL DEFAULT 0, next_ms INTEGER NOT NULL, UNIQUE (endpoint_id, msg_id));"
+    "CREATE INDEX IF NOT EXISTS webhook_outbox_pending ON webhook_outbox(endpoint_id, state, id);";
+
+/* The newest change number ever assigned: where a new (or re-enabled)
+ * endpoint's cursor starts, so it is told about changes from then on. */
+#define SQL_LOG_HEAD "COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)"
 
 #define ENDPOINT_COLUMNS                                                                                         \
     "SELECT id, name, url, events, secret, prev_secret, COALESCE(prev_expires_ms, 0), enabled, disabled_reason," \
-    " state_since_ms, eta_minutes, approach_stops, approach_minutes, created_ms FROM webhook_endpoints"
+    " state_since_ms, eta_minutes, approach_stops, approach_minutes, created_ms, log_seq FROM webhook_endpoints"
 
 void store_webhook_clear(struct store_webhook *w)
 {
@@ -89,8 +103,8 @@ int store_webhook_insert(struct store *s, const struct store_webhook *w)
         return store_errno(s, SQLITE_OK);
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO webhook_endpoints(id, name, url, events, secret, enabled, state_since_ms,"
-                           " eta_minutes, approach_stops, approach_minutes, created_ms)"
-                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                           " eta_minutes, approach_stops, approach_minutes, created_ms, log_seq)"
+                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, " SQL_LOG_HEAD ")",
                            -1, &ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO webhook_endpoint_dcs(endpoint_id, dc_id) VALUES (?1, ?2)",
                            -1, &dc, NULL) != SQLITE_OK) {
@@ -166,6 +180,7 @@ static int endpoint_row(struct store *s, sqlite3_stmt *st, sqlite3_stmt *dcs, st
     out->approach_stops = store_column_text(st, 11, &oom);
     out->approach_minutes = store_column_text(st, 12, &oom);
     out->created_ms = sqlite3_column_int64(st, 13);
+    out->log_seq = sqlite3_column_int64(st, 14);
     if (!out->url || !out->events || !out->approach_stops || !out->approach_minutes)
         oom = 1; /* NOT NULL columns: NULL here means the copy failed */
 
@@ -277,6 +292,10 @@ int store_webhook_remove(struct store *s, const char *id)
         return store_errno(s, SQLITE_OK);
     rc = change_one(s, "DELETE FROM webhook_endpoint_dcs WHERE endpoint_id = ?1", id, NULL, NULL);
     if (!rc || rc == -ENOENT)
+        rc = change_one(s, "DELETE FROM webhook_wp_state WHERE endpoint_id = ?1", id, NULL, NULL);
+    if (!rc || rc == -ENOENT)
+        rc = change_one(s, "DELETE FROM webhook_outbox WHERE endpoint_id = ?1", id, NULL, NULL);
+    if (!rc || rc == -ENOENT)
         rc = change_one(s, "DELETE FROM webhook_endpoints WHERE id = ?1", id, NULL, NULL);
     if (rc) {
         store_exec(s, "ROLLBACK");
@@ -305,7 +324,10 @@ int store_webhook_set_enabled(struct store *s, const char *id, int enabled, cons
     struct state_args a = {enabled != 0, reason ? reason : "disabled", now_ms};
     int rc;
 
-    rc = change_one(s, "UPDATE webhook_endpoints SET enabled = ?2, disabled_reason = ?3, state_since_ms = ?4"
+    /* Enabling starts the cursor at the log head: changes made while it was
+     * disabled are not told (as Foxtrot drops them). */
+    rc = change_one(s, "UPDATE webhook_endpoints SET enabled = ?2, disabled_reason = ?3, state_since_ms = ?4,"
+                       " log_seq = CASE WHEN ?2 THEN " SQL_LOG_HEAD " ELSE log_seq END"
                        " WHERE id = ?1 AND enabled IS NOT ?2", id, bind_state, &a);
     if (rc == -ENOENT) {
         /* Nothing changed: unknown, or already in that state. */
