@@ -16,5 +16,6 @@ int cli_token(int argc, char **argv);
 int cli_serve(int argc, char **argv);
 int cli_demo(int argc, char **argv);
 int cli_simulate(int argc, char **argv);
+int cli_webhook(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const char help[] =
     "  serve    run the server\n"
     "  demo     the one-command demo: sample data, server and simulator\n"
     "  simulate play a delivery day against a database\n"
+    "  webhook  add, list, remove, disable, enable or rotate webhook endpoints\n"
     "\n"
     "waypointd COMMAND --help describes each command.\n";
 
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
         {"serve", cli_serve},
         {"demo", cli_demo},
         {"simulate", cli_simulate},
+        {"webhook", cli_webhook},
     };
 
     if (argc < 2) {

@@ -119,6 +119,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     " customer_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS token_cutoffs(dc_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
     " not_before_ms INTEGER NOT NULL, PRIMARY KEY (dc_id, customer_id)) WITHOUT ROWID;",
+    store_webhooks_schema, /* 4 -> 5 (issue 15): webhook endpoints, store_webhooks.c */
 };
 
 #define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"

@@ -49,6 +49,8 @@ enum stmt_id {
 };
 
 extern const char *const store_stmt_sql[ST_COUNT];
+/* Schema step 4 -> 5 (issue 15), in store_webhooks.c. */
+extern const char store_webhooks_schema[];
 
 struct store {
     sqlite3 *db;
