@@ -15,8 +15,6 @@
 struct bus_batch;
 struct feed;
 struct lws_context;
-struct msg;
-struct store_change;
 
 /* Retention defaults: rows kept behind the newest, and their age. */
 #define FEED_KEEP_ROWS_DEFAULT 1000000LL
@@ -44,9 +42,5 @@ int64_t feed_last_check_ms(struct feed *f);
 /* 1 while the database path still names the file opened at start (not
  * replaced or removed). Any thread: health checks. */
 int feed_file_ok(struct feed *f);
-
-/* Render one change as its push message with LWS_PRE headroom; NULL when
- * out of memory. Any thread. */
-struct msg *feed_render(const struct store_change *c);
 
 #endif

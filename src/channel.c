@@ -21,6 +21,7 @@
 #include "cache.h"
 #include "clock.h"
 #include "bus.h"
+#include "change_msg.h"
 #include "feed.h"
 #include "admission.h"
 #include "log.h"
@@ -191,7 +192,7 @@ static void emit_replayed(void *item, void *arg)
 
     if (pss->closing)
         return;
-    c = feed_render(item);
+    c = change_msg_render(item);
     if (!c) {
         end_for_resume(pss->vhd, pss);
         return;

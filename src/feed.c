@@ -29,12 +29,12 @@
 
 #include "auth.h"
 #include "bus.h"
+#include "change_msg.h"
 #include "clock.h"
 #include "log.h"
 #include "msg.h"
 #include "num.h"
 #include "store.h"
-#include "view.h"
 
 /* Idle: one look per second catches anything inotify missed. */
 #define FEED_FALLBACK_MS 1000
@@ -71,18 +71,6 @@ struct feed {
     pthread_t tid;
 };
 
-struct msg *feed_render(const struct store_change *c)
-{
-    unsigned char *buf;
-    size_t len = 0;
-
-    if (c->kind == STORE_CHANGE_DELETE)
-        buf = view_live_removed(c->seq, c->w.dc_id, c->w.customer_id, c->w.id, LWS_PRE, &len);
-    else
-        buf = view_live_waypoint(c->seq, &c->w, LWS_PRE, &len);
-    return msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
-}
-
 static void wake(void *context)
 {
     lws_cancel_service(context);
@@ -116,7 +104,7 @@ static int deliver_new(struct feed *f)
         }
         msgs = calloc(n ? n : 1, sizeof(*msgs));
         for (size_t i = 0; msgs && i < n; i++)
-            if ((msgs[k] = feed_render(&c[i])))
+            if ((msgs[k] = change_msg_render(&c[i])))
                 k++;
         store_changes_free(c, n);
         if (!msgs || k != n) {
