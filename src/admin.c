@@ -13,7 +13,7 @@
 
 #include "auth.h"
 #include "clock.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "metrics.h"
 #include "store.h"
 

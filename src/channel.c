@@ -22,7 +22,7 @@
 #include "clock.h"
 #include "bus.h"
 #include "change_msg.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "admission.h"
 #include "log.h"
 #include "metrics.h"

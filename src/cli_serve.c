@@ -21,7 +21,7 @@
 
 #include "channel.h"
 #include "config.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "log.h"
 #include "num.h"
 #include "serve.h"

@@ -23,7 +23,7 @@
 
 #include "auth.h"
 #include "devcert.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "num.h"
 #include "serve.h"
 #include "simulate.h"

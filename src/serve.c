@@ -25,7 +25,7 @@
 #include "auth.h"
 #include "cache.h"
 #include "channel.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "http.h"
 #include "listener.h"
 #include "log.h"

@@ -3,7 +3,7 @@
  * written by a second connection as other programs write it. The change
  * log read is wrapped (-Wl,--wrap=store_changes_read) to fail on demand,
  * and lws_cancel_service (the wake-up) is counted instead of called. */
-#include "feed.h"
+#include "source_sqlite.h"
 
 #include <errno.h>
 #include <setjmp.h>

@@ -9,7 +9,7 @@
  * service thread under that thread's {lock_inbox}; lws_cancel_service() is
  * the only lws call made from here.
  */
-#include "feed.h"
+#include "source_sqlite.h"
 
 #include <errno.h>
 #include <stdatomic.h>

@@ -6,8 +6,8 @@
  * change once, queues a reference for every service thread and wakes it with
  * lws_cancel_service(). It also prunes the log by the retention settings.
  */
-#ifndef WAYPOINTD_FEED_H
-#define WAYPOINTD_FEED_H
+#ifndef WAYPOINTD_SOURCE_SQLITE_H
+#define WAYPOINTD_SOURCE_SQLITE_H
 
 #include <stddef.h>
 #include <stdint.h>
