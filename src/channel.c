@@ -22,7 +22,6 @@
 #include "clock.h"
 #include "bus.h"
 #include "change_msg.h"
-#include "source_sqlite.h"
 #include "admission.h"
 #include "log.h"
 #include "metrics.h"
@@ -30,6 +29,7 @@
 #include "outq.h"
 #include "path.h"
 #include "scopeset.h"
+#include "source.h"
 #include "store.h"
 #include "upgrade.h"
 #include "subs.h"
@@ -232,7 +232,7 @@ static int start_scope(struct vhd_channel *vhd, struct pss_channel *pss, const s
 
         replay[k] = (struct scopeset_change){w->dc_id, w->customer_id, st->changes[k].seq, &st->changes[k]};
     }
-    scopeset_resume(&pss->scopes, i, replay, st->nchanges, vhd->conf->shared->feed ? vhd->through : INT64_MAX,
+    scopeset_resume(&pss->scopes, i, replay, st->nchanges, vhd->conf->shared->bus ? vhd->through : INT64_MAX,
                     emit_replayed, pss);
     free(replay);
     return 0;
@@ -254,7 +254,8 @@ static void on_subscribe(struct vhd_channel *vhd, struct pss_channel *pss, const
     vhd->subscribing = 0;
     if (pss->closing)
         return;
-    if ((rc = store_subscribe_read(vhd->conf->store, m->dc_id, m->customer_id, m->since, &st))) {
+    if ((rc = vhd->conf->shared->source->ops->start_point(vhd->conf->source_thread, m->dc_id, m->customer_id, m->since,
+                                                          &st))) {
         send_db_error(pss, m->id_json, rc);
         return;
     }
@@ -401,10 +402,10 @@ static void on_feed(struct vhd_channel *vhd)
 {
     struct bus_batch b;
 
-    if (!vhd->conf->shared->feed || vhd->taking)
+    if (!vhd->conf->shared->bus || vhd->taking)
         return;
     vhd->taking = 1;
-    feed_take(vhd->conf->shared->feed, vhd->conf->thread, &b);
+    bus_take(vhd->conf->shared->bus, vhd->conf->thread, &b);
     if (b.lost) {
         log_error("live: out of memory queueing changes for thread %d: its sessions reconnect and resume",
                   vhd->conf->thread);

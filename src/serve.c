@@ -23,15 +23,17 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "bus.h"
 #include "cache.h"
 #include "channel.h"
-#include "source_sqlite.h"
 #include "http.h"
 #include "listener.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "source.h"
+#include "source_sqlite.h"
 #include "store.h"
 #include "tls.h"
 #include "vhost.h"
@@ -375,23 +377,51 @@ static void run_until_stopped(struct service_thread *threads, int n, const struc
         loop_stop(threads[i].loop);
 }
 
-/* Start the change feed once every context exists: it wakes them. */
-static int feed_setup(struct service_thread *threads, int n, const struct serve_config *cfg, struct feed **feed,
-                      struct vhost_shared *shared)
+/* The bus's wake-up: the only lws call that is safe from another thread. */
+static void wake_thread(void *context)
 {
-    struct feed_config fc = {cfg->db_path, cfg->log_keep_rows, cfg->log_keep_seconds};
-    struct lws_context *contexts[SERVE_MAX_THREADS];
+    lws_cancel_service(context);
+}
+
+/* Once every context exists (the bus wakes them): the bus, the change
+ * source started into it, each thread's side of the source. The database
+ * is the only source a node has today; an edge node would choose its own
+ * here. */
+static int source_setup(struct service_thread *threads, int n, const struct serve_config *cfg,
+                        struct vhost_shared *shared)
+{
+    struct source_sqlite_config sc = {cfg->db_path, cfg->log_keep_rows, cfg->log_keep_seconds};
+    void *contexts[SERVE_MAX_THREADS];
     int rc;
 
     for (int i = 0; i < n; i++)
         contexts[i] = threads[i].context;
-    rc = feed_start(&fc, contexts, n, feed);
-    if (rc) {
-        fprintf(stderr, "waypointd: cannot start the change feed: %s\n", strerror(-rc));
-        return rc;
-    }
-    shared->feed = *feed;
-    return 0;
+    /* Through 0 only until start, which sets where the source begins. */
+    shared->bus = bus_new(n, 0, wake_thread, contexts);
+    if (!shared->bus)
+        return -ENOMEM;
+    rc = source_sqlite_new(&sc, &shared->source);
+    if (!rc)
+        rc = shared->source->ops->start(shared->source, shared->bus);
+    for (int i = 0; i < n && !rc; i++)
+        if (!(threads[i].conf.source_thread = shared->source->ops->thread_open(shared->source, i, threads[i].store)))
+            rc = -ENOMEM;
+    if (rc)
+        fprintf(stderr, "waypointd: cannot start the change source: %s\n", strerror(-rc));
+    return rc;
+}
+
+/* After the service threads have stopped taking: their sides of the
+ * source, the source (it publishes into the bus, which wakes their
+ * contexts: those are destroyed after this), then the bus. */
+static void source_teardown(struct service_thread *threads, int n, struct vhost_shared *shared)
+{
+    for (int i = 0; i < n; i++)
+        if (threads[i].conf.source_thread)
+            shared->source->ops->thread_close(threads[i].conf.source_thread);
+    if (shared->source)
+        shared->source->ops->stop(shared->source);
+    bus_free(shared->bus);
 }
 
 /* /metrics and /healthz, served by the first service thread. */
@@ -421,7 +451,6 @@ static int limits_new(const struct serve_config *cfg, struct ratelimit **addr, s
 int serve_run(const struct serve_config *cfg)
 {
     struct service_thread *threads;
-    struct feed *feed = NULL;
     struct vhost_shared shared = {0};
     struct tls_material *tls;
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -475,8 +504,9 @@ int serve_run(const struct serve_config *cfg)
     if (!rc && cfg->metrics_host)
         rc = admin_start(&threads[0], &admin, cfg);
     if (!rc)
-        rc = feed_setup(threads, n, cfg, &feed, &shared);
-    admin.feed = feed;
+        rc = source_setup(threads, n, cfg, &shared);
+    if (!rc)
+        admin.source = shared.source;
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_main, &threads[i]);
         threads[i].started = !rc;
@@ -495,9 +525,7 @@ int serve_run(const struct serve_config *cfg)
     for (i = 0; i < n; i++)
         if (threads[i].started)
             pthread_join(threads[i].tid, NULL);
-    /* The service threads take from the feed until they stop, and the feed
-     * wakes their contexts: stop it between the two. */
-    feed_stop(feed);
+    source_teardown(threads, n, &shared);
     for (i = 0; i < n; i++)
         thread_teardown(&threads[i]);
     free(threads);
