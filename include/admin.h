@@ -2,7 +2,7 @@
  *
  * The operator's endpoint on its own plain-HTTP address (serve
  * --metrics-listen): GET /metrics (Prometheus text format) and GET /healthz
- * (200 when the database answers and the change watcher is running, else
+ * (200 when the database answers and the change source is healthy, else
  * 503). It is meant for a private network or loopback: no TLS, no auth.
  */
 #ifndef WAYPOINTD_ADMIN_H
@@ -12,12 +12,12 @@ struct lws_context;
 struct lws_vhost;
 struct metrics;
 struct store;
-struct feed;
+struct source;
 
 struct admin_conf {
     struct metrics *metrics;
     struct store *store; /* the hosting service thread's connection */
-    struct feed *feed;   /* set once the feed runs; NULL: not ready */
+    struct source *source; /* set once the change source runs; NULL: not ready */
 };
 
 /* Add the admin vhost to a service thread's context, listening on

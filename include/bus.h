@@ -28,6 +28,10 @@ struct bus_batch {
 /* n inboxes, each starting at seq `through`; wake[i](wake_arg[i]) wakes
  * thread i (wake may be NULL). NULL when out of memory. */
 struct bus *bus_new(int n, int64_t through, bus_wake wake, void *const *wake_arg);
+/* Every inbox has been offered everything up to `through`: what a source
+ * that starts after the bus was made calls before its first publish (the
+ * seq it starts after). Raises only, queues nothing, wakes no one. */
+void bus_set_through(struct bus *b, int64_t through);
 /* Drops whatever is still queued. bus_free(NULL) does nothing. */
 void bus_free(struct bus *b);
 

@@ -29,7 +29,7 @@ struct serve_config {
     const char *www_root;
     const char *map_config;     /* JSON for /map-config.json (view_map_config); NULL: no basemap */
     int threads;
-    long long log_keep_rows;    /* change-log retention, see feed.h */
+    long long log_keep_rows;    /* change-log retention, see source_sqlite.h */
     long long log_keep_seconds;
     int ws_ping_secs;           /* WebSocket liveness, see live.h */
     int ws_hangup_secs;

@@ -9,7 +9,10 @@
  * transports and the fan-out (which only see this header and bus.h) stay
  * as they are.
  *
- * A source implementation embeds struct source as its first member.
+ * A source implementation embeds struct source as its first member, and
+ * defines struct source_thread (its per-thread side) in its own file: to
+ * everyone else it is opaque. serve.c chooses the implementation; the
+ * service threads reach it only through these operations.
  */
 #ifndef WAYPOINTD_SOURCE_H
 #define WAYPOINTD_SOURCE_H
@@ -30,12 +33,15 @@ struct source_ops {
      * every change after it, in increasing seq. 0, or a negative errno
      * (reason logged). Main thread, once. */
     int (*start)(struct source *s, struct bus *bus);
-    /* Stop publishing and free the source. Main thread, after the service
-     * threads have stopped taking. */
+    /* Stop publishing and free the source, whether start ran, failed or
+     * not. Main thread, after the service threads have stopped taking and
+     * every thread_close; the bus is freed after it. */
     void (*stop)(struct source *s);
-    /* Service thread `thread` begins; db is that thread's own connection
-     * (the thread keeps owning it). What start_point is then called with,
-     * or NULL (out of memory). On that thread. */
+    /* Service thread `thread` is being set up (after start, before it
+     * runs); db is that thread's own connection (the thread keeps owning
+     * it). What start_point is then called with on that thread, or NULL
+     * (out of memory). Main thread; thread_close too, once the thread is
+     * joined. */
     struct source_thread *(*thread_open)(struct source *s, int thread, struct store *db);
     void (*thread_close)(struct source_thread *t);
     /* Where a subscription to dc_id (and customer_id; NULL: the whole DC)

@@ -12,7 +12,9 @@
 #include <stdint.h>
 
 struct store;
-struct feed;
+struct bus;
+struct source;
+struct source_thread;
 struct cache;
 struct live;
 struct ratelimit;
@@ -24,7 +26,8 @@ struct auth_secret;
 struct vhost_shared {
     const char *www_root;   /* absolute, realpath'd */
     const char *map_config; /* /map-config.json, see routes.h; NULL: no basemap */
-    struct feed *feed;      /* the change feed; NULL in tests without live push */
+    struct bus *bus;        /* the changes' per-thread inboxes; NULL: no live push */
+    struct source *source;  /* where changes and start points come from (source.h) */
     int ws_ping_secs;       /* ping a WebSocket peer silent this long */
     int ws_hangup_secs;     /* and drop one silent this long */
     int ws_send_timeout_secs; /* drop one whose queue makes no progress this long */
@@ -43,7 +46,8 @@ struct vhost_state {
     const uint8_t *secret;  /* STORE_SECRET_LEN bytes, for tracking tokens: secret_state->key */
     struct auth_secret *secret_state; /* this thread's copy; the sweep reads it again when
                                        * the database changes (a rotation); NULL: fixed */
-    int thread;             /* this thread's index (its inbox in the feed) */
+    int thread;             /* this thread's index (its inbox in the bus) */
+    struct source_thread *source_thread; /* this thread's side of the source */
     struct live *live;      /* its live sessions (live.h); set by ws.c's protocol init */
     int draining;           /* stopping: finish what is in flight, take nothing new */
     int http_busy;          /* HTTP requests being answered */

@@ -13,13 +13,9 @@
 
 #include "auth.h"
 #include "clock.h"
-#include "feed.h"
 #include "metrics.h"
+#include "source.h"
 #include "store.h"
-
-/* The watcher looks at the database at least every second: three seconds
- * without a look means it is stuck or gone. */
-#define ADMIN_FEED_STALE_MS 3000
 
 struct pss_admin {
     char *body;
@@ -40,20 +36,20 @@ static char *text(const char *s, size_t *len)
     return strdup(s);
 }
 
-/* Ready: the database reads and the watcher has looked recently. */
+/* Ready: the database reads and the change source keeps up (its health
+ * says why not). */
 static void healthz(const struct admin_conf *conf, struct pss_admin *pss)
 {
     struct store_log_head head;
-    int64_t seen = conf->feed ? feed_last_check_ms(conf->feed) : 0;
     const char *why = NULL;
     char buf[256];
 
     if (store_log_head(conf->store, &head))
         why = "database unreadable";
-    else if (!conf->feed || clock_mono_ms() - seen > ADMIN_FEED_STALE_MS)
+    else if (!conf->source)
         why = "change watcher not running";
-    else if (!feed_file_ok(conf->feed))
-        why = "database file replaced or removed";
+    else if (conf->source->ops->health(conf->source, clock_mono_ms(), &why) && !why)
+        why = "change source unhealthy";
     pss->type = "application/json";
     pss->status = why ? 503 : 200;
     if (why)

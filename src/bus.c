@@ -59,6 +59,16 @@ void bus_free(struct bus *b)
     free(b);
 }
 
+void bus_set_through(struct bus *b, int64_t through)
+{
+    for (int t = 0; t < b->n; t++) {
+        pthread_mutex_lock(&b->in[t].lock);
+        if (through > b->in[t].through)
+            b->in[t].through = through;
+        pthread_mutex_unlock(&b->in[t].lock);
+    }
+}
+
 /* Room for n more items; 0, or -1 when out of memory. {lock_inbox} held. */
 static int reserve(struct inbox *in, size_t n)
 {

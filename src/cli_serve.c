@@ -21,7 +21,7 @@
 
 #include "live.h"
 #include "config.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "log.h"
 #include "num.h"
 #include "serve.h"
@@ -173,8 +173,8 @@ static const char *from(const struct serve_args *a, const char *name)
 static void serve_defaults(struct serve_args *a)
 {
     memset(a, 0, sizeof(*a));
-    a->cfg.log_keep_rows = FEED_KEEP_ROWS_DEFAULT;
-    a->cfg.log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT;
+    a->cfg.log_keep_rows = SOURCE_SQLITE_KEEP_ROWS_DEFAULT;
+    a->cfg.log_keep_seconds = SOURCE_SQLITE_KEEP_SECONDS_DEFAULT;
     a->cfg.ws_send_timeout_secs = LIVE_SEND_TIMEOUT_SECS;
     a->cfg.max_subs = LIVE_SUBS_MAX;
     a->cfg.rate_addr = SERVE_RATE_ADDR_DEFAULT;

@@ -23,7 +23,7 @@
 
 #include "auth.h"
 #include "devcert.h"
-#include "feed.h"
+#include "source_sqlite.h"
 #include "num.h"
 #include "serve.h"
 #include "simulate.h"
@@ -235,7 +235,8 @@ static int demo_parse(int argc, char **argv, struct demo_paths *p, struct serve_
 int cli_demo(int argc, char **argv)
 {
     struct serve_config cfg = {.www_root = WAYPOINTD_DEFAULT_WWW, .threads = 2,
-                               .log_keep_rows = FEED_KEEP_ROWS_DEFAULT, .log_keep_seconds = FEED_KEEP_SECONDS_DEFAULT};
+                               .log_keep_rows = SOURCE_SQLITE_KEEP_ROWS_DEFAULT,
+                               .log_keep_seconds = SOURCE_SQLITE_KEEP_SECONDS_DEFAULT};
     char host[256], base[320], key[AUTH_KEY_LEN + 1], token[AUTH_TOKEN_MAX], dc[256], customer[256];
     struct sim_thread sim = {.cfg = {.speed = 1.0, .stop = &sim_stop}};
     struct demo_paths p;

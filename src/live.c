@@ -18,13 +18,14 @@
 #include "admission.h"
 #include "auth.h"
 #include "bus.h"
-#include "feed.h"
+#include "change_msg.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
 #include "path.h"
 #include "scopeset.h"
 #include "session.h"
+#include "source.h"
 #include "store.h"
 #include "subs.h"
 #include "vhost.h"
@@ -158,7 +159,7 @@ static void emit_replayed(void *item, void *arg)
 
     if (s->closing)
         return;
-    c = feed_render(item);
+    c = change_msg_render(item);
     if (!c) {
         end_for_resume(s->live, s);
         return;
@@ -198,7 +199,7 @@ static int start_scope(struct live *lt, struct session *s, const struct view_cli
 
         replay[k] = (struct scopeset_change){w->dc_id, w->customer_id, st->changes[k].seq, &st->changes[k]};
     }
-    scopeset_resume(&s->scopes, i, replay, st->nchanges, lt->conf->shared->feed ? lt->through : INT64_MAX,
+    scopeset_resume(&s->scopes, i, replay, st->nchanges, lt->conf->shared->bus ? lt->through : INT64_MAX,
                     emit_replayed, s);
     free(replay);
     return 0;
@@ -206,6 +207,7 @@ static int start_scope(struct live *lt, struct session *s, const struct view_cli
 
 void live_subscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
 {
+    const struct source *source = lt->conf->shared->source;
     struct store_sub_state st;
     unsigned char *buf;
     size_t len = 0;
@@ -220,7 +222,7 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
     lt->subscribing = 0;
     if (s->closing)
         return;
-    if ((rc = store_subscribe_read(lt->conf->store, m->dc_id, m->customer_id, m->since, &st))) {
+    if ((rc = source->ops->start_point(lt->conf->source_thread, m->dc_id, m->customer_id, m->since, &st))) {
         session_db_error(s, m->id_json, rc);
         return;
     }
@@ -318,10 +320,10 @@ void live_take(struct live *lt)
 {
     struct bus_batch b;
 
-    if (!lt->conf->shared->feed || lt->taking)
+    if (!lt->conf->shared->bus || lt->taking)
         return;
     lt->taking = 1;
-    feed_take(lt->conf->shared->feed, lt->conf->thread, &b);
+    bus_take(lt->conf->shared->bus, lt->conf->thread, &b);
     if (b.lost) {
         /* The feed lost changes for this thread (out of memory): every
          * session ends so that it resumes. */

@@ -129,11 +129,43 @@ static void test_out_of_memory_is_reported_not_skipped(void **state)
     bus_free(b);
 }
 
+/* A source made after the bus (serve.c makes the bus, then starts the
+ * source into it) says where it starts before a thread can take: every
+ * inbox then reports that through, with nothing queued and no wake-up. It
+ * never moves an inbox back, which would hide from a resume the changes
+ * already offered. */
+static void test_source_sets_where_it_starts(void **state)
+{
+    void *args[2] = {&woken[0], &woken[1]};
+    struct bus *b = bus_new(2, 0, wake, args);
+    struct bus_batch got;
+    int64_t seqs[16];
+
+    (void)state;
+    memset(woken, 0, sizeof(woken));
+    assert_non_null(b);
+    bus_set_through(b, 42);
+    assert_int_equal(woken[0] + woken[1], 0);
+    for (int t = 0; t < 2; t++) {
+        take(b, t, &got, seqs);
+        assert_int_equal(got.n, 0);
+        assert_false(got.lost);
+        assert_int_equal(got.through, 42);
+    }
+    publish(b, 43, 44, 44);
+    bus_set_through(b, 10);
+    take(b, 1, &got, seqs);
+    assert_int_equal(got.n, 2);
+    assert_int_equal(got.through, 44);
+    bus_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_thread_gets_every_change_in_order),
         cmocka_unit_test(test_out_of_memory_is_reported_not_skipped),
+        cmocka_unit_test(test_source_sets_where_it_starts),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

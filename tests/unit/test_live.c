@@ -8,14 +8,17 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "bus.h"
 #include "live.h"
 #include "msg.h"
 #include "session.h"
+#include "source.h"
 #include "store.h"
 #include "testdb.h"
 #include "vhost.h"
@@ -51,8 +54,25 @@ static int fake_write_now(struct session *s, const struct msg *m)
 
 static const struct session_ops fake_ops = {fake_wake, fake_kill, fake_write_now, 0};
 
+/* The source's side a thread gets: here, its connection. */
+struct source_thread {
+    struct store *db;
+};
+
+/* Start points as the SQLite source gives them; the changes come from the
+ * test, through the bus. */
+static int test_start_point(struct source_thread *t, const char *dc_id, const char *customer_id, int64_t since,
+                            struct store_sub_state *out)
+{
+    return store_subscribe_read(t->db, dc_id, customer_id, since, out);
+}
+
+static const struct source_ops test_source_ops = {.name = "test", .start_point = test_start_point};
+
 struct env {
     struct testdb db;
+    struct source source;
+    struct source_thread source_thread;
     struct vhost_shared shared;
     struct vhost_state conf;
     struct live live;
@@ -75,10 +95,17 @@ static int setup(void **state)
     e->shared.max_subs = 2;
     e->conf.shared = &e->shared;
     e->conf.store = e->db.store;
+    e->source.ops = &test_source_ops;
+    e->shared.source = &e->source;
+    e->source_thread.db = e->db.store;
+    e->conf.source_thread = &e->source_thread;
+    e->shared.bus = bus_new(1, 0, NULL, NULL);
+    assert_non_null(e->shared.bus);
     assert_int_equal(live_init(&e->live, &e->conf), 0);
     sql(e, "INSERT INTO dcs(id) VALUES ('d1'), ('d2')");
     sql(e, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status) VALUES ('d1', 'w1', 'c1', 'r', "
            "'PENDING')");
+    bus_set_through(e->shared.bus, 1); /* the insert above is change 1 */
     *state = e;
     return 0;
 }
@@ -88,6 +115,7 @@ static int teardown(void **state)
     struct env *e = *state;
 
     live_free(&e->live);
+    bus_free(e->shared.bus);
     testdb_close(&e->db);
     free(e);
     return 0;
@@ -280,6 +308,147 @@ static void test_a_message_partly_written_leaves_the_queue(void **state)
     live_unlink(&e->live, &f.s);
 }
 
+
+/* A change as the source would publish it (waypoint w1 of d1/c1). */
+static struct msg *change(int64_t seq)
+{
+    char text[64];
+    int n = snprintf(text, sizeof(text), "{\"type\":\"waypoint\",\"seq\":%lld}", (long long)seq);
+    unsigned char *buf = malloc((size_t)n);
+
+    assert_non_null(buf);
+    memcpy(buf, text, (size_t)n);
+    return msg_wrap(buf, 0, (size_t)n, seq, 0, "d1", "c1", "w1");
+}
+
+/* Publish change seq into the bus (as the source does) without taking it. */
+static void publish(struct env *e, int64_t seq)
+{
+    struct msg *m = change(seq);
+
+    assert_non_null(m);
+    bus_publish(e->shared.bus, &m, 1, seq);
+    msg_unref(m);
+}
+
+/* The seqs of the changes in s's queue, in order; how many. */
+static size_t queued_seqs(const struct session *s, int64_t *out, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->q.count && n < cap; i++) {
+        const struct msg *m = s->q.items[(s->q.head + i) % s->q.cap];
+
+        if (m->seq)
+            out[n++] = m->seq;
+    }
+    return n;
+}
+
+static void test_a_change_reaches_a_session_once_through_two_scopes(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    int64_t seqs[8];
+
+    open_key_session(e, &f, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\"}");
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":2,\"dc_id\":\"d1\"}");
+    publish(e, 2);
+    live_take(&e->live);
+    assert_int_equal(queued_seqs(&f.s, seqs, 8), 1);
+    assert_int_equal(seqs[0], 2);
+    live_unlink(&e->live, &f.s);
+}
+
+static void test_nothing_goes_to_a_scope_not_followed(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    int64_t seqs[8];
+
+    open_key_session(e, &f, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d2\"}");
+    publish(e, 2);
+    live_take(&e->live);
+    assert_int_equal(queued_seqs(&f.s, seqs, 8), 0);
+    live_unlink(&e->live, &f.s);
+}
+
+/* The fan-out writes straight through the transport only when nothing of
+ * the session waits; else it queues behind what waits (order kept). */
+static void test_direct_write_only_when_nothing_waits(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    struct msg *m;
+    int64_t seqs[8];
+
+    open_key_session(e, &f, 64);
+    f.direct = 1;
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    publish(e, 2);
+    live_take(&e->live);
+    assert_int_equal(f.nwritten, 0); /* the subscribed reply waits ahead of it */
+    assert_int_equal(queued_seqs(&f.s, seqs, 8), 1);
+    while ((m = session_tx_next(&f.s)))
+        session_tx_advance(&f.s, m, 1);
+    publish(e, 3);
+    live_take(&e->live);
+    assert_int_equal(f.nwritten, 1);
+    assert_int_equal(f.written[0], 3);
+    assert_null(session_tx_next(&f.s));
+    live_unlink(&e->live, &f.s);
+}
+
+static void test_a_failed_direct_write_closes_the_session(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    struct msg *m;
+
+    open_key_session(e, &f, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    while ((m = session_tx_next(&f.s)))
+        session_tx_advance(&f.s, m, 1);
+    f.direct = -1;
+    publish(e, 2);
+    live_take(&e->live);
+    assert_int_equal(f.s.closing, 2);
+    assert_int_equal(f.kills, 1);
+    publish(e, 3);
+    live_take(&e->live); /* closed: nothing more */
+    assert_int_equal(f.kills, 1);
+    live_unlink(&e->live, &f.s);
+}
+
+/* Issue 11's case at this level: a session follows its DC; two changes
+ * are committed, the source has published only the first when the session
+ * also subscribes to the customer with since=1 (a replay of 2 and 3 read
+ * from the database). Each change must come once, in increasing seq. */
+static void test_resume_of_a_second_scope_sends_each_change_once_in_order(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    int64_t seqs[8];
+    size_t n;
+
+    open_key_session(e, &f, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    sql(e, "UPDATE waypoints SET status = 'EN_ROUTE' WHERE id = 'w1'");
+    sql(e, "UPDATE waypoints SET status = 'ARRIVED' WHERE id = 'w1'");
+    publish(e, 2);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":2,\"dc_id\":\"d1\",\"customer_id\":\"c1\",\"since\":1}");
+    assert_non_null(strstr(queued(&f.s, f.s.q.count - 1), "\"resumed\":true"));
+    publish(e, 3);
+    live_take(&e->live);
+    n = queued_seqs(&f.s, seqs, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(seqs[0], 2);
+    assert_int_equal(seqs[1], 3);
+    live_unlink(&e->live, &f.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +459,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_end_and_drain_close_after_the_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_full_queue_closes_the_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_message_partly_written_leaves_the_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_change_reaches_a_session_once_through_two_scopes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nothing_goes_to_a_scope_not_followed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_write_only_when_nothing_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_failed_direct_write_closes_the_session, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resume_of_a_second_scope_sends_each_change_once_in_order, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT
  *
- * The change watcher. Its thread sleeps in poll() on an inotify watch of the
- * database's folder (the -wal file changes on every commit) and a stop
- * eventfd, with a slow fallback timeout. After any sign of a write it checks
- * PRAGMA data_version on its own connection a few times over ~200 ms,
- * because SQLite updates the WAL index (what data_version reads) just after
- * writing the WAL file. New log rows become rendered messages, queued per
- * service thread under that thread's {lock_inbox}; lws_cancel_service() is
- * the only lws call made from here.
+ * The SQLite change source (source.h): the change watcher, and where a
+ * subscription starts. The watcher's thread sleeps in poll() on an inotify
+ * watch of the database's folder (the -wal file changes on every commit)
+ * and a stop eventfd, with a slow fallback timeout. After any sign of a
+ * write it checks PRAGMA data_version on its own connection a few times over
+ * ~200 ms, because SQLite updates the WAL index (what data_version reads)
+ * just after writing the WAL file. New log rows become rendered messages,
+ * published into the caller's bus (which wakes the service threads). A
+ * start point is read on the service thread, on that thread's connection.
  */
-#include "feed.h"
+#include "source_sqlite.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -25,40 +26,40 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <libwebsockets.h>
-
 #include "auth.h"
 #include "bus.h"
+#include "change_msg.h"
 #include "clock.h"
 #include "log.h"
 #include "msg.h"
 #include "num.h"
+#include "source.h"
 #include "store.h"
-#include "view.h"
 
 /* Idle: one look per second catches anything inotify missed. */
-#define FEED_FALLBACK_MS 1000
-#define FEED_BATCH 4096
-#define FEED_PRUNE_INTERVAL_MS 60000
+#define WATCH_FALLBACK_MS 1000
+#define WATCH_BATCH 4096
+#define WATCH_PRUNE_INTERVAL_MS 60000
 /* How often the database file's identity and its disk's free space are
  * looked at, and how little free space counts as full. */
-#define FEED_SURROUNDINGS_MS 1000
-#define FEED_DISK_LOW_BYTES (1024 * 1024)
+#define WATCH_SURROUNDINGS_MS 1000
+#define WATCH_DISK_LOW_BYTES (1024 * 1024)
 
 /* Re-checks after a write was seen, in ms from one to the next. */
 static const int recheck_ms[] = {1, 2, 5, 10, 20, 50, 100};
 #define RECHECKS ((int)(sizeof(recheck_ms) / sizeof(recheck_ms[0])))
 
-struct feed {
-    struct feed_config cfg;
+struct source_sqlite {
+    struct source base;          /* first: a struct source * is this */
+    struct source_sqlite_config cfg;
     struct store *store; /* the watcher's own connection */
-    struct bus *bus;             /* the service threads' inboxes */
+    struct bus *bus;             /* the caller's, from start */
     int inotify_fd;
     int stop_fd;
     char wal_name[NAME_MAX + 1]; /* basename of the -wal file */
     int64_t cursor;              /* newest log row read */
     int64_t data_version;
-    _Atomic int64_t last_check_ms; /* see feed_last_check_ms() */
+    _Atomic int64_t last_check_ms; /* the last successful look (clock_mono_ms()), for health */
     int64_t last_prune_ms;
     char dir[PATH_MAX];          /* the database's folder */
     dev_t dev;                   /* the database file opened at start */
@@ -69,41 +70,25 @@ struct feed {
     int behind;                  /* the last read or render failed: read again at the next look */
     int64_t last_surroundings_ms;
     pthread_t tid;
+    _Atomic int started;         /* the watcher thread runs (until stop) */
 };
 
-struct msg *feed_render(const struct store_change *c)
-{
-    unsigned char *buf;
-    size_t len = 0;
-
-    if (c->kind == STORE_CHANGE_DELETE)
-        buf = view_live_removed(c->seq, c->w.dc_id, c->w.customer_id, c->w.id, LWS_PRE, &len);
-    else
-        buf = view_live_waypoint(c->seq, &c->w, LWS_PRE, &len);
-    return msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
-}
-
-static void wake(void *context)
-{
-    lws_cancel_service(context);
-}
-
-void feed_take(struct feed *f, int thread, struct bus_batch *out)
-{
-    bus_take(f->bus, thread, out);
-}
+/* A service thread's side: its own connection, which it keeps owning. */
+struct source_thread {
+    struct store *db;
+};
 
 /* Read and publish every log row after the cursor: 0, or a negative errno
  * when a read or a render failed (the cursor stays before what was not
  * published: the next look reads it again). */
-static int deliver_new(struct feed *f)
+static int deliver_new(struct source_sqlite *f)
 {
     for (;;) {
         struct store_change *c = NULL;
         struct msg **msgs;
         size_t n = 0, k = 0;
         int64_t next;
-        int rc = store_changes_read(f->store, f->cursor, FEED_BATCH, &c, &n, &next);
+        int rc = store_changes_read(f->store, f->cursor, WATCH_BATCH, &c, &n, &next);
 
         if (rc) {
             log_error("%s: reading the change log failed (%d): %s; retrying", __func__, rc,
@@ -116,7 +101,7 @@ static int deliver_new(struct feed *f)
         }
         msgs = calloc(n ? n : 1, sizeof(*msgs));
         for (size_t i = 0; msgs && i < n; i++)
-            if ((msgs[k] = feed_render(&c[i])))
+            if ((msgs[k] = change_msg_render(&c[i])))
                 k++;
         store_changes_free(c, n);
         if (!msgs || k != n) {
@@ -135,7 +120,7 @@ static int deliver_new(struct feed *f)
 }
 
 /* Drain pending inotify events; 1 when one concerned the database files. */
-static int drain_inotify(struct feed *f)
+static int drain_inotify(struct source_sqlite *f)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     int hit = 0;
@@ -152,12 +137,12 @@ static int drain_inotify(struct feed *f)
     return hit;
 }
 
-static void maybe_prune(struct feed *f)
+static void maybe_prune(struct source_sqlite *f)
 {
     int64_t now = auth_now_ms(), mono = clock_mono_ms(), pruned = 0;
     int rc;
 
-    if (f->last_prune_ms && mono - f->last_prune_ms < FEED_PRUNE_INTERVAL_MS)
+    if (f->last_prune_ms && mono - f->last_prune_ms < WATCH_PRUNE_INTERVAL_MS)
         return;
     f->last_prune_ms = mono;
     /* Saturating: a huge retention must mean "keep", never wrap into a
@@ -174,14 +159,14 @@ static void maybe_prune(struct feed *f)
 
 /* The database file replaced or removed, its disk full: nothing the
  * server can fix, but the operator must hear of it, once per episode. */
-static void check_surroundings(struct feed *f)
+static void check_surroundings(struct source_sqlite *f)
 {
     int64_t now = clock_mono_ms();
     struct statvfs vfs;
     struct stat st;
     int ok, missing;
 
-    if (now - f->last_surroundings_ms < FEED_SURROUNDINGS_MS)
+    if (now - f->last_surroundings_ms < WATCH_SURROUNDINGS_MS)
         return;
     f->last_surroundings_ms = now;
     missing = stat(f->cfg.db_path, &st) != 0;
@@ -196,22 +181,17 @@ static void check_surroundings(struct feed *f)
     if (statvfs(f->dir, &vfs) == 0) {
         unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
 
-        if (avail < FEED_DISK_LOW_BYTES && !f->disk_low)
+        if (avail < WATCH_DISK_LOW_BYTES && !f->disk_low)
             log_error("database disk is full: %llu KiB free where %s is; writers fail until space is freed, "
                       "reads and pushes go on",
                       avail / 1024, f->cfg.db_path);
-        else if (avail >= 2 * FEED_DISK_LOW_BYTES && f->disk_low)
+        else if (avail >= 2 * WATCH_DISK_LOW_BYTES && f->disk_low)
             log_info("the disk holding %s has space again (%llu KiB free)", f->cfg.db_path, avail / 1024);
-        f->disk_low = avail < FEED_DISK_LOW_BYTES || (f->disk_low && avail < 2 * FEED_DISK_LOW_BYTES);
+        f->disk_low = avail < WATCH_DISK_LOW_BYTES || (f->disk_low && avail < 2 * WATCH_DISK_LOW_BYTES);
     }
 }
 
-int feed_file_ok(struct feed *f)
-{
-    return atomic_load(&f->file_ok);
-}
-
-static void check(struct feed *f)
+static void check(struct source_sqlite *f)
 {
     int64_t v;
 
@@ -236,19 +216,14 @@ static void check(struct feed *f)
     atomic_store_explicit(&f->last_check_ms, clock_mono_ms(), memory_order_relaxed);
 }
 
-int64_t feed_last_check_ms(struct feed *f)
-{
-    return atomic_load_explicit(&f->last_check_ms, memory_order_relaxed);
-}
-
 static void *watch_main(void *arg)
 {
-    struct feed *f = arg;
+    struct source_sqlite *f = arg;
     int recheck = RECHECKS; /* RECHECKS: idle */
 
     for (;;) {
         struct pollfd p[2] = {{.fd = f->stop_fd, .events = POLLIN}, {.fd = f->inotify_fd, .events = POLLIN}};
-        int timeout = recheck < RECHECKS ? recheck_ms[recheck] : FEED_FALLBACK_MS;
+        int timeout = recheck < RECHECKS ? recheck_ms[recheck] : WATCH_FALLBACK_MS;
         int n = poll(p, f->inotify_fd >= 0 ? 2 : 1, timeout);
 
         if (n < 0 && errno != EINTR)
@@ -267,17 +242,17 @@ static void *watch_main(void *arg)
 
 /* Watch the database's folder, not the -wal file itself, so a WAL that is
  * created, deleted or replaced keeps being seen. */
-static int watch_setup(struct feed *f)
+static int watch_setup(struct source_sqlite *f)
 {
     char dir[PATH_MAX], *slash;
     const char *base;
 
     if (!realpath(f->cfg.db_path, dir))
         return -errno;
-    lws_strncpy(f->dir, dir, sizeof(f->dir));
+    snprintf(f->dir, sizeof(f->dir), "%s", dir);
     *strrchr(f->dir, '/') = '\0';
     if (!f->dir[0])
-        lws_strncpy(f->dir, "/", sizeof(f->dir));
+        snprintf(f->dir, sizeof(f->dir), "/");
     slash = strrchr(dir, '/');
     base = slash + 1;
     if (snprintf(f->wal_name, sizeof(f->wal_name), "%s-wal", base) >= (int)sizeof(f->wal_name))
@@ -296,20 +271,50 @@ static int watch_setup(struct feed *f)
     return 0;
 }
 
-static void feed_free(struct feed *f)
+static int start_point(struct source_thread *t, const char *dc_id, const char *customer_id, int64_t since,
+                       struct store_sub_state *out)
 {
-    if (!f)
-        return;
-    bus_free(f->bus);
-    if (f->inotify_fd >= 0)
-        close(f->inotify_fd);
-    if (f->stop_fd >= 0)
-        close(f->stop_fd);
-    store_close(f->store);
-    free(f);
+    return store_subscribe_read(t->db, dc_id, customer_id, since, out);
 }
 
-static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
+static struct source_thread *thread_open(struct source *s, int thread, struct store *db)
+{
+    struct source_thread *t = calloc(1, sizeof(*t));
+
+    (void)s;
+    (void)thread;
+    if (t)
+        t->db = db;
+    return t;
+}
+
+static void thread_close(struct source_thread *t)
+{
+    free(t);
+}
+
+/* The watcher's last look, and the file it watches: /healthz's reasons,
+ * spelt as operators have known them (operations.md). */
+static int health(struct source *s, int64_t now_ms, const char **why)
+{
+    struct source_sqlite *f = (struct source_sqlite *)s;
+    int64_t seen = atomic_load_explicit(&f->last_check_ms, memory_order_relaxed);
+
+    if (!atomic_load(&f->started) || now_ms - seen > SOURCE_SQLITE_STALE_MS) {
+        *why = "change watcher not running";
+        return -ETIMEDOUT;
+    }
+    if (!atomic_load(&f->file_ok)) {
+        *why = "database file replaced or removed";
+        return -ESTALE;
+    }
+    *why = NULL;
+    return 0;
+}
+
+/* Everything start opened, and the bus's through, before the thread runs:
+ * a subscription made as soon as start returns misses nothing. */
+static int open_all(struct source_sqlite *f)
 {
     struct store_log_head head;
     struct stat st;
@@ -330,48 +335,75 @@ static int feed_init(struct feed *f, struct lws_context *const *contexts, int n)
     f->ino = st.st_ino;
     f->file_ok = 1;
     f->last_prune_ms = 0; /* prune once at start */
-    f->bus = bus_new(n, f->cursor, wake, (void *const *)contexts);
-    if (!f->bus)
-        return -ENOMEM;
     f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (f->stop_fd < 0)
         return -errno;
     rc = watch_setup(f);
     if (rc)
         log_error("cannot watch %s (%s); polling every %d ms instead", f->cfg.db_path,
-                strerror(-rc), FEED_FALLBACK_MS);
+                strerror(-rc), WATCH_FALLBACK_MS);
+    bus_set_through(f->bus, f->cursor);
     return 0;
 }
 
-int feed_start(const struct feed_config *cfg, struct lws_context *const *contexts, int n, struct feed **out)
+static int start(struct source *s, struct bus *bus)
 {
-    struct feed *f = calloc(1, sizeof(*f));
+    struct source_sqlite *f = (struct source_sqlite *)s;
     int rc;
 
-    *out = NULL;
-    if (!f)
-        return -ENOMEM;
-    f->cfg = *cfg;
-    f->inotify_fd = f->stop_fd = -1;
-    rc = feed_init(f, contexts, n);
+    f->bus = bus;
+    rc = open_all(f);
     if (!rc)
         rc = -pthread_create(&f->tid, NULL, watch_main, f);
     if (rc) {
-        feed_free(f);
+        log_error("cannot start the change watcher on %s: %s", f->cfg.db_path, strerror(-rc));
         return rc;
     }
-    *out = f;
+    atomic_store(&f->started, 1);
     return 0;
 }
 
-void feed_stop(struct feed *f)
+/* Stops the watcher if it runs; frees what start opened either way. */
+static void stop(struct source *s)
 {
+    struct source_sqlite *f = (struct source_sqlite *)s;
     uint64_t one = 1;
 
     if (!f)
         return;
-    if (write(f->stop_fd, &one, sizeof(one)) != sizeof(one))
-        log_error("%s: cannot signal the watcher", __func__);
-    pthread_join(f->tid, NULL);
-    feed_free(f);
+    if (atomic_load(&f->started)) {
+        if (write(f->stop_fd, &one, sizeof(one)) != sizeof(one))
+            log_error("%s: cannot signal the watcher", __func__);
+        pthread_join(f->tid, NULL);
+    }
+    if (f->inotify_fd >= 0)
+        close(f->inotify_fd);
+    if (f->stop_fd >= 0)
+        close(f->stop_fd);
+    store_close(f->store);
+    free(f);
+}
+
+static const struct source_ops sqlite_ops = {
+    .name = "sqlite",
+    .start = start,
+    .stop = stop,
+    .thread_open = thread_open,
+    .thread_close = thread_close,
+    .start_point = start_point,
+    .health = health,
+};
+
+int source_sqlite_new(const struct source_sqlite_config *cfg, struct source **out)
+{
+    struct source_sqlite *f = calloc(1, sizeof(*f));
+
+    *out = NULL;
+    if (!f)
+        return -ENOMEM;
+    f->base.ops = &sqlite_ops;
+    f->cfg = *cfg;
+    f->inotify_fd = f->stop_fd = -1;
+    *out = &f->base;
+    return 0;
 }

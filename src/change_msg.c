@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: MIT
+ *
+ * A change becomes its push message here (the JSON is view.c's, the
+ * reference counting msg.c's). Pure: runs on a source's thread for what it
+ * publishes and on a service thread for a resume's replay.
+ */
+#include "change_msg.h"
+
+#include <stddef.h>
+
+#include <libwebsockets.h>
+
+#include "msg.h"
+#include "store.h"
+#include "view.h"
+
+struct msg *change_msg_render(const struct store_change *c)
+{
+    unsigned char *buf;
+    size_t len = 0;
+
+    if (c->kind == STORE_CHANGE_DELETE)
+        buf = view_live_removed(c->seq, c->w.dc_id, c->w.customer_id, c->w.id, LWS_PRE, &len);
+    else
+        buf = view_live_waypoint(c->seq, &c->w, LWS_PRE, &len);
+    return msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
+}
