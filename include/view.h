@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * JSON in and out: renders the API's bodies from model structs and parses
- * request bodies. view.c is the only file that includes json-c. Every render
- * returns a malloc'd NUL-terminated string (length in *len) or NULL when out
- * of memory; the caller frees it.
+ * request bodies (view.c), and the live channel's messages both ways
+ * (view_live.c); those two are the only files that include json-c. Every
+ * render returns a malloc'd NUL-terminated string (length in *len) or NULL
+ * when out of memory; the caller frees it.
  */
 #ifndef WAYPOINTD_VIEW_H
 #define WAYPOINTD_VIEW_H
@@ -31,7 +32,7 @@ char *view_map_config(const char *tiles, const char *attribution, size_t *len);
  * ttl_seconds (if present) is an integer in [min, max]. */
 int view_parse_ttl(const char *body, size_t len, long min, long max, long *ttl);
 
-/* ---- Live channel (WebSocket) messages ----
+/* ---- Live channel (WebSocket) messages: view_live.c ----
  * Each render returns a malloc'd buffer of `pre` bytes of headroom (for
  * LWS_PRE) followed by the JSON; *len counts the JSON only. NULL when out of
  * memory. id_json is a request id as JSON text, echoed back unchanged. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * What the subcommands' files (cli.c, cli_serve.c, cli_simulate.c, demo.c)
- * share: one usage line per mistake, --help, opening the store with its
- * error said. Defined in cli.c. Not for other modules. Main thread only.
+ * What the subcommands' files (cli_init.c, cli_key.c, cli_token.c,
+ * cli_serve.c, cli_simulate.c, demo.c) share: one usage line per mistake,
+ * --help, opening the store with its error said. Defined in cli.c. Not for
+ * other modules. Main thread only.
  */
 #ifndef WAYPOINTD_CLI_INT_H
 #define WAYPOINTD_CLI_INT_H

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT
  *
- * The SQLite database: schema, migrations by PRAGMA user_version, and every
- * query, as statements prepared once per connection and reused. The only file
- * that includes <sqlite3.h>; values are copied out before a statement is
- * reset, so no sqlite3_stmt or column pointer leaves this file. A struct store
- * belongs to one thread at a time.
+ * One SQLite connection: open (with its checks: schema version, WAL mode)
+ * and close, the table of statements prepared once per connection and
+ * reused, error mapping, and the row-copy helpers every store_*.c file uses.
+ * Values are copied out before a statement is reset, so no sqlite3_stmt or
+ * column pointer leaves the store files. A struct store belongs to one thread
+ * at a time. The schema is store_schema.c; the API's reads store_customers.c;
+ * credentials store_creds.c; the change log store_log.c.
  */
 #include "store.h"
 
@@ -15,16 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
 #include <sqlite3.h>
 
 #include "log.h"
 #include "store_int.h"
 #include "utf8.h"
-
-
-/* Epoch milliseconds in SQL (unixepoch('subsec') needs SQLite 3.42). */
-#define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
 const char *const store_stmt_sql[ST_COUNT] = {
     [ST_DC_EXISTS] = "SELECT 1 FROM dcs WHERE id = ?1",
@@ -71,82 +68,6 @@ const char *const store_stmt_sql[ST_COUNT] = {
     [ST_LOG_PRUNED_SET] = "UPDATE change_log_state SET pruned_through = MAX(pruned_through, ?1) WHERE id = 1",
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
-
-/* Migration steps: steps[v] takes a database from version v to v + 1. Tables
- * other programs write may already exist, so they are created IF NOT EXISTS. */
-static const char *const migrations[STORE_SCHEMA_VERSION] = {
-    /* 0 -> 1: the contract's tables, API keys, the token secret. */
-    "CREATE TABLE IF NOT EXISTS dcs(id TEXT PRIMARY KEY, name TEXT NOT NULL DEFAULT '');"
-    "CREATE TABLE IF NOT EXISTS customers(dc_id TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL,"
-    " imported_address TEXT, imported_latitude REAL, imported_longitude REAL,"
-    " inferred_latitude REAL, inferred_longitude REAL, location_confident INTEGER NOT NULL DEFAULT 0,"
-    " PRIMARY KEY (dc_id, id));"
-    "CREATE TABLE IF NOT EXISTS waypoints(dc_id TEXT NOT NULL, id TEXT NOT NULL, customer_id TEXT NOT NULL,"
-    " route_id TEXT, status TEXT NOT NULL DEFAULT 'PENDING', completed_timestamp INTEGER,"
-    " estimated_time_of_arrival INTEGER, waypoints_ahead INTEGER, waiting_time_seconds INTEGER,"
-    " PRIMARY KEY (dc_id, id));"
-    "CREATE INDEX IF NOT EXISTS waypoints_by_customer ON waypoints(dc_id, customer_id);"
-    "CREATE TABLE IF NOT EXISTS api_keys(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-    " hash BLOB NOT NULL UNIQUE, all_dcs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
-    " revoked_ms INTEGER);"
-    "CREATE TABLE IF NOT EXISTS api_key_dcs(key_id INTEGER NOT NULL REFERENCES api_keys(id),"
-    " dc_id TEXT NOT NULL, PRIMARY KEY (key_id, dc_id)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS secrets(name TEXT PRIMARY KEY, value BLOB NOT NULL);",
-    /* 1 -> 2: the change log the triggers write (see install_triggers). */
-    "CREATE TABLE IF NOT EXISTS change_log(seq INTEGER PRIMARY KEY AUTOINCREMENT, dc_id TEXT NOT NULL,"
-    " customer_id TEXT NOT NULL, waypoint_id TEXT NOT NULL, kind TEXT NOT NULL, changed_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS change_log_by_customer ON change_log(dc_id, customer_id, seq);"
-    "CREATE TABLE IF NOT EXISTS change_log_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
-    " pruned_through INTEGER NOT NULL DEFAULT 0);"
-    "INSERT OR IGNORE INTO change_log_state(id, pruned_through) VALUES (1, 0);",
-    /* 2 -> 3: a DC resume reads the DC's rows in a seq range; without this
-     * index it read the whole DC's log and sorted it (issue 11). */
-    "CREATE INDEX IF NOT EXISTS change_log_by_dc ON change_log(dc_id, seq);",
-    /* 3 -> 4 (issue 12): a key's name is unique only among live keys, so a
-     * revoked key's name can be used again while its row (and when it was
-     * revoked) stays; SQLite cannot drop a column's UNIQUE, so the table is
-     * rebuilt with the same ids (api_key_dcs refers to them). Revoked
-     * tracking tokens: one by the SHA-256 of its text (kept until it would
-     * have expired), every token of a customer issued until a cutoff. */
-    "CREATE TABLE api_keys_v4(id INTEGER PRIMARY KEY, name TEXT NOT NULL, hash BLOB NOT NULL UNIQUE,"
-    " all_dcs INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL, revoked_ms INTEGER);"
-    "INSERT INTO api_keys_v4(id, name, hash, all_dcs, created_ms, revoked_ms)"
-    " SELECT id, name, hash, all_dcs, created_ms, revoked_ms FROM api_keys;"
-    "DROP TABLE api_keys;"
-    "ALTER TABLE api_keys_v4 RENAME TO api_keys;"
-    "CREATE UNIQUE INDEX api_keys_live_name ON api_keys(name) WHERE revoked_ms IS NULL;"
-    "CREATE TABLE IF NOT EXISTS revoked_tokens(hash BLOB PRIMARY KEY, dc_id TEXT NOT NULL,"
-    " customer_id TEXT NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS token_cutoffs(dc_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
-    " not_before_ms INTEGER NOT NULL, PRIMARY KEY (dc_id, customer_id)) WITHOUT ROWID;",
-    store_webhooks_schema, /* 4 -> 5 (issue 15): webhook endpoints, store_webhooks.c */
-};
-
-#define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"
-
-/* The triggers, dropped and created again by every init, so a database whose
- * triggers were lost or are older gets the current ones. They run in the
- * writer's transaction: a change is logged exactly when it commits. An update
- * that changes nothing the API shows logs nothing; a waypoint moved to another
- * customer (or id) logs a delete for where it was, then an update. */
-static const char install_triggers[] =
-    "DROP TRIGGER IF EXISTS waypoints_log_insert;"
-    "DROP TRIGGER IF EXISTS waypoints_log_update;"
-    "DROP TRIGGER IF EXISTS waypoints_log_delete;"
-    "CREATE TRIGGER waypoints_log_insert AFTER INSERT ON waypoints BEGIN " SQL_LOG_INSERT
-    " VALUES (NEW.dc_id, NEW.customer_id, NEW.id, 'insert', " SQL_NOW_MS "); END;"
-    "CREATE TRIGGER waypoints_log_update AFTER UPDATE ON waypoints WHEN"
-    " OLD.dc_id IS NOT NEW.dc_id OR OLD.id IS NOT NEW.id OR OLD.customer_id IS NOT NEW.customer_id"
-    " OR OLD.route_id IS NOT NEW.route_id OR OLD.status IS NOT NEW.status"
-    " OR OLD.completed_timestamp IS NOT NEW.completed_timestamp"
-    " OR OLD.estimated_time_of_arrival IS NOT NEW.estimated_time_of_arrival"
-    " OR OLD.waypoints_ahead IS NOT NEW.waypoints_ahead OR OLD.waiting_time_seconds IS NOT NEW.waiting_time_seconds"
-    " BEGIN " SQL_LOG_INSERT " SELECT OLD.dc_id, OLD.customer_id, OLD.id, 'delete', " SQL_NOW_MS
-    " WHERE OLD.dc_id IS NOT NEW.dc_id OR OLD.id IS NOT NEW.id OR OLD.customer_id IS NOT NEW.customer_id;"
-    " " SQL_LOG_INSERT " VALUES (NEW.dc_id, NEW.customer_id, NEW.id, 'update', " SQL_NOW_MS "); END;"
-    "CREATE TRIGGER waypoints_log_delete AFTER DELETE ON waypoints BEGIN " SQL_LOG_INSERT
-    " VALUES (OLD.dc_id, OLD.customer_id, OLD.id, 'delete', " SQL_NOW_MS "); END;";
-
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -305,68 +226,6 @@ const char *store_errmsg(struct store *s)
     return sqlite3_errmsg(s->db);
 }
 
-static int secret_ensure(struct store *s)
-{
-    uint8_t secret[STORE_SECRET_LEN];
-    sqlite3_stmt *st = NULL;
-    int rc = -EIO;
-
-    if (RAND_bytes(secret, sizeof(secret)) != 1)
-        return -EIO;
-    if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO secrets(name, value) VALUES ('token_hmac', ?1)", -1, &st,
-                           NULL) == SQLITE_OK &&
-        sqlite3_bind_blob(st, 1, secret, sizeof(secret), SQLITE_TRANSIENT) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_DONE)
-        rc = 0;
-    sqlite3_finalize(st);
-    return rc;
-}
-
-int store_migrate(struct store *s)
-{
-    char sql[64];
-    int version;
-
-    /* WAL lets other processes write while we read; it sticks to the file. */
-    if (store_exec(s, "PRAGMA journal_mode=WAL"))
-        return -EIO;
-    if (store_exec(s, "BEGIN IMMEDIATE"))
-        return -EIO;
-    if (store_schema_version(s, &version))
-        goto fail;
-    if (version > STORE_SCHEMA_VERSION) {
-        fprintf(stderr, "waypointd: database schema %d is newer than this waypointd (%d)\n", version,
-                STORE_SCHEMA_VERSION);
-        store_exec(s, "ROLLBACK");
-        return -EPROTO;
-    }
-    for (; version < STORE_SCHEMA_VERSION; version++)
-        if (store_exec(s, migrations[version]))
-            goto fail;
-    if (store_exec(s, install_triggers) || secret_ensure(s))
-        goto fail;
-    snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
-    if (store_exec(s, sql) || store_exec(s, "COMMIT"))
-        goto fail;
-    return 0;
-fail:
-    store_exec(s, "ROLLBACK");
-    return -EIO;
-}
-
-int store_dc_exists(struct store *s, const char *dc_id)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_DC_EXISTS);
-    int rc;
-
-    if (!st)
-        return store_errno(s, SQLITE_OK);
-    sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
-}
-
 /* A copy of text another program may have written: any bytes can sit in a
  * TEXT column, and JSON, WebSocket text frames and SSE carry UTF-8 only, so
  * each ill-formed part becomes U+FFFD here, where every text leaves SQLite.
@@ -385,46 +244,6 @@ char *store_column_text(sqlite3_stmt *st, int col, int *oom)
     const unsigned char *t = sqlite3_column_text(st, col);
 
     return t ? text_copy((const char *)t, oom) : NULL;
-}
-
-/* A location is present only when both of its columns are non-NULL. */
-static void column_location(sqlite3_stmt *st, int col, struct location *l)
-{
-    l->present = sqlite3_column_type(st, col) != SQLITE_NULL && sqlite3_column_type(st, col + 1) != SQLITE_NULL;
-    l->latitude = l->present ? sqlite3_column_double(st, col) : 0;
-    l->longitude = l->present ? sqlite3_column_double(st, col + 1) : 0;
-}
-
-int store_customer_get(struct store *s, const char *dc_id, const char *id, struct customer *out)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_CUSTOMER);
-    int rc, oom = 0;
-
-    memset(out, 0, sizeof(*out));
-    if (!st)
-        return store_errno(s, SQLITE_OK);
-    sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->dc_id = strdup(dc_id);
-        out->id = strdup(id);
-        out->name = store_column_text(st, 0, &oom);
-        out->imported_address = store_column_text(st, 1, &oom);
-        column_location(st, 2, &out->imported);
-        column_location(st, 4, &out->inferred);
-        out->location_confident = sqlite3_column_int(st, 6) != 0;
-    }
-    store_stmt_done(st);
-    if (rc == SQLITE_DONE)
-        return -ENOENT;
-    if (rc != SQLITE_ROW)
-        return store_errno(s, rc);
-    if (oom || !out->dc_id || !out->id) {
-        customer_clear(out);
-        return -ENOMEM;
-    }
-    return 0;
 }
 
 static int64_t column_int(sqlite3_stmt *st, int col, unsigned *nulls, unsigned bit)
@@ -455,140 +274,4 @@ int store_waypoint_row(sqlite3_stmt *st, int col, const char *dc_id, struct wayp
         return -ENOMEM;
     }
     return 0;
-}
-
-int store_waypoints_recent(struct store *s, const char *dc_id, const char *customer_id, struct waypoint *out,
-                           size_t max, size_t *n)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_WAYPOINTS);
-    int rc = 0, step = SQLITE_DONE;
-
-    *n = 0;
-    if (!st)
-        return store_errno(s, SQLITE_OK);
-    sqlite3_bind_text(st, 1, dc_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, customer_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
-    while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = store_waypoint_row(st, 0, dc_id, &out[*n]);
-        if (rc)
-            break;
-        (*n)++;
-    }
-    if (!rc && *n < max && step != SQLITE_DONE)
-        rc = store_errno(s, step);
-    store_stmt_done(st);
-    if (rc) {
-        waypoints_clear(out, *n);
-        *n = 0;
-    }
-    return rc;
-}
-
-int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE_KEY_HASH_LEN], int all_dcs,
-                     const char *const *dcs, size_t ndcs)
-{
-    sqlite3_stmt *ins = store_stmt(s, ST_KEY_INSERT), *dc = store_stmt(s, ST_KEY_DC_INSERT);
-    sqlite3_int64 key_id;
-    int rc;
-
-    if (!ins || !dc || store_exec(s, "BEGIN IMMEDIATE"))
-        return -EIO;
-    sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(ins, 2, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int(ins, 3, all_dcs ? 1 : 0);
-    rc = sqlite3_step(ins);
-    store_stmt_done(ins);
-    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        store_exec(s, "ROLLBACK");
-        return -EEXIST;
-    }
-    if (rc != SQLITE_DONE)
-        goto fail;
-    key_id = sqlite3_last_insert_rowid(s->db);
-    for (size_t i = 0; i < ndcs; i++) {
-        sqlite3_bind_int64(dc, 1, key_id);
-        sqlite3_bind_text(dc, 2, dcs[i], -1, SQLITE_STATIC);
-        rc = sqlite3_step(dc);
-        store_stmt_done(dc);
-        if (rc != SQLITE_DONE)
-            goto fail;
-    }
-    return store_exec(s, "COMMIT") ? -EIO : 0;
-fail:
-    log_error("store: key insert: %s", sqlite3_errmsg(s->db));
-    store_exec(s, "ROLLBACK");
-    return -EIO;
-}
-
-int store_key_revoke(struct store *s, const char *name)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_KEY_REVOKE);
-    int rc;
-
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    store_stmt_done(st);
-    if (rc != SQLITE_DONE)
-        return -EIO;
-    if (sqlite3_changes(s->db))
-        return 0;
-    /* Nothing live by that name: was there ever one? */
-    st = store_stmt(s, ST_KEY_EXISTS);
-    if (!st)
-        return -EIO;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    store_stmt_done(st);
-    return rc == SQLITE_ROW ? -EALREADY : rc == SQLITE_DONE ? -ENOENT : -EIO;
-}
-
-int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], struct store_key *out)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_KEY_LOOKUP);
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    if (!st)
-        return store_errno(s, SQLITE_OK);
-    sqlite3_bind_blob(st, 1, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(st, 0);
-        out->all_dcs = sqlite3_column_int(st, 1) != 0;
-        out->revoked = sqlite3_column_int(st, 2) != 0;
-    }
-    store_stmt_done(st);
-    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(s, rc);
-}
-
-int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
-{
-    sqlite3_stmt *st = store_stmt(s, ST_KEY_HAS_DC);
-    int rc;
-
-    if (!st)
-        return store_errno(s, SQLITE_OK);
-    sqlite3_bind_int64(st, 1, key_id);
-    sqlite3_bind_text(st, 2, dc_id, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    store_stmt_done(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
-}
-
-int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])
-{
-    sqlite3_stmt *st = store_stmt(s, ST_SECRET_GET);
-    int rc = -EIO;
-
-    if (!st)
-        return -EIO;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == STORE_SECRET_LEN) {
-        memcpy(out, sqlite3_column_blob(st, 0), STORE_SECRET_LEN);
-        rc = 0;
-    }
-    store_stmt_done(st);
-    return rc;
 }

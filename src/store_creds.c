@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * The credential tables beyond a key's lookup (store.c): the key listing
- * for `waypointd key list`, and revoked tracking tokens. Commands list and
- * revoke; service threads ask store_token_revoked, a prepared statement.
+ * The credential tables: API keys (insert, revoke, list, lookup, their DCs),
+ * revoked tracking tokens, and the token secret. Commands insert, list and
+ * revoke on the main thread; service threads look keys up and ask
+ * store_token_revoked and store_secret_get, prepared statements (store.c).
  */
 #include "store.h"
 
@@ -13,9 +14,100 @@
 #include "log.h"
 #include "store_int.h"
 
-/* Epoch milliseconds in SQL, as store.c writes them. */
-#define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 #define KEY_LIST_MAX_DCS 1024
+
+int store_key_insert(struct store *s, const char *name, const uint8_t hash[STORE_KEY_HASH_LEN], int all_dcs,
+                     const char *const *dcs, size_t ndcs)
+{
+    sqlite3_stmt *ins = store_stmt(s, ST_KEY_INSERT), *dc = store_stmt(s, ST_KEY_DC_INSERT);
+    sqlite3_int64 key_id;
+    int rc;
+
+    if (!ins || !dc || store_exec(s, "BEGIN IMMEDIATE"))
+        return -EIO;
+    sqlite3_bind_text(ins, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(ins, 2, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int(ins, 3, all_dcs ? 1 : 0);
+    rc = sqlite3_step(ins);
+    store_stmt_done(ins);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        store_exec(s, "ROLLBACK");
+        return -EEXIST;
+    }
+    if (rc != SQLITE_DONE)
+        goto fail;
+    key_id = sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; i < ndcs; i++) {
+        sqlite3_bind_int64(dc, 1, key_id);
+        sqlite3_bind_text(dc, 2, dcs[i], -1, SQLITE_STATIC);
+        rc = sqlite3_step(dc);
+        store_stmt_done(dc);
+        if (rc != SQLITE_DONE)
+            goto fail;
+    }
+    return store_exec(s, "COMMIT") ? -EIO : 0;
+fail:
+    log_error("store: key insert: %s", sqlite3_errmsg(s->db));
+    store_exec(s, "ROLLBACK");
+    return -EIO;
+}
+
+int store_key_revoke(struct store *s, const char *name)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_KEY_REVOKE);
+    int rc;
+
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    store_stmt_done(st);
+    if (rc != SQLITE_DONE)
+        return -EIO;
+    if (sqlite3_changes(s->db))
+        return 0;
+    /* Nothing live by that name: was there ever one? */
+    st = store_stmt(s, ST_KEY_EXISTS);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    store_stmt_done(st);
+    return rc == SQLITE_ROW ? -EALREADY : rc == SQLITE_DONE ? -ENOENT : -EIO;
+}
+
+int store_key_lookup(struct store *s, const uint8_t hash[STORE_KEY_HASH_LEN], struct store_key *out)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_KEY_LOOKUP);
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!st)
+        return store_errno(s, SQLITE_OK);
+    sqlite3_bind_blob(st, 1, hash, STORE_KEY_HASH_LEN, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(st, 0);
+        out->all_dcs = sqlite3_column_int(st, 1) != 0;
+        out->revoked = sqlite3_column_int(st, 2) != 0;
+    }
+    store_stmt_done(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : store_errno(s, rc);
+}
+
+int store_key_has_dc(struct store *s, int64_t key_id, const char *dc_id)
+{
+    sqlite3_stmt *st = store_stmt(s, ST_KEY_HAS_DC);
+    int rc;
+
+    if (!st)
+        return store_errno(s, SQLITE_OK);
+    sqlite3_bind_int64(st, 1, key_id);
+    sqlite3_bind_text(st, 2, dc_id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    store_stmt_done(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : store_errno(s, rc);
+}
 
 /* The sorted DCs of one key into dcs (malloc'd copies, at most max). */
 static int key_dcs(struct store *s, sqlite3_stmt *st, int64_t id, char **dcs, size_t max, size_t *n)
@@ -149,4 +241,19 @@ int store_token_revoke_customer(struct store *s, const char *dc_id, const char *
         return store_errno(s, rc);
     }
     return 0;
+}
+
+int store_secret_get(struct store *s, uint8_t out[STORE_SECRET_LEN])
+{
+    sqlite3_stmt *st = store_stmt(s, ST_SECRET_GET);
+    int rc = -EIO;
+
+    if (!st)
+        return -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == STORE_SECRET_LEN) {
+        memcpy(out, sqlite3_column_blob(st, 0), STORE_SECRET_LEN);
+        rc = 0;
+    }
+    store_stmt_done(st);
+    return rc;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * Private to store.c and store_log.c: the connection struct, the table of
- * statements prepared once per connection, and row-copy helpers. Includes
- * <sqlite3.h>, so nothing outside the store may include it.
+ * Private to the store files (store.c, store_schema.c, store_customers.c,
+ * store_creds.c, store_log.c): the connection struct, the table of statements
+ * prepared once per connection, and row-copy helpers. Includes <sqlite3.h>,
+ * so nothing outside the store may include it.
  */
 #ifndef WAYPOINTD_STORE_INT_H
 #define WAYPOINTD_STORE_INT_H
@@ -15,6 +16,9 @@
  * and the feed thread wait for them rather than failing. Service threads wait
  * only STORE_SERVICE_BUSY_MS (store.h). */
 #define STORE_BUSY_TIMEOUT_MS 5000
+
+/* Epoch milliseconds in SQL (unixepoch('subsec') needs SQLite 3.42). */
+#define SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
 /* A macro's value as an SQL literal. */
 #define STORE_STR_(x) #x

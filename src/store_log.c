@@ -3,7 +3,7 @@
  * The change log: reading new rows for the feed, the consistent snapshot or
  * replay a subscription starts from, and pruning by retention. Rows are
  * copied out and coalesced here; the triggers that write the log are in
- * store.c's schema. One struct store per thread, as everywhere.
+ * store_schema.c. One struct store per thread, as everywhere.
  */
 #include "store_int.h"
 

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
- * JSON rendering and parsing with json-c, the only file that includes it.
- * Pure functions of their arguments; any thread.
+ * JSON for the REST API with json-c: the response bodies (customer, location,
+ * waypoints, error envelope, token, map settings) and the token request's
+ * body; and the helpers view_live.c shares (view_int.h): strict parsing and
+ * the contract's waypoint object. view.c and view_live.c are the only files
+ * that include json-c. Pure functions of their arguments; any thread.
  */
 #include "view.h"
 
@@ -13,6 +16,8 @@
 #include <string.h>
 
 #include <json-c/json.h>
+
+#include "view_int.h"
 
 /* Render obj, drop our reference, and return a malloc'd copy of the text. */
 static char *finish(struct json_object *obj, size_t *len)
@@ -36,7 +41,7 @@ static char *finish(struct json_object *obj, size_t *len)
     return out;
 }
 
-static struct json_object *string_or_null(const char *s)
+struct json_object *view_string_or_null(const char *s)
 {
     return s ? json_object_new_string(s) : NULL;
 }
@@ -95,7 +100,7 @@ char *view_customer(const struct customer *c, size_t *len)
     }
     json_object_object_add(cust, "id", json_object_new_string(c->id));
     json_object_object_add(cust, "name", json_object_new_string(c->name ? c->name : ""));
-    json_object_object_add(cust, "imported_address", string_or_null(c->imported_address));
+    json_object_object_add(cust, "imported_address", view_string_or_null(c->imported_address));
     json_object_object_add(cust, "imported_location", location(&c->imported));
     json_object_object_add(cust, "inferred_location", location(&c->inferred));
     json_object_object_add(data, "customer", cust);
@@ -119,8 +124,7 @@ static struct json_object *int_or_null(int64_t v, unsigned nulls, unsigned bit)
     return (nulls & bit) ? NULL : json_object_new_int64(v);
 }
 
-/* Exactly the contract's eight fields, in its order. */
-static struct json_object *waypoint(const struct waypoint *w)
+struct json_object *view_waypoint_object(const struct waypoint *w)
 {
     struct json_object *o = json_object_new_object();
 
@@ -136,7 +140,7 @@ static struct json_object *waypoint(const struct waypoint *w)
     json_object_object_add(o, "waypoints_ahead", int_or_null(w->waypoints_ahead, w->nulls, WAYPOINT_NULL_AHEAD));
     json_object_object_add(o, "waiting_time_seconds",
                            int_or_null(w->waiting_time_seconds, w->nulls, WAYPOINT_NULL_WAITING));
-    json_object_object_add(o, "route_id", string_or_null(w->route_id));
+    json_object_object_add(o, "route_id", view_string_or_null(w->route_id));
     return o;
 }
 
@@ -150,7 +154,7 @@ char *view_waypoints(const struct waypoint *w, size_t n, size_t *len)
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
-        json_object_array_add(arr, waypoint(&w[i]));
+        json_object_array_add(arr, view_waypoint_object(&w[i]));
     json_object_object_add(o, "waypoints", arr);
     return finish(o, len);
 }
@@ -199,8 +203,7 @@ static int has_single_quote(const char *text, size_t len)
     return 0;
 }
 
-/* Parse len bytes as one complete JSON value, or NULL. */
-static struct json_object *parse(const char *text, size_t len)
+struct json_object *view_parse_json(const char *text, size_t len)
 {
     struct json_tokener *tok;
     struct json_object *obj;
@@ -241,7 +244,7 @@ int view_parse_ttl(const char *body, size_t len, long min, long max, long *ttl)
 
     if (len == 0)
         return 0;
-    obj = parse(body, len);
+    obj = view_parse_json(body, len);
     if (!obj || !json_object_is_type(obj, json_type_object))
         goto out;
     /* Only ttl_seconds: a misspelt key must not silently mean the default. */
@@ -261,259 +264,5 @@ int view_parse_ttl(const char *body, size_t len, long min, long max, long *ttl)
     }
 out:
     json_object_put(obj);
-    return rc;
-}
-
-/* Like finish(), into a buffer with pre bytes of headroom. */
-static unsigned char *finish_pre(struct json_object *obj, size_t pre, size_t *len)
-{
-    const char *text;
-    unsigned char *out = NULL;
-    size_t n = 0;
-
-    if (!obj)
-        return NULL;
-    text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
-    if (text) {
-        out = malloc(pre + n + 1);
-        if (out) {
-            memcpy(out + pre, text, n + 1);
-            *len = n;
-        }
-    }
-    json_object_put(obj);
-    return out;
-}
-
-static struct json_object *typed(const char *type)
-{
-    struct json_object *o = json_object_new_object();
-
-    if (o)
-        json_object_object_add(o, "type", json_object_new_string(type));
-    return o;
-}
-
-/* The request id again as an object; invalid text becomes null. */
-static struct json_object *id_object(const char *id_json)
-{
-    return id_json ? json_tokener_parse(id_json) : NULL;
-}
-
-unsigned char *view_live_waypoint(int64_t seq, const struct waypoint *w, size_t pre, size_t *len)
-{
-    struct json_object *o = typed("waypoint");
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "seq", json_object_new_int64(seq));
-    json_object_object_add(o, "dc_id", json_object_new_string(w->dc_id));
-    json_object_object_add(o, "customer_id", json_object_new_string(w->customer_id));
-    json_object_object_add(o, "waypoint", waypoint(w));
-    return finish_pre(o, pre, len);
-}
-
-unsigned char *view_live_removed(int64_t seq, const char *dc_id, const char *customer_id, const char *waypoint_id,
-                                 size_t pre, size_t *len)
-{
-    struct json_object *o = typed("waypoint_removed");
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "seq", json_object_new_int64(seq));
-    json_object_object_add(o, "dc_id", json_object_new_string(dc_id));
-    json_object_object_add(o, "customer_id", json_object_new_string(customer_id));
-    json_object_object_add(o, "waypoint_id", json_object_new_string(waypoint_id));
-    return finish_pre(o, pre, len);
-}
-
-unsigned char *view_live_subscribed(const char *id_json, const char *dc_id, const char *customer_id, int64_t seq,
-                                    int resumed, const struct waypoint *w, size_t n, size_t pre, size_t *len)
-{
-    struct json_object *o = typed("subscribed"), *arr;
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "id", id_object(id_json));
-    json_object_object_add(o, "dc_id", json_object_new_string(dc_id));
-    json_object_object_add(o, "customer_id", string_or_null(customer_id));
-    json_object_object_add(o, "seq", json_object_new_int64(seq));
-    json_object_object_add(o, "resumed", json_object_new_boolean(resumed));
-    /* A resume carries no snapshot: the missed changes follow instead. */
-    if (!resumed) {
-        arr = json_object_new_array_ext((int)n);
-        for (size_t i = 0; arr && i < n; i++)
-            json_object_array_add(arr, waypoint(&w[i]));
-        json_object_object_add(o, "waypoints", arr);
-    }
-    return finish_pre(o, pre, len);
-}
-
-unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre, size_t *len)
-{
-    struct json_object *o = typed(type);
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "id", id_object(id_json));
-    return finish_pre(o, pre, len);
-}
-
-unsigned char *view_live_error(const char *id_json, int code, const char *message, int retry_after, size_t pre,
-                               size_t *len)
-{
-    struct json_object *o = typed("error");
-
-    if (!o)
-        return NULL;
-    json_object_object_add(o, "id", id_object(id_json));
-    json_object_object_add(o, "code", json_object_new_int(code));
-    json_object_object_add(o, "message", json_object_new_string(message));
-    if (retry_after > 0)
-        json_object_object_add(o, "retry_after", json_object_new_int(retry_after));
-    return finish_pre(o, pre, len);
-}
-
-void view_client_msg_clear(struct view_client_msg *m)
-{
-    free(m->id_json);
-    free(m->dc_id);
-    free(m->customer_id);
-    memset(m, 0, sizeof(*m));
-    m->since = -1;
-}
-
-/* A string member: 0 and a malloc'd copy in *out, 1 when absent or null,
- * -EINVAL for another type, -ENOMEM. */
-static int member_string(struct json_object *o, const char *name, char **out)
-{
-    struct json_object *v;
-
-    if (!json_object_object_get_ex(o, name, &v) || !v)
-        return 1;
-    if (!json_object_is_type(v, json_type_string))
-        return -EINVAL;
-    /* A NUL inside would silently shorten the id. */
-    if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-        return -EINVAL;
-    *out = strdup(json_object_get_string(v));
-    return *out ? 0 : -ENOMEM;
-}
-
-static int parse_type(struct json_object *o, enum view_msg_type *type)
-{
-    struct json_object *v;
-    const char *t;
-
-    if (!json_object_object_get_ex(o, "type", &v) || !json_object_is_type(v, json_type_string))
-        return -EINVAL;
-    t = json_object_get_string(v);
-    if (!strcmp(t, "subscribe"))
-        *type = VIEW_MSG_SUBSCRIBE;
-    else if (!strcmp(t, "unsubscribe"))
-        *type = VIEW_MSG_UNSUBSCRIBE;
-    else if (!strcmp(t, "ping"))
-        *type = VIEW_MSG_PING;
-    else
-        return -EINVAL;
-    return 0;
-}
-
-/* 1 when s is a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
- * json-c also takes NaN, Infinity, 00.5 and "1." and keeps their text,
- * which echoed back would make a reply that is not JSON. */
-static int json_number_text(const char *s)
-{
-    if (*s == '-')
-        s++;
-    if (*s == '0')
-        s++;
-    else if (*s >= '1' && *s <= '9')
-        while (*s >= '0' && *s <= '9')
-            s++;
-    else
-        return 0;
-    if (*s == '.') {
-        if (*++s < '0' || *s > '9')
-            return 0;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    if (*s == 'e' || *s == 'E') {
-        if (*++s == '+' || *s == '-')
-            s++;
-        if (*s < '0' || *s > '9')
-            return 0;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    return *s == '\0';
-}
-
-static int parse_id(struct json_object *o, struct view_client_msg *out)
-{
-    struct json_object *v = NULL;
-    const char *text;
-
-    if (json_object_object_get_ex(o, "id", &v) && v && !json_object_is_type(v, json_type_string) &&
-        !json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double))
-        v = NULL; /* echo null for an id of another type; the request is refused */
-    /* json-c clamps integers beyond 64 bits, so such an id could not be
-     * echoed unchanged: refused like another type (a string works). */
-    if (v && json_object_is_type(v, json_type_int) &&
-        (json_object_get_int64(v) == INT64_MIN || json_object_get_uint64(v) == UINT64_MAX))
-        v = NULL;
-    text = v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) : "null";
-    if (v && !json_object_is_type(v, json_type_string) && !json_number_text(text))
-        text = "null"; /* refused like an id of another type */
-    out->id_json = strdup(text);
-    return out->id_json ? 0 : -ENOMEM;
-}
-
-static int parse_since(struct json_object *o, int64_t *since)
-{
-    struct json_object *v;
-
-    if (!json_object_object_get_ex(o, "since", &v) || !v)
-        return 0;
-    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
-        return -EINVAL;
-    *since = json_object_get_int64(v);
-    return 0;
-}
-
-int view_parse_client_msg(const char *buf, size_t len, struct view_client_msg *out, const char **why)
-{
-    struct json_object *o = parse(buf, len), *idv;
-    int rc = -EINVAL;
-
-    memset(out, 0, sizeof(*out));
-    out->since = -1;
-    *why = "Message must be a JSON object";
-    if (!o || !json_object_is_type(o, json_type_object))
-        goto out;
-    if (parse_id(o, out)) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    *why = "id must be a string or a number (an integer within 64 bits)";
-    if (json_object_object_get_ex(o, "id", &idv) && idv && !strcmp(out->id_json, "null"))
-        goto out;
-    *why = "Unknown message type";
-    if (parse_type(o, &out->type))
-        goto out;
-    rc = 0;
-    if (out->type == VIEW_MSG_PING)
-        goto out;
-    *why = "dc_id must be a string and customer_id a string or null";
-    if (member_string(o, "dc_id", &out->dc_id) != 0 || member_string(o, "customer_id", &out->customer_id) < 0) {
-        rc = -EINVAL;
-        goto out;
-    }
-    *why = "since must be a non-negative integer";
-    if (out->type == VIEW_MSG_SUBSCRIBE && parse_since(o, &out->since))
-        rc = -EINVAL;
-out:
-    json_object_put(o);
     return rc;
 }
