@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
  * The database: schema and migrations, the Customers API reads, API keys and
- * the token secret. store.c is the only file that includes <sqlite3.h>; one
- * struct store is one SQLite connection and is used by one thread at a time.
+ * the token secret, the change log, webhook endpoints. Only the store*.c
+ * files include <sqlite3.h>; one struct store is one SQLite connection and is
+ * used by one thread at a time.
  */
 #ifndef WAYPOINTD_STORE_H
 #define WAYPOINTD_STORE_H
