@@ -2,8 +2,9 @@
  *
  * The database: schema and migrations, the Customers API reads, API keys and
  * the token secret, the change log, webhook endpoints. Only the store*.c
- * files include <sqlite3.h>; one struct store is one SQLite connection and is
- * used by one thread at a time.
+ * files (behind store_int.h) and the simulator (an outside writer, with
+ * plain SQL) include <sqlite3.h>; one struct store is one SQLite connection
+ * and is used by one thread at a time.
  */
 #ifndef WAYPOINTD_STORE_H
 #define WAYPOINTD_STORE_H
