@@ -18,6 +18,8 @@
 
 #include "webhook_addr.h"
 
+struct metrics_webhook;
+
 #define WEBHOOK_SEND_TICK_MS 200
 /* Transfers at once, over every endpoint. */
 #define WEBHOOK_SEND_MAX_INFLIGHT 64
@@ -36,6 +38,7 @@ struct webhook_send_config {
     size_t nallow;
     int connect_timeout_s;              /* 0: WEBHOOK_SEND_CONNECT_TIMEOUT_S */
     int timeout_s;                      /* 0: WEBHOOK_SEND_TIMEOUT_S */
+    struct metrics_webhook *metrics;    /* NULL: none; must outlive the thread */
 };
 
 struct webhook_sender;

@@ -231,10 +231,11 @@ static int limits_new(const struct serve_config *cfg, struct ratelimit **addr, s
 
 /* Webhook delivery runs where the database is: with the SQLite change
  * source, i.e. at the origin (an edge would not start it). */
-static int webhooks_start(const struct serve_config *cfg, struct webhook_sender **out)
+static int webhooks_start(const struct serve_config *cfg, struct metrics *m, struct webhook_sender **out)
 {
     struct webhook_send_config wc = {.db_path = cfg->db_path, .ca_file = cfg->webhook_ca,
-                                     .nallow = cfg->n_webhook_allow, .timeout_s = cfg->webhook_timeout_s};
+                                     .nallow = cfg->n_webhook_allow, .timeout_s = cfg->webhook_timeout_s,
+                                     .metrics = metrics_webhook(m)};
 
     memcpy(wc.allow, cfg->webhook_allow, sizeof(wc.allow));
     return webhook_send_start(&wc, out);
@@ -301,7 +302,7 @@ int serve_run(const struct serve_config *cfg)
     if (!rc)
         admin.source = shared.source;
     if (!rc)
-        rc = webhooks_start(cfg, &webhooks);
+        rc = webhooks_start(cfg, admin.metrics, &webhooks);
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_thread_main, &threads[i]);
         threads[i].started = !rc;

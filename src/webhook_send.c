@@ -24,6 +24,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics_webhook.h"
 #include "store.h"
 #include "store_webhooks.h"
 #include "whsig.h"
@@ -58,6 +59,7 @@ struct webhook_sender {
     struct xfer *inflight[WEBHOOK_SEND_MAX_INFLIGHT];
     size_t ninflight;
     unsigned rand_state;
+    int64_t next_pending_mono; /* when to count the pending events again */
 };
 
 static int64_t wall_ms(void)
@@ -255,6 +257,12 @@ static int collect_enabled(const struct store_webhook *ep, void *arg)
     return 0;
 }
 
+static int pending_one(const char *endpoint_id, int64_t pending, int64_t oldest_ms, void *arg)
+{
+    metrics_webhook_pending_add(arg, endpoint_id, pending, oldest_ms);
+    return 0;
+}
+
 /* Each enabled endpoint's outbox from the log, then what is due. */
 static void tick(struct webhook_sender *w)
 {
@@ -264,11 +272,19 @@ static void tick(struct webhook_sender *w)
 
     if (!store_webhook_list(w->store, collect_enabled, &ids))
         for (size_t i = 0; i < ids.n; i++)
-            if (!store_webhook_outbox_fill(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f) && f.events)
+            if (!store_webhook_outbox_fill(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f) && f.events) {
                 log_debug("webhooks: %s: %zu events queued from %zu changes", ids.id[i], f.events, f.changes);
+                metrics_webhook_queued(w->cfg.metrics, f.events);
+            }
     free(ids.id);
     if (w->ninflight < WEBHOOK_SEND_MAX_INFLIGHT)
         store_webhook_due_list(w->store, now, WEBHOOK_SEND_MAX_INFLIGHT, start_one, w);
+    if (w->cfg.metrics && clock_mono_ms() >= w->next_pending_mono) {
+        metrics_webhook_pending_begin(w->cfg.metrics);
+        if (!store_webhook_pending(w->store, pending_one, w->cfg.metrics))
+            metrics_webhook_pending_publish(w->cfg.metrics);
+        w->next_pending_mono = clock_mono_ms() + METRICS_WEBHOOK_PENDING_MS;
+    }
 }
 
 /* The next attempt after this failure: the receiver's Retry-After when it
@@ -308,7 +324,13 @@ static void finish(struct webhook_sender *w, struct xfer *x, CURLcode code)
     a.gone = code == CURLE_OK && status == 410;
     if (!a.delivered)
         a.next_ms = a.attempt_ms + retry_in_ms(w, x);
-    if (!store_webhook_attempt_record(w->store, &a, &disabled) && disabled)
+    if (store_webhook_attempt_record(w->store, &a, &disabled))
+        disabled = 0;
+    metrics_webhook_attempt(w->cfg.metrics, a.delivered ? METRICS_WEBHOOK_OK
+                                            : disabled  ? METRICS_WEBHOOK_DISABLED
+                                                        : METRICS_WEBHOOK_FAILED,
+                            a.latency_ms);
+    if (disabled)
         log_warn("webhooks: endpoint %s disabled: %s", x->endpoint_id,
                  a.gone ? "the receiver answered 410 Gone" : "every delivery failed for 24 h");
     if (a.delivered)

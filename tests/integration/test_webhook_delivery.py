@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wpd  # noqa: E402
@@ -149,7 +150,7 @@ class DeliveryBase(unittest.TestCase):
 
     @classmethod
     def server_extra(cls):
-        extra = ["--webhook-ca", cls.rcert, "--webhook-timeout", str(TIMEOUT_S)]
+        extra = ["--webhook-ca", cls.rcert, "--webhook-timeout", str(TIMEOUT_S), "--metrics-listen", "127.0.0.1:0"]
         if cls.allow:
             extra += ["--webhook-allow-private", "127.0.0.0/8"]
         return extra
@@ -174,6 +175,14 @@ class DeliveryBase(unittest.TestCase):
                     " VALUES (%s, %s, %s, %s, %s, %d) ON CONFLICT(dc_id, id) DO UPDATE SET status = excluded.status;"
                     % (wpd.q(dc), wpd.q(dc), wpd.q(customer), wpd.q(dc), wpd.q(wid), wpd.q(customer), wpd.q(route),
                        wpd.q(status), ahead))
+
+    def metrics(self):
+        m = re.search(r"metrics and health on (http://127\.0\.0\.1:\d+)/metrics", self.srv.stderr())
+        self.assertIsNotNone(m, self.srv.stderr())
+        with urllib.request.urlopen(m.group(1) + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line and not line.startswith("#")}
 
     def deliveries(self, wid):
         out = self.webhook("deliveries", "--db", self.sb.db, wid).stdout
@@ -292,6 +301,25 @@ class DeliveryTest(DeliveryBase):
         self.assertEqual(self.webhook("deliveries", "--db", self.sb.db, wid, "--limit", "0", ok=False).returncode, 2)
         self.assertEqual(len(self.deliveries(wid)), 2)
         self.assertEqual(len(self.webhook("deliveries", "--db", self.sb.db, wid, "--limit", "1").stdout.splitlines()), 1)
+
+
+    def test_metrics(self):
+        ok, _ = self.add("d9", "/ok")
+        hang, _ = self.add("d9", "/hang")
+        before = self.metrics()
+        self.write("d9", "w1", "PENDING")
+        self.recv.wait(lambda r: for_dc("d9")(r) and r["path"] == "/ok")
+        pend = 'waypointd_webhook_pending{endpoint="%s"}' % hang
+        okpend = 'waypointd_webhook_pending{endpoint="%s"}' % ok
+        wpd.wait_until(lambda: (lambda m: m.get(pend) == 1 and okpend not in m)(self.metrics()), deadline=6,
+                       what="pending gauges")
+        m = self.metrics()
+        self.assertGreaterEqual(m['waypointd_webhook_events_total'] - before['waypointd_webhook_events_total'], 2)
+        self.assertGreaterEqual(m['waypointd_webhook_deliveries_total{result="ok"}'] -
+                                before['waypointd_webhook_deliveries_total{result="ok"}'], 1)
+        self.assertGreater(m['waypointd_webhook_oldest_pending_seconds{endpoint="%s"}' % hang], 0)
+        self.assertGreaterEqual(m["waypointd_webhook_attempt_seconds_count"], 1)
+        self.webhook("remove", "--db", self.sb.db, hang)
 
 
 class RefusedTest(DeliveryBase):
