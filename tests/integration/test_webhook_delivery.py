@@ -19,6 +19,7 @@ import http.server
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 import sys
@@ -350,6 +351,54 @@ class CrashTest(DeliveryBase):
         self.assertEqual(recs[0]["body"], first["body"])
         self.assertTrue(verify(secret, recs[0]["headers"], recs[0]["body"]))
         srv.stop()
+
+
+class DocumentedVerifyTest(unittest.TestCase):
+    """docs/webhooks.md's Node.js and shell verifications against the
+    specification's test vector (the Python one: test_webhook_cli.py)."""
+
+    SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    ID, TS, BODY = "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330", b'{"test": 2432232314}'
+    SIG = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+    def block(self, lang):
+        source = os.environ.get("WAYPOINTD_SOURCE_DIR",
+                                os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+        with open(os.path.join(source, "docs", "webhooks.md"), encoding="utf-8") as f:
+            return re.search(r"```%s\n(.*?)```" % lang, f.read(), re.S).group(1)
+
+    @unittest.skipUnless(shutil.which("node"), "node is not installed")
+    def test_node_verify(self):
+        code = self.block("js") + """
+const h = (sig) => ({"webhook-id": %s, "webhook-timestamp": %s, "webhook-signature": sig});
+const body = Buffer.from(%s);
+console.log([
+  verify(%s, h(%s), body, 300, %s),
+  verify(%s, h("v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= " + %s), body, 300, %s),
+  verify(%s, h(%s), Buffer.from('{"test": 2432232315}'), 300, %s),
+  verify(%s, h(%s), body, 300, %s + 301),
+].join(","));
+""" % tuple(json.dumps(v) for v in (self.ID, self.TS, self.BODY.decode(),
+                                   self.SECRET, self.SIG, self.TS, self.SECRET, self.SIG, self.TS,
+                                   self.SECRET, self.SIG, self.TS, self.SECRET, self.SIG, self.TS))
+        proc = subprocess.run(["node", "-e", code], capture_output=True, text=True, timeout=20)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "true,true,false,false")
+
+    def test_shell_verify(self):
+        d = wpd.make_tempdir("wpd-whsh-")
+        self.addCleanup(wpd.remove_tree, d)
+        script, body = os.path.join(d, "verify.sh"), os.path.join(d, "body")
+        with open(script, "w") as f:
+            f.write(self.block("sh"))
+        with open(body, "wb") as f:
+            f.write(self.BODY)
+        ok = subprocess.run(["sh", script, self.SECRET, self.ID, self.TS, body, "v1,x " + self.SIG],
+                            capture_output=True, text=True, timeout=20)
+        self.assertEqual((ok.returncode, ok.stdout.strip()), (0, "ok"), ok.stderr)
+        bad = subprocess.run(["sh", script, self.SECRET, self.ID, "1614265331", body, self.SIG],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual((bad.returncode, bad.stdout.strip()), (1, "BAD"))
 
 
 if __name__ == "__main__":
