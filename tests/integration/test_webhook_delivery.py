@@ -150,6 +150,19 @@ class DeliveryBase(unittest.TestCase):
         cls.srv = cls.sb.server(extra=cls.server_extra())
 
     @classmethod
+    def tearDownClass(cls):
+        # A clean stop (the delivery thread joined with transfers in flight)
+        # and, under the ASan build, no sanitizer report.
+        for srv in cls.sb.servers:
+            if srv.alive():
+                code = srv.stop()
+                if code != 0:
+                    raise AssertionError("serve exited %r: %s" % (code, srv.stderr()[-2000:]))
+            text = srv.stderr()
+            if "Sanitizer" in text or "runtime error" in text:
+                raise AssertionError(text[-4000:])
+
+    @classmethod
     def server_extra(cls):
         extra = ["--webhook-ca", cls.rcert, "--webhook-timeout", str(TIMEOUT_S), "--metrics-listen", "127.0.0.1:0"]
         if cls.allow:
@@ -350,7 +363,6 @@ class CrashTest(DeliveryBase):
         self.assertEqual(recs[0]["headers"]["webhook-id"], first["headers"]["webhook-id"])
         self.assertEqual(recs[0]["body"], first["body"])
         self.assertTrue(verify(secret, recs[0]["headers"], recs[0]["body"]))
-        srv.stop()
 
 
 class DocumentedVerifyTest(unittest.TestCase):
