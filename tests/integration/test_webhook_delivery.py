@@ -13,6 +13,7 @@ during a rotation; one waypoint's events arrive in order while others flow;
 `deliveries`. Every wait is bounded; loopback only."""
 
 import base64
+import email.utils
 import hashlib
 import hmac
 import http.server
@@ -93,6 +94,10 @@ class Receiver:
                     status, extra = 302, {"Location": "https://127.0.0.1:%d/ok" % receiver.port}
                 elif self.path.startswith("/hang"):
                     receiver.release.wait(30)
+                elif self.path.startswith("/retry-after-seconds"):
+                    status, extra = 503, {"Retry-After": "3600"}
+                elif self.path.startswith("/retry-after-date"):
+                    status, extra = 503, {"Retry-After": email.utils.formatdate(time.time() + 5 * 3600, usegmt=True)}
                 elif self.path.startswith("/slow"):
                     time.sleep(0.5)
                 answer = b"answer from %s" % self.path.encode()
@@ -334,6 +339,23 @@ class DeliveryTest(DeliveryBase):
         self.assertGreater(m['waypointd_webhook_oldest_pending_seconds{endpoint="%s"}' % hang], 0)
         self.assertGreaterEqual(m["waypointd_webhook_attempt_seconds_count"], 1)
         self.webhook("remove", "--db", self.sb.db, hang)
+
+
+    def test_retry_after_honoured_and_capped(self):
+        secs, _ = self.add("d10", "/retry-after-seconds")
+        date, _ = self.add("d10", "/retry-after-date")
+        self.write("d10", "w1", "PENDING")
+        for wid in (secs, date):
+            wpd.wait_until(lambda: self.deliveries(wid), what="an attempt logged")
+
+        def delay_s(wid):
+            return int(wpd.sql_value(self.sb.db, "SELECT (o.next_ms - d.attempt_ms) / 1000 FROM webhook_outbox o"
+                                     " JOIN webhook_deliveries d ON d.msg_id = o.msg_id WHERE o.endpoint_id = %s"
+                                     % wpd.q(wid)))
+        self.assertEqual(delay_s(secs), 3600)            # instead of the schedule's 5 s
+        self.assertEqual(delay_s(date), 7200)            # 5 h asked, capped at 2 h
+        time.sleep(7)  # past the schedule's first retry (5 s +20%): nothing more
+        self.assertEqual(len(self.recv.got(lambda r: for_dc("d10")(r))), 2)
 
 
 class RefusedTest(DeliveryBase):
