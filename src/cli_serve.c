@@ -361,6 +361,14 @@ static int serve_finish(struct serve_args *a)
     }
     cfg->host = a->host;
     cfg->www_root = a->www_real;
+    /* Refused here rather than by every delivery failing later. */
+    if (cfg->webhook_ca && access(cfg->webhook_ca, R_OK)) {
+        const char *w = from(a, "webhook-ca");
+
+        fprintf(stderr, "waypointd: %s%s--webhook-ca %s: %s\n", w ? w : "", w ? ": " : "", cfg->webhook_ca,
+                strerror(errno));
+        return CLI_FAIL;
+    }
     cfg->threads = a->threads < 1 ? 1 : a->threads > CLI_THREADS_MAX ? CLI_THREADS_MAX : (int)a->threads;
     return CLI_OK;
 }

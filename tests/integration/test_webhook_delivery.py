@@ -387,6 +387,21 @@ class CrashTest(DeliveryBase):
         self.assertTrue(verify(secret, recs[0]["headers"], recs[0]["body"]))
 
 
+class OptionsTest(unittest.TestCase):
+
+    def test_bad_webhook_options(self):
+        sb = wpd.Sandbox(prefix="wpd-whopt-")
+        self.addCleanup(sb.close)
+        base = ["serve", "--db", sb.db, "--listen", "127.0.0.1:0", "--cert", sb.cert, "--key", sb.key]
+        for extra, code, words in ((["--webhook-allow-private", "10.0.0.0/33"], 2, "is not a CIDR"),
+                                   (["--webhook-allow-private", "example.com"], 2, "is not a CIDR"),
+                                   (["--webhook-timeout", "0"], 2, "--webhook-timeout"),
+                                   (["--webhook-ca", sb.path("missing.pem")], 1, "--webhook-ca")):
+            proc = wpd.waypointd(*base, *extra)
+            self.assertEqual(proc.returncode, code, (extra, proc.stderr))
+            self.assertIn(words, proc.stderr)
+
+
 class DocumentedVerifyTest(unittest.TestCase):
     """docs/webhooks.md's Node.js and shell verifications against the
     specification's test vector (the Python one: test_webhook_cli.py)."""
