@@ -65,6 +65,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.release = threading.Event()
         self.seen = set()
+        self.inflight, self.max_inflight = {}, {}  # per waypoint id, on /slow
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -99,7 +100,13 @@ class Receiver:
                 elif self.path.startswith("/retry-after-date"):
                     status, extra = 503, {"Retry-After": email.utils.formatdate(time.time() + 5 * 3600, usegmt=True)}
                 elif self.path.startswith("/slow"):
+                    key = ((rec["json"] or {}).get("data") or {}).get("waypoint", {}).get("id")
+                    with receiver.lock:
+                        receiver.inflight[key] = receiver.inflight.get(key, 0) + 1
+                        receiver.max_inflight[key] = max(receiver.max_inflight.get(key, 0), receiver.inflight[key])
                     time.sleep(0.5)
+                    with receiver.lock:
+                        receiver.inflight[key] -= 1
                 answer = b"answer from %s" % self.path.encode()
                 try:
                     self.send_response(status)
@@ -300,6 +307,7 @@ class DeliveryTest(DeliveryBase):
         b = [r for r in recs if r["json"]["data"]["waypoint"]["id"] == "b"]
         self.assertEqual([r["json"]["data"]["waypoint"]["status"] for r in a], statuses)
         self.assertEqual([r["json"]["data"]["seq"] for r in a], sorted(r["json"]["data"]["seq"] for r in a))
+        self.assertEqual(self.recv.max_inflight["a"], 1)  # one delivery in flight per waypoint
         self.assertLess(b[0]["at"], a[-1]["at"])  # b was not held behind a's queue
 
     def test_test_event_and_redeliver(self):
