@@ -19,7 +19,8 @@ static const char help[] =
     "  serve    run the server\n"
     "  demo     the one-command demo: sample data, server and simulator\n"
     "  simulate play a delivery day against a database\n"
-    "  webhook  add, list, remove, disable, enable or rotate webhook endpoints\n"
+    "  webhook  add, list, remove, disable, enable, rotate webhook endpoints; deliveries,\n"
+    "           redeliver, test\n"
     "\n"
     "waypointd COMMAND --help describes each command.\n";
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_webhook.h"
+
 /* Statuses counted one by one; anything else is counted as "other". */
 static const int statuses[] = {200, 204, 304, 400, 401, 403, 404, 405, 411, 413, 414, 429, 500, 503};
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)
@@ -38,6 +40,7 @@ struct metrics_thread {
 struct metrics {
     int n;
     struct metrics_thread *threads;
+    struct metrics_webhook *webhook; /* the delivery thread's (metrics_webhook.c) */
 };
 
 /* One writer per block: a plain load and store, but atomic for the reader. */
@@ -58,6 +61,11 @@ struct metrics *metrics_new(int n)
         return NULL;
     }
     memset(m->threads, 0, sizeof(*m->threads) * (size_t)n);
+    if (!(m->webhook = metrics_webhook_new())) {
+        free(m->threads);
+        free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -65,8 +73,14 @@ void metrics_free(struct metrics *m)
 {
     if (!m)
         return;
+    metrics_webhook_free(m->webhook);
     free(m->threads);
     free(m);
+}
+
+struct metrics_webhook *metrics_webhook(struct metrics *m)
+{
+    return m ? m->webhook : NULL;
 }
 
 struct metrics_thread *metrics_thread(struct metrics *m, int i)
@@ -258,6 +272,7 @@ static void render_push(struct text *out, const struct metrics *m, int64_t now_m
 char *metrics_render(struct metrics *m, int64_t now_ms, size_t *len)
 {
     struct text out = {0};
+    char *wh;
 
     put(&out, "# HELP waypointd_build_info The running version.\n# TYPE waypointd_build_info gauge\n"
               "waypointd_build_info{version=\"%s\"} 1\n",
@@ -266,6 +281,12 @@ char *metrics_render(struct metrics *m, int64_t now_ms, size_t *len)
     render_http(&out, m);
     render_refusals(&out, m);
     render_push(&out, m, now_ms);
+    wh = metrics_webhook_render(m->webhook, now_ms);
+    if (wh)
+        put(&out, "%s", wh);
+    else
+        out.failed = 1;
+    free(wh);
     if (out.failed) {
         free(out.buf);
         return NULL;
