@@ -244,37 +244,12 @@ static int webhook_add(const struct webhook_args *a)
 
 /* As `key list` writes text: tab, newline, CR and backslash escaped (and in a
  * list the comma), so every line splits on tabs. */
-static void put_escaped(const char *s, int in_list)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\': fputs("\\\\", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case ',': fputs(in_list ? "\\," : ",", stdout); break;
-        default: putchar(*s); break;
-        }
-    }
-}
-
 static void put_text_or_dash(const char *s)
 {
     if (s && *s)
-        put_escaped(s, 0);
+        cli_put_escaped(s, 0);
     else
         putchar('-');
-}
-
-static void put_time(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[32];
-
-    if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-        snprintf(buf, sizeof(buf), "@%lld", (long long)ms);
-    printf("%s.%03dZ", buf, (int)(ms % 1000));
 }
 
 static int list_one(const struct store_webhook *w, void *arg)
@@ -284,24 +259,24 @@ static int list_one(const struct store_webhook *w, void *arg)
     printf("%s\t", w->id);
     put_text_or_dash(w->name);
     printf("\t%s\t", w->enabled ? "enabled" : "disabled");
-    put_time(w->state_since_ms);
+    cli_put_time(w->state_since_ms);
     putchar('\t');
-    put_escaped(w->url, 0);
+    cli_put_escaped(w->url, 0);
     putchar('\t');
     for (size_t i = 0; i < w->ndcs; i++) {
         if (i)
             putchar(',');
-        put_escaped(w->dcs[i], 1);
+        cli_put_escaped(w->dcs[i], 1);
     }
     putchar('\t');
-    put_escaped(w->events, 0);
+    cli_put_escaped(w->events, 0);
     printf("\t%d\t", w->eta_minutes);
     put_text_or_dash(w->approach_stops);
     putchar('\t');
     put_text_or_dash(w->approach_minutes);
     putchar('\t');
     if (w->prev_secret.len && w->prev_expires_ms > *now)
-        put_time(w->prev_expires_ms);
+        cli_put_time(w->prev_expires_ms);
     else
         putchar('-');
     putchar('\t');
@@ -391,7 +366,7 @@ static int webhook_rotate(const struct webhook_args *a)
 static int delivery_one(const struct store_webhook_delivery *d, void *arg)
 {
     (void)arg;
-    put_time(d->attempt_ms);
+    cli_put_time(d->attempt_ms);
     printf("\t%s\t", d->msg_id ? d->msg_id : "-");
     if (d->status)
         printf("%d", d->status);
