@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "relay.h"
 
 static const char help[] =
     "usage: waypointd COMMAND [OPTIONS]\n"
@@ -21,6 +22,7 @@ static const char help[] =
     "  simulate play a delivery day against a database\n"
     "  webhook  add, list, remove, disable, enable, rotate webhook endpoints; deliveries,\n"
     "           redeliver, test\n"
+    "  relay    publish the database's changes into Redis (docs/cluster.md)\n"
     "\n"
     "waypointd COMMAND --help describes each command.\n";
 
@@ -37,6 +39,7 @@ int main(int argc, char **argv)
         {"demo", cli_demo},
         {"simulate", cli_simulate},
         {"webhook", cli_webhook},
+        {"relay", cli_relay},
     };
 
     if (argc < 2) {
