@@ -27,29 +27,6 @@
 #define HOUR 3600000LL
 #define ID "wh_00000000000a"
 
-static void sql(sqlite3 *db, const char *text)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
-        print_error("%s: %s\n", text, msg ? msg : "?");
-        sqlite3_free(msg);
-        fail();
-    }
-}
-
-static long long sql_int(sqlite3 *db, const char *query)
-{
-    sqlite3_stmt *st = NULL;
-    long long v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 static void add_endpoint(struct testdb *t)
 {
     static const char *const dcs[] = {"dc1"};
@@ -73,7 +50,7 @@ static void add_endpoint(struct testdb *t)
 /* Outbox rows 1..4: w1, w1, w2, w1 (in id order). */
 static void add_events(struct testdb *t)
 {
-    sql(t->db, "INSERT INTO webhook_outbox(endpoint_id, msg_id, type, dc_id, waypoint_id, seq, body, created_ms, next_ms)"
+    testdb_sql(t->db, "INSERT INTO webhook_outbox(endpoint_id, msg_id, type, dc_id, waypoint_id, seq, body, created_ms, next_ms)"
                " VALUES ('" ID "', 'msg_a_1_0', 'waypoint.status_changed', 'dc1', 'w1', 1, '{\"n\":1}', 10, 10),"
                " ('" ID "', 'msg_a_2_0', 'waypoint.status_changed', 'dc1', 'w1', 2, '{\"n\":2}', 20, 20),"
                " ('" ID "', 'msg_a_3_0', 'waypoint.status_changed', 'dc1', 'w2', 3, '{\"n\":3}', 30, 30),"
@@ -117,7 +94,7 @@ static int record(struct testdb *t, int64_t row, const char *msg, int64_t at, in
 
 static int enabled(struct testdb *t)
 {
-    return (int)sql_int(t->db, "SELECT enabled FROM webhook_endpoints WHERE id = '" ID "'");
+    return (int)testdb_sql_int(t->db, "SELECT enabled FROM webhook_endpoints WHERE id = '" ID "'");
 }
 
 static void test_due_is_the_head_of_each_waypoint(void **state)
@@ -137,8 +114,8 @@ static void test_due_is_the_head_of_each_waypoint(void **state)
     s = due(t, NOW);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.ids[0], "msg_a_2_0");
-    assert_int_equal(sql_int(t->db, "SELECT attempts FROM webhook_outbox WHERE id = 1"), 1);
-    assert_int_equal(sql_int(t->db, "SELECT state = 'delivered' FROM webhook_outbox WHERE id = 1"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT attempts FROM webhook_outbox WHERE id = 1"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT state = 'delivered' FROM webhook_outbox WHERE id = 1"), 1);
 }
 
 static void test_failure_retries_later_and_holds_the_waypoint(void **state)
@@ -155,7 +132,7 @@ static void test_failure_retries_later_and_holds_the_waypoint(void **state)
     s = due(t, NOW + 5000);
     assert_int_equal(s.n, 2);
     assert_string_equal(s.ids[0], "msg_a_1_0");
-    assert_int_equal(sql_int(t->db, "SELECT attempts FROM webhook_outbox WHERE id = 1"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT attempts FROM webhook_outbox WHERE id = 1"), 1);
     assert_int_equal(enabled(t), 1);
 }
 
@@ -300,12 +277,12 @@ static void test_redeliver_test_and_pending(void **state)
     assert_int_equal(store_webhook_test_queue(t->store, ID, NOW + 2, msg, sizeof(msg)), 0);
     assert_string_equal(msg, "msg_00000000000a_test_1764511392002");
     assert_null(strchr(msg, '.'));
-    assert_int_equal(sql_int(t->db, "SELECT COUNT(*) FROM webhook_outbox WHERE type = 'webhook.test'"
+    assert_int_equal(testdb_sql_int(t->db, "SELECT COUNT(*) FROM webhook_outbox WHERE type = 'webhook.test'"
                                     " AND body LIKE '{\"type\":\"webhook.test\"%'"),
                      1);
     assert_int_equal(store_webhook_test_queue(t->store, "wh_nope", NOW, msg, sizeof(msg)), -ENOENT);
     assert_int_equal(store_webhook_remove(t->store, ID), 0);
-    assert_int_equal(sql_int(t->db, "SELECT COUNT(*) FROM webhook_deliveries"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT COUNT(*) FROM webhook_deliveries"), 0);
 }
 
 int main(void)
