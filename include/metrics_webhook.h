@@ -10,6 +10,8 @@
 #ifndef WAYPOINTD_METRICS_WEBHOOK_H
 #define WAYPOINTD_METRICS_WEBHOOK_H
 
+struct textbuf;
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,7 +40,7 @@ void metrics_webhook_pending_begin(struct metrics_webhook *w);
 void metrics_webhook_pending_add(struct metrics_webhook *w, const char *endpoint_id, int64_t pending,
                                  int64_t oldest_ms);
 void metrics_webhook_pending_publish(struct metrics_webhook *w);
-/* The exposition lines, malloc'd (NULL: out of memory). */
-char *metrics_webhook_render(struct metrics_webhook *w, int64_t now_ms);
+/* Append the exposition lines to t (textbuf.h). */
+void metrics_webhook_render(struct metrics_webhook *w, int64_t now_ms, struct textbuf *t);
 
 #endif

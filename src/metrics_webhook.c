@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "textbuf.h"
+
 /* Attempt latency buckets in milliseconds: receivers answer in tens of ms to
  * the 10 s timeout. */
 static const int buckets_ms[] = {50, 100, 250, 500, 1000, 2500, 5000, 10000};
@@ -112,84 +114,45 @@ void metrics_webhook_pending_publish(struct metrics_webhook *w)
     pthread_mutex_unlock(&w->mu);
 }
 
-struct text {
-    char *buf;
-    size_t len, cap;
-    int failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct text *t, const char *fmt, ...)
+static void put_pending(struct textbuf *t, const char *id, int64_t pending, int64_t oldest_ms, int64_t now_ms)
 {
-    va_list ap;
-    int n;
-
-    for (int pass = 0; pass < 2 && !t->failed; pass++) {
-        va_start(ap, fmt);
-        n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = 1;
-        } else if (t->buf && (size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        } else {
-            size_t cap = (t->cap ? t->cap * 2 : 4096) + (size_t)n;
-            char *p = realloc(t->buf, cap);
-
-            if (!p)
-                t->failed = 1;
-            else
-                t->buf = p, t->cap = cap;
-        }
-    }
-}
-
-static void put_pending(struct text *t, const char *id, int64_t pending, int64_t oldest_ms, int64_t now_ms)
-{
-    put(t, "waypointd_webhook_pending{endpoint=\"%s\"} %lld\n", id, (long long)pending);
-    put(t, "waypointd_webhook_oldest_pending_seconds{endpoint=\"%s\"} %.3f\n", id,
+    textbuf_put(t, "waypointd_webhook_pending{endpoint=\"%s\"} %lld\n", id, (long long)pending);
+    textbuf_put(t, "waypointd_webhook_oldest_pending_seconds{endpoint=\"%s\"} %.3f\n", id,
         oldest_ms && now_ms > oldest_ms ? (double)(now_ms - oldest_ms) / 1000.0 : 0.0);
 }
 
-char *metrics_webhook_render(struct metrics_webhook *w, int64_t now_ms)
+void metrics_webhook_render(struct metrics_webhook *w, int64_t now_ms, struct textbuf *t)
 {
-    struct text t = {0};
     uint64_t cum = 0;
 
-    put(&t, "# HELP waypointd_webhook_events_total Webhook events queued in the outbox.\n"
+    textbuf_put(t, "# HELP waypointd_webhook_events_total Webhook events queued in the outbox.\n"
             "# TYPE waypointd_webhook_events_total counter\nwaypointd_webhook_events_total %llu\n",
         (unsigned long long)READ(w->queued));
-    put(&t, "# HELP waypointd_webhook_deliveries_total Webhook delivery attempts, by result.\n"
+    textbuf_put(t, "# HELP waypointd_webhook_deliveries_total Webhook delivery attempts, by result.\n"
             "# TYPE waypointd_webhook_deliveries_total counter\n");
     for (int r = 0; r < METRICS_WEBHOOK_RESULTS; r++)
-        put(&t, "waypointd_webhook_deliveries_total{result=\"%s\"} %llu\n", result_names[r],
+        textbuf_put(t, "waypointd_webhook_deliveries_total{result=\"%s\"} %llu\n", result_names[r],
             (unsigned long long)READ(w->results[r]));
-    put(&t, "# HELP waypointd_webhook_attempt_seconds A delivery attempt, from its start to its answer or error.\n"
+    textbuf_put(t, "# HELP waypointd_webhook_attempt_seconds A delivery attempt, from its start to its answer or error.\n"
             "# TYPE waypointd_webhook_attempt_seconds histogram\n");
     for (size_t b = 0; b <= NBUCKETS; b++) {
         cum += READ(w->buckets[b]);
         if (b < NBUCKETS)
-            put(&t, "waypointd_webhook_attempt_seconds_bucket{le=\"%g\"} %llu\n", buckets_ms[b] / 1000.0,
+            textbuf_put(t, "waypointd_webhook_attempt_seconds_bucket{le=\"%g\"} %llu\n", buckets_ms[b] / 1000.0,
                 (unsigned long long)cum);
         else
-            put(&t, "waypointd_webhook_attempt_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+            textbuf_put(t, "waypointd_webhook_attempt_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
     }
-    put(&t, "waypointd_webhook_attempt_seconds_sum %.3f\nwaypointd_webhook_attempt_seconds_count %llu\n",
+    textbuf_put(t, "waypointd_webhook_attempt_seconds_sum %.3f\nwaypointd_webhook_attempt_seconds_count %llu\n",
         (double)READ(w->latency_sum_ms) / 1000.0, (unsigned long long)cum);
-    put(&t, "# HELP waypointd_webhook_pending Undelivered webhook events, per endpoint (counted every 2 s).\n"
+    textbuf_put(t, "# HELP waypointd_webhook_pending Undelivered webhook events, per endpoint (counted every 2 s).\n"
             "# TYPE waypointd_webhook_pending gauge\n"
             "# HELP waypointd_webhook_oldest_pending_seconds Age of the oldest undelivered event, per endpoint.\n"
             "# TYPE waypointd_webhook_oldest_pending_seconds gauge\n");
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < w->shown.n; i++)
-        put_pending(&t, w->shown.row[i].id, w->shown.row[i].pending, w->shown.row[i].oldest_ms, now_ms);
+        put_pending(t, w->shown.row[i].id, w->shown.row[i].pending, w->shown.row[i].oldest_ms, now_ms);
     if (w->shown.other_pending)
-        put_pending(&t, "other", w->shown.other_pending, w->shown.other_oldest_ms, now_ms);
+        put_pending(t, "other", w->shown.other_pending, w->shown.other_oldest_ms, now_ms);
     pthread_mutex_unlock(&w->mu);
-    if (t.failed) {
-        free(t.buf);
-        return NULL;
-    }
-    return t.buf ? t.buf : calloc(1, 1);
 }
