@@ -24,7 +24,8 @@ int cli_relay(int argc, char **argv)
     char *host = NULL;
     int rc = CLI_USAGE;
 
-    for (int i = 1; i < argc; i++) {
+    /* Every option takes a value: the arguments go in pairs. */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -55,7 +56,6 @@ int cli_relay(int argc, char **argv)
             fprintf(stderr, "waypointd relay: unknown option %s\n%s", a, usage);
             goto fail;
         }
-        i++;
     }
     if (!o.db || !url) {
         fprintf(stderr, "waypointd relay: --db and --redis are required\n%s", usage);
