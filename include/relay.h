@@ -20,10 +20,6 @@ struct relay_options {
     size_t batch;       /* rows per append */
 };
 
-/* Parse redis://HOST:PORT[/DB] into host (malloc'd, caller frees), port and
- * database number. 0 or -EINVAL. */
-int relay_parse_url(const char *url, char **host, int *port, int *dbnum);
-
 /* Run until a stop signal: 0 after one; -EPROTO when the engine is ahead of
  * the database (logged); -errno when the database cannot be opened. */
 int relay_run(const struct relay_options *o, const char *url);

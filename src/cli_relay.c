@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "redis_url.h"
 #include "relay.h"
 
 static const char usage[] =
@@ -61,7 +62,7 @@ int cli_relay(int argc, char **argv)
         fprintf(stderr, "waypointd relay: --db and --redis are required\n%s", usage);
         goto fail;
     }
-    if (relay_parse_url(url, &host, &o.port, &o.dbnum)) {
+    if (redis_url_parse(url, &host, &o.port, &o.dbnum)) {
         fprintf(stderr, "waypointd relay: --redis must be redis://HOST:PORT[/DB]\n");
         goto fail;
     }

@@ -21,6 +21,7 @@
 #include <hiredis/hiredis.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define RELAY_HEAD_KEY "wpd:head"
@@ -80,52 +81,11 @@ struct relay {
     int outage;       /* an outage was logged, not yet its end */
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
     nanosleep(&ts, NULL); /* a signal cuts it short: fine */
-}
-
-int relay_parse_url(const char *url, char **host, int *port, int *dbnum)
-{
-    const char *p;
-    const char *colon;
-    char *end = NULL;
-    long v;
-
-    *host = NULL;
-    if (strncmp(url, "redis://", 8))
-        return -EINVAL;
-    p = url + 8;
-    colon = strrchr(p, ':');
-    if (!colon || colon == p)
-        return -EINVAL;
-    errno = 0;
-    v = strtol(colon + 1, &end, 10);
-    if (errno || end == colon + 1 || v < 1 || v > 65535 || (*end && *end != '/'))
-        return -EINVAL;
-    *port = (int)v;
-    *dbnum = 0;
-    if (*end == '/') {
-        const char *d = end + 1;
-
-        errno = 0;
-        v = strtol(d, &end, 10);
-        if (errno || end == d || *end || v < 0 || v > 1000000)
-            return -EINVAL;
-        *dbnum = (int)v;
-    }
-    *host = strndup(p, (size_t)(colon - p));
-    return *host ? 0 : -ENOMEM;
 }
 
 static void redis_drop(struct relay *r, const char *why)
@@ -504,7 +464,7 @@ int relay_run(const struct relay_options *o, const char *url)
             r.hn = -1;
             next_check = 0;
         }
-        now = mono_ms();
+        now = clock_mono_ms();
         if (now >= next_check) {
             beat(&r);
             if (!r.rc)
