@@ -2,7 +2,8 @@
  *
  * The aux log (issue 14, schema version 6): every insert, update and delete
  * of the tables the edges need besides the waypoints (dcs, customers,
- * api_keys, api_key_dcs, secrets) recorded by triggers as a full row image,
+ * api_keys, api_key_dcs, secrets; since schema 8 revoked_tokens and
+ * token_cutoffs) recorded by triggers as a full row image,
  * for the relay to publish. An aux row carries the change_log seq current
  * when it was written (the highest seq handed out so far) and takes no seq
  * of its own: clients never see aux rows. Pruned with the change log: a
@@ -13,5 +14,7 @@
 
 /* The migration 5 -> 6 (store.c's migrations array): aux_log, its triggers. */
 extern const char store_aux_schema[];
+/* The migration 7 -> 8: the same for revoked_tokens and token_cutoffs. */
+extern const char store_aux_tokens_schema[];
 
 #endif

@@ -65,3 +65,23 @@ const char store_aux_schema[] =
     "CREATE TRIGGER IF NOT EXISTS aux_secrets_d AFTER DELETE ON secrets BEGIN"
     " INSERT INTO aux_log(seq, tbl, op, key, image) VALUES (" AUX_SEQ ", 'secrets', 'd', OLD.name,"
     " json_object('rowid', OLD.rowid, 'name', OLD.name, 'value', hex(OLD.value))); END;";
+
+/* Tracking-token revocations (schema 8): an edge refuses a token revoked on
+ * the origin. Both tables are WITHOUT ROWID; their images carry the key
+ * columns the replica deletes by. */
+#define AUX_REVOKED(op, R) \
+    " INSERT INTO aux_log(seq, tbl, op, key, image) VALUES (" AUX_SEQ ", 'revoked_tokens', '" op "', hex(" R ".hash)," \
+    " json_object('hash', hex(" R ".hash), 'dc_id', " R ".dc_id, 'customer_id', " R ".customer_id, 'expires_ms', " \
+    R ".expires_ms, 'revoked_ms', " R ".revoked_ms)); END;"
+#define AUX_CUTOFF(op, R) \
+    " INSERT INTO aux_log(seq, tbl, op, key, image) VALUES (" AUX_SEQ ", 'token_cutoffs', '" op "', " R ".dc_id || '/' ||" \
+    " " R ".customer_id, json_object('dc_id', " R ".dc_id, 'customer_id', " R ".customer_id, 'not_before_ms', " \
+    R ".not_before_ms)); END;"
+
+const char store_aux_tokens_schema[] =
+    "CREATE TRIGGER IF NOT EXISTS aux_revoked_tokens_i AFTER INSERT ON revoked_tokens BEGIN" AUX_REVOKED("i", "NEW")
+    "CREATE TRIGGER IF NOT EXISTS aux_revoked_tokens_u AFTER UPDATE ON revoked_tokens BEGIN" AUX_REVOKED("u", "NEW")
+    "CREATE TRIGGER IF NOT EXISTS aux_revoked_tokens_d AFTER DELETE ON revoked_tokens BEGIN" AUX_REVOKED("d", "OLD")
+    "CREATE TRIGGER IF NOT EXISTS aux_token_cutoffs_i AFTER INSERT ON token_cutoffs BEGIN" AUX_CUTOFF("i", "NEW")
+    "CREATE TRIGGER IF NOT EXISTS aux_token_cutoffs_u AFTER UPDATE ON token_cutoffs BEGIN" AUX_CUTOFF("u", "NEW")
+    "CREATE TRIGGER IF NOT EXISTS aux_token_cutoffs_d AFTER DELETE ON token_cutoffs BEGIN" AUX_CUTOFF("d", "OLD");
