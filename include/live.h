@@ -40,6 +40,7 @@ struct live {
     int64_t through;          /* the bus has offered this thread every change up to this seq */
     int taking;               /* in live_take: no nested take */
     int subscribing;          /* a subscribe takes the bus first: no direct writes then */
+    int cut_off;              /* the sweep's: the source is cut off (sessions were sent elsewhere) */
 };
 
 /* 0, or -ENOMEM. live_free() releases what it holds (not the sessions,
@@ -64,6 +65,10 @@ void live_take(struct live *lt);
 /* The server is stopping: every session closes with 1001 (going away)
  * once its queue is written. Returns how many are still open. */
 int live_drain(struct live *lt);
+/* This node lost its changes' source (an edge cut off from the cluster):
+ * every session closes with 1012 (service restart) once its queue is
+ * written, so that clients resume with since on another node. */
+void live_send_elsewhere(struct live *lt);
 /* The thread's write buffer with room for need bytes; NULL when out of
  * memory. Valid until the next call. */
 unsigned char *live_scratch(struct live *lt, size_t need);

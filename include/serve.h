@@ -50,6 +50,10 @@ struct serve_config {
     struct webhook_cidr webhook_allow[WEBHOOK_SEND_ALLOW_MAX]; /* --webhook-allow-private */
     size_t n_webhook_allow;
     int webhook_timeout_s;      /* 0: WEBHOOK_SEND_TIMEOUT_S */
+    const char *replica_of;     /* --replica-of URL: an edge (replica.h); NULL: the database's own node */
+    const char *replica_host;   /* its parts */
+    int replica_port;
+    int replica_dbnum;
 };
 
 /* Serve until SIGINT/SIGTERM, then stop gracefully: no new connections,

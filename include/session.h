@@ -27,6 +27,7 @@ struct session;
 #define SESSION_CLOSE_GOING_AWAY 1001
 #define SESSION_CLOSE_POLICY 1008
 #define SESSION_CLOSE_UNEXPECTED 1011
+#define SESSION_CLOSE_RESTART 1012
 
 /* What a transport does for its sessions. */
 struct session_ops {

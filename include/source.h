@@ -3,11 +3,10 @@
  * A change source: where the live channel's changes come from. It publishes
  * every committed change, rendered once, in increasing seq, into the bus
  * (bus.h), which wakes the service threads; and it tells a new subscription
- * where to start. Today's source is the SQLite watcher (source_sqlite.c);
- * an edge node fed through Redis Streams is meant to be a second
- * implementation of the same operations, so that the session, its
- * transports and the fan-out (which only see this header and bus.h) stay
- * as they are.
+ * where to start. A node that owns its database uses the SQLite watcher
+ * (source_sqlite.c); an edge uses source_replica.c, the same watcher on its
+ * replica plus the edge's rules; the session, its transports and the
+ * fan-out only see this header and bus.h.
  *
  * A source implementation embeds struct source as its first member, and
  * defines struct source_thread (its per-thread side) in its own file: to
@@ -54,6 +53,10 @@ struct source_ops {
     /* 0 while the source keeps up, else a negative errno with *why (a
      * static string) for /healthz. now_ms: clock_mono_ms(). Any thread. */
     int (*health)(struct source *s, int64_t now_ms, const char **why);
+    /* 1 when live sessions should resume on another node (this one has
+     * been cut off from its changes too long), else 0; NULL: never. Any
+     * thread. */
+    int (*cut_off)(struct source *s, int64_t now_ms);
 };
 
 struct source {

@@ -60,4 +60,11 @@ int store_replica_load(struct store *s, const char *snap_path, const char *id, c
  * 0 or -EIO with err. */
 int store_replica_scrub_copy(const char *copy_path, char *err, size_t errlen);
 
+/* The origin's side: copy origin_path (read-only, one read transaction)
+ * into copy_path (which must not exist), scrubbed as above; *id is the
+ * stream id the copy stands at (cap >= STORE_REPLICA_ID_MAX). 0 or -EIO with
+ * err. */
+int store_replica_make_copy(const char *origin_path, const char *copy_path, char *id, size_t cap, char *err,
+                            size_t errlen);
+
 #endif

@@ -27,6 +27,7 @@
 #include "serve.h"
 #include "store.h"
 #include "tls.h"
+#include "redis_url.h"
 #include "view.h"
 #include "webhook_send.h"
 
@@ -70,6 +71,9 @@ static const char serve_help[] =
     "  --webhook-allow-private CIDR  let webhook deliveries reach this range (refused:\n"
     "                        private, loopback, link-local, CGNAT...); repeatable\n"
     "  --webhook-timeout S   a webhook attempt's total time limit, 1..300 (default 10)\n"
+    "  --replica-of redis://HOST:PORT[/DB]  run as an edge of a cluster: --db is this edge's\n"
+    "                        own replica, created and kept up to date from the cluster's\n"
+    "                        Redis (docs/cluster.md); webhooks are sent by the origin only\n"
     "  --config FILE         read these settings from FILE first (\"name = value\" lines, names\n"
     "                        as the options without dashes); also WAYPOINTD_CONFIG\n"
     "  --check-config        check the settings, certificate and database, print them, exit\n"
@@ -109,7 +113,7 @@ static int origin_valid(const char *o)
 }
 
 /* getopt values of the map options: past any letter, so they never collide. */
-enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION, OPT_WEBHOOK_CA, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_TIMEOUT };
+enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION, OPT_WEBHOOK_CA, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_TIMEOUT, OPT_REPLICA_OF };
 
 /* A tile URL template the page can use as it is: https:// (the page is
  * HTTPS: plain http images would be mixed content) or an absolute path on
@@ -153,6 +157,7 @@ static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
                                            {"webhook-ca", required_argument, NULL, OPT_WEBHOOK_CA},
                                            {"webhook-allow-private", required_argument, NULL, OPT_WEBHOOK_ALLOW},
                                            {"webhook-timeout", required_argument, NULL, OPT_WEBHOOK_TIMEOUT},
+                                           {"replica-of", required_argument, NULL, OPT_REPLICA_OF},
                                            {NULL, 0, NULL, 0}};
 
 #define SERVE_NOPTS (sizeof(serve_opts) / sizeof(serve_opts[0]) - 1)
@@ -163,6 +168,7 @@ struct serve_args {
     const char *listen, *www, *metrics_listen;
     const char *map_tiles, *map_attribution;
     char *map_config; /* view_map_config's JSON; freed by cli_serve */
+    char *replica_host; /* --replica-of's host (redis_url_parse); freed by cli_serve */
     int64_t threads;
     int check; /* --check-config */
     const char *origins[SERVE_ORIGINS_MAX];
@@ -303,6 +309,7 @@ static int serve_option(struct serve_args *a, int c, int idx, char *arg, const c
         break;
     case 'o': rc = add_origins(a, arg, where); break;
     case OPT_WEBHOOK_CA: cfg->webhook_ca = arg; break;
+    case OPT_REPLICA_OF: cfg->replica_of = arg; break;
     case OPT_WEBHOOK_ALLOW: rc = add_allow(a, arg, where); break;
     case OPT_WEBHOOK_TIMEOUT:
         if (!(rc = cli_int_arg("serve", where, "--webhook-timeout", arg, 1, 300, "", &v)))
@@ -370,6 +377,15 @@ static int serve_finish(struct serve_args *a)
         return CLI_FAIL;
     }
     cfg->threads = a->threads < 1 ? 1 : a->threads > CLI_THREADS_MAX ? CLI_THREADS_MAX : (int)a->threads;
+    if (cfg->replica_of) {
+        int rc = redis_url_parse(cfg->replica_of, &a->replica_host, &cfg->replica_port, &cfg->replica_dbnum);
+
+        if (rc == -ENOMEM)
+            return fputs("waypointd: out of memory\n", stderr), CLI_FAIL;
+        if (rc)
+            return cli_usage_at("serve", from(a, "replica-of"), "--replica-of must be redis://HOST:PORT[/DB]");
+        cfg->replica_host = a->replica_host;
+    }
     return CLI_OK;
 }
 
@@ -438,9 +454,13 @@ static int check_config(const struct serve_args *a)
     if (tls_material_load(c->cert_path, c->key_path, &tls, err, sizeof(err)))
         return fprintf(stderr, "waypointd: %s\n", err), CLI_FAIL;
     tls_material_free(tls);
-    if (cli_open_store(c->db_path, STORE_OPEN_SERVICE, &s) /* as serve opens it: WAL too */)
+    /* An edge's file is made and filled by serve itself. */
+    if (!c->replica_of && cli_open_store(c->db_path, STORE_OPEN_SERVICE, &s) /* as serve opens it: WAL too */)
         return CLI_FAIL;
-    store_close(s);
+    if (!c->replica_of)
+        store_close(s);
+    if (c->replica_of)
+        printf("replica-of = %s\n", c->replica_of);
     printf("db = %s\nlisten = %s\ncert = %s\nkey = %s\nwww = %s\nthreads = %d\n", c->db_path, a->listen, c->cert_path,
            c->key_path, c->www_root, c->threads);
     printf("log-keep-rows = %lld\nlog-keep-seconds = %lld\n", c->log_keep_rows, c->log_keep_seconds);
@@ -503,5 +523,6 @@ int cli_serve(int argc, char **argv)
         rc = a.check ? check_config(&a) : serve_run(&a.cfg) ? CLI_FAIL : CLI_OK;
     config_args_free(&all);
     free(a.map_config);
+    free(a.replica_host);
     return rc;
 }

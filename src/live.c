@@ -355,3 +355,13 @@ int live_drain(struct live *lt)
     }
     return open;
 }
+
+void live_send_elsewhere(struct live *lt)
+{
+    for (struct session *s = lt->sessions; s; s = s->next) {
+        if (s->closing)
+            continue;
+        scopes_drop(lt, s);
+        session_close_after(s, SESSION_CLOSE_RESTART, "this server lost its feed; reconnect with since");
+    }
+}

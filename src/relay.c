@@ -22,10 +22,12 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "cluster.h"
+#include "cluster_snap.h"
 #include "log.h"
 
-#define RELAY_HEAD_KEY "wpd:head"
-#define RELAY_BEAT_KEY "wpd:relay-beat"
+#define RELAY_HEAD_KEY CLUSTER_HEAD_KEY
+#define RELAY_BEAT_KEY CLUSTER_BEAT_KEY
 #define RELAY_TICK_MS 50
 #define RELAY_CHECK_MS 1000
 #define RELAY_BACKOFF_MAX_MS 5000
@@ -474,6 +476,11 @@ int relay_run(const struct relay_options *o, const char *url)
                 goto fail;
             if (rc)
                 continue;
+            /* A new edge's request for a copy: at most one a second. */
+            if (cluster_snap_serve(r.rc, o->db) < 0 && r.rc->err) {
+                redis_drop(&r, r.rc->errstr);
+                continue;
+            }
             next_check = now + RELAY_CHECK_MS;
         }
         if (db_int(&r, "PRAGMA data_version", 0, &dv) == 0 && dv != r.last_dv) {

@@ -30,8 +30,10 @@
 #include "loop.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "replica.h"
 #include "service_thread.h"
 #include "source.h"
+#include "source_replica.h"
 #include "source_sqlite.h"
 #include "tls.h"
 #include "vhost.h"
@@ -165,11 +167,10 @@ static void wake_thread(void *context)
 }
 
 /* Once every context exists (the bus wakes them): the bus, the change
- * source started into it, each thread's side of the source. The database
- * is the only source a node has today; an edge node would choose its own
- * here. */
+ * source started into it, each thread's side of the source: the database's
+ * own watcher, or on an edge (rep) the replica's. */
 static int source_setup(struct service_thread *threads, int n, const struct serve_config *cfg,
-                        struct vhost_shared *shared)
+                        struct vhost_shared *shared, struct replica *rep)
 {
     struct source_sqlite_config sc = {cfg->db_path, cfg->log_keep_rows, cfg->log_keep_seconds};
     void *contexts[SERVE_MAX_THREADS];
@@ -181,7 +182,7 @@ static int source_setup(struct service_thread *threads, int n, const struct serv
     shared->bus = bus_new(n, 0, wake_thread, contexts);
     if (!shared->bus)
         return -ENOMEM;
-    rc = source_sqlite_new(&sc, &shared->source);
+    rc = rep ? source_replica_new(&sc, rep, &shared->source) : source_sqlite_new(&sc, &shared->source);
     if (!rc)
         rc = shared->source->ops->start(shared->source, shared->bus);
     for (int i = 0; i < n && !rc; i++)
@@ -241,6 +242,19 @@ static int webhooks_start(const struct serve_config *cfg, struct metrics *m, str
     return webhook_send_start(&wc, out);
 }
 
+/* An edge: its applier, started and caught up (replica.h). */
+static int edge_start(const struct serve_config *cfg, struct replica **rep)
+{
+    struct replica_options ro = {.url = cfg->replica_of, .host = cfg->replica_host, .port = cfg->replica_port,
+                                 .dbnum = cfg->replica_dbnum, .db_path = cfg->db_path};
+
+    if (log_setup(cfg->log_level, cfg->log_format, cfg->access_log))
+        return -EINVAL;
+    log_info("edge: replica %s of %s%s", cfg->db_path, cfg->replica_of,
+             cfg->webhook_ca || cfg->n_webhook_allow ? " (webhook options ignored: the origin sends webhooks)" : "");
+    return replica_start(&ro, rep);
+}
+
 int serve_run(const struct serve_config *cfg)
 {
     struct service_thread *threads;
@@ -249,6 +263,7 @@ int serve_run(const struct serve_config *cfg)
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct admin_conf admin = {0};
     struct webhook_sender *webhooks = NULL;
+    struct replica *rep = NULL;
     int fds[SERVE_MAX_THREADS], lock_fd = -1, port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
@@ -263,10 +278,15 @@ int serve_run(const struct serve_config *cfg)
         return rc;
     }
     tls_material_free(tls);
+    /* An edge fills its replica before it listens: until then it has
+     * nothing to serve. */
+    if (cfg->replica_of && (rc = edge_start(cfg, &rep)))
+        return rc;
     rc = listener_open(cfg->host, cfg->port, n, fds, &lock_fd, &port, err, sizeof(err));
     if (rc) {
         fprintf(stderr, strchr(cfg->host, ':') ? "waypointd: [%s]:%d: %s\n" : "waypointd: %s:%d: %s\n", cfg->host,
                 cfg->port, err);
+        replica_stop(rep);
         return rc;
     }
     threads = calloc((size_t)n, sizeof(*threads));
@@ -274,6 +294,7 @@ int serve_run(const struct serve_config *cfg)
         for (i = 0; i < n; i++)
             close(fds[i]);
         close(lock_fd);
+        replica_stop(rep);
         return -ENOMEM;
     }
     signals_block(&set);
@@ -298,10 +319,10 @@ int serve_run(const struct serve_config *cfg)
     if (!rc && cfg->metrics_host)
         rc = admin_start(&threads[0], &admin, cfg);
     if (!rc)
-        rc = source_setup(threads, n, cfg, &shared);
+        rc = source_setup(threads, n, cfg, &shared, rep);
     if (!rc)
         admin.source = shared.source;
-    if (!rc)
+    if (!rc && !rep)
         rc = webhooks_start(cfg, admin.metrics, &webhooks);
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_thread_main, &threads[i]);
@@ -323,6 +344,7 @@ int serve_run(const struct serve_config *cfg)
         if (threads[i].started)
             pthread_join(threads[i].tid, NULL);
     source_teardown(threads, n, &shared);
+    replica_stop(rep);
     for (i = 0; i < n; i++)
         service_thread_teardown(&threads[i]);
     free(threads);

@@ -559,3 +559,54 @@ int store_replica_scrub_copy(const char *copy_path, char *err, size_t errlen)
     sqlite3_close(db);
     return rc;
 }
+
+/* The stream id a copy stands at: its last change seq S and the aux rows
+ * carrying S (published as S-1, S-2, ...), as relay.c numbers them. */
+static int copy_id(sqlite3 *db, char *id, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+
+    if (sqlite3_prepare_v2(db,
+                           "SELECT s, (SELECT COUNT(*) FROM aux_log WHERE seq = s) FROM (SELECT"
+                           " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0) AS s)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -EIO;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(id, cap, "%lld-%lld", (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1));
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_replica_make_copy(const char *origin_path, const char *copy_path, char *id, size_t cap, char *err,
+                            size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+
+    /* VACUUM INTO reads in one transaction: the copy is one committed state. */
+    if (sqlite3_open_v2(origin_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+    if (sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_bind_text(st, 1, copy_path, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(st);
+    st = NULL;
+    sqlite3_close(db);
+    db = NULL;
+    if (sqlite3_open_v2(copy_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK || copy_id(db, id, cap))
+        goto fail;
+    sqlite3_close(db);
+    return store_replica_scrub_copy(copy_path, err, errlen);
+fail:
+    set_err(err, errlen, "copying %s to %s: %s", origin_path, copy_path, db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}

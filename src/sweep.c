@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "session.h"
+#include "source.h"
 #include "store.h"
 #include "vhost.h"
 
@@ -91,11 +92,26 @@ static int secret_rotated(struct live *lt, int64_t version)
 
 /* Every SWEEP_MS: liveness, expired tokens, a rotated token secret,
  * revoked keys and tokens. */
+/* An edge cut off from the cluster: its sessions are sent elsewhere once
+ * per episode; those that come back meanwhile (every node cut off) stay. */
+static void cut_off(struct live *lt, int64_t now)
+{
+    struct source *src = lt->conf->shared->source;
+    int cut = src && src->ops->cut_off && src->ops->cut_off(src, now);
+
+    if (cut && !lt->cut_off) {
+        log_warn("live: cut off from the cluster; closing live sessions (1012) so that they resume elsewhere");
+        live_send_elsewhere(lt);
+    }
+    lt->cut_off = cut;
+}
+
 void sweep_run(struct live *lt, int64_t now, int64_t wall)
 {
     int64_t version = -1;
     int check_keys = 1, rotated = 0;
 
+    cut_off(lt, now);
     /* Also without sessions: REST takes the thread's secret from here. */
     if (!store_data_version(lt->conf->store, &version)) {
         rotated = secret_rotated(lt, version);
