@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT
  *
  * The relay (see relay.h, docs/cluster.md). One thread, the process's own:
- * it polls PRAGMA data_version on a read-only connection, reads the rows
+ * it waits for signs of a commit (dbwatch.h), reads PRAGMA data_version on
+ * a read-only connection, reads the rows
  * after the engine's head (change_log and aux_log merged by (seq, sub)) and
  * appends them through the compare-and-append script. Every change_log row
  * is published (no coalescing), so every seq has its entry s-0 and a
@@ -22,14 +23,16 @@
 #include <sqlite3.h>
 
 #include "clock.h"
+#include "dbwatch.h"
 #include "cluster.h"
 #include "cluster_snap.h"
 #include "log.h"
 
 #define RELAY_HEAD_KEY CLUSTER_HEAD_KEY
 #define RELAY_BEAT_KEY CLUSTER_BEAT_KEY
-#define RELAY_TICK_MS 50
 #define RELAY_CHECK_MS 1000
+/* Without inotify, how often the database is looked at. */
+#define RELAY_IDLE_MS 50
 #define RELAY_BACKOFF_MAX_MS 5000
 
 /* KEYS: head, stream. ARGV[1]: the head the relay expects; ARGV[2]: MINID
@@ -419,6 +422,7 @@ fail:
 int relay_run(const struct relay_options *o, const char *url)
 {
     struct relay r = {.o = o};
+    struct dbwatch watch = {.fd = -1};
     struct sigaction sa;
     int64_t next_check = 0;
     int backoff = 100;
@@ -445,11 +449,13 @@ int relay_run(const struct relay_options *o, const char *url)
             goto fail;
         }
     }
+    if ((rc = dbwatch_open(&watch, o->db)))
+        log_error("relay: cannot watch %s (%s); looking every %d ms instead", o->db, strerror(-rc), RELAY_IDLE_MS);
     printf("relaying %s to %s\n", o->db, url);
     fflush(stdout);
 
     while (!stop_requested) {
-        int64_t now;
+        int64_t now, idle;
         int64_t dv = 0;
 
         if (!r.rc) {
@@ -496,10 +502,16 @@ int relay_run(const struct relay_options *o, const char *url)
             if (rc == 0)
                 r.dirty = 0;
         }
-        sleep_ms(RELAY_TICK_MS);
+        /* Until a commit, or the next check (SIGINT/SIGTERM cut it short). */
+        now = clock_mono_ms();
+        idle = next_check > now ? next_check - now : 1;
+        if (watch.fd < 0 && idle > RELAY_IDLE_MS)
+            idle = RELAY_IDLE_MS;
+        dbwatch_wait(&watch, -1, (int)idle);
     }
     rc = 0;
 fail:
+    dbwatch_close(&watch);
     if (r.rc)
         redisFree(r.rc);
     sqlite3_close(r.db);

@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * The SQLite change source (source.h): the change watcher, and where a
- * subscription starts. The watcher's thread sleeps in poll() on an inotify
- * watch of the database's folder (the -wal file changes on every commit)
- * and a stop eventfd, with a slow fallback timeout. After any sign of a
- * write it checks PRAGMA data_version on its own connection a few times over
- * ~200 ms, because SQLite updates the WAL index (what data_version reads)
- * just after writing the WAL file. New log rows become rendered messages,
+ * subscription starts. The watcher's thread waits for signs of a commit
+ * (dbwatch.h: inotify on the database's folder, a few looks after each, a
+ * slow fallback) or its stop eventfd, and then reads PRAGMA data_version
+ * on its own connection. New log rows become rendered messages,
  * published into the caller's bus (which wakes the service threads). A
  * start point is read on the service thread, on that thread's connection.
  */
@@ -15,13 +13,11 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -30,6 +26,7 @@
 #include "bus.h"
 #include "change_msg.h"
 #include "clock.h"
+#include "dbwatch.h"
 #include "log.h"
 #include "msg.h"
 #include "num.h"
@@ -45,23 +42,17 @@
 #define WATCH_SURROUNDINGS_MS 1000
 #define WATCH_DISK_LOW_BYTES (1024 * 1024)
 
-/* Re-checks after a write was seen, in ms from one to the next. */
-static const int recheck_ms[] = {1, 2, 5, 10, 20, 50, 100};
-#define RECHECKS ((int)(sizeof(recheck_ms) / sizeof(recheck_ms[0])))
-
 struct source_sqlite {
     struct source base;          /* first: a struct source * is this */
     struct source_sqlite_config cfg;
     struct store *store; /* the watcher's own connection */
     struct bus *bus;             /* the caller's, from start */
-    int inotify_fd;
+    struct dbwatch watch;        /* when to look (dbwatch.h) */
     int stop_fd;
-    char wal_name[NAME_MAX + 1]; /* basename of the -wal file */
     int64_t cursor;              /* newest log row read */
     int64_t data_version;
     _Atomic int64_t last_check_ms; /* the last successful look (clock_mono_ms()), for health */
     int64_t last_prune_ms;
-    char dir[PATH_MAX];          /* the database's folder */
     dev_t dev;                   /* the database file opened at start */
     ino_t ino;
     _Atomic int file_ok;         /* the path still names that file */
@@ -119,24 +110,6 @@ static int deliver_new(struct source_sqlite *f)
     }
 }
 
-/* Drain pending inotify events; 1 when one concerned the database files. */
-static int drain_inotify(struct source_sqlite *f)
-{
-    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-    int hit = 0;
-    ssize_t n;
-
-    while ((n = read(f->inotify_fd, buf, sizeof(buf))) > 0)
-        for (char *p = buf; p < buf + n;) {
-            const struct inotify_event *ev = (const struct inotify_event *)p;
-
-            if ((ev->mask & IN_Q_OVERFLOW) || (ev->len && !strcmp(ev->name, f->wal_name)))
-                hit = 1;
-            p += sizeof(*ev) + ev->len;
-        }
-    return hit;
-}
-
 static void maybe_prune(struct source_sqlite *f)
 {
     int64_t now = auth_now_ms(), mono = clock_mono_ms(), pruned = 0;
@@ -178,7 +151,7 @@ static void check_surroundings(struct source_sqlite *f)
     else if (ok && !atomic_load(&f->file_ok))
         log_info("database file %s is back: serving it again", f->cfg.db_path);
     atomic_store(&f->file_ok, ok);
-    if (statvfs(f->dir, &vfs) == 0) {
+    if (statvfs(f->watch.dir, &vfs) == 0) {
         unsigned long long avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
 
         if (avail < WATCH_DISK_LOW_BYTES && !f->disk_low)
@@ -219,56 +192,13 @@ static void check(struct source_sqlite *f)
 static void *watch_main(void *arg)
 {
     struct source_sqlite *f = arg;
-    int recheck = RECHECKS; /* RECHECKS: idle */
 
-    for (;;) {
-        struct pollfd p[2] = {{.fd = f->stop_fd, .events = POLLIN}, {.fd = f->inotify_fd, .events = POLLIN}};
-        int timeout = recheck < RECHECKS ? recheck_ms[recheck] : WATCH_FALLBACK_MS;
-        int n = poll(p, f->inotify_fd >= 0 ? 2 : 1, timeout);
-
-        if (n < 0 && errno != EINTR)
-            break;
-        if (p[0].revents)
-            break;
-        if (f->inotify_fd >= 0 && (p[1].revents & POLLIN) && drain_inotify(f))
-            recheck = 0; /* a write: look now and a few times more */
-        else if (recheck < RECHECKS)
-            recheck++;
+    /* The stop eventfd ends the loop; everything else is a look. */
+    while (dbwatch_wait(&f->watch, f->stop_fd, WATCH_FALLBACK_MS) == 0) {
         check(f);
         maybe_prune(f);
     }
     return NULL;
-}
-
-/* Watch the database's folder, not the -wal file itself, so a WAL that is
- * created, deleted or replaced keeps being seen. */
-static int watch_setup(struct source_sqlite *f)
-{
-    char dir[PATH_MAX], *slash;
-    const char *base;
-
-    if (!realpath(f->cfg.db_path, dir))
-        return -errno;
-    snprintf(f->dir, sizeof(f->dir), "%s", dir);
-    *strrchr(f->dir, '/') = '\0';
-    if (!f->dir[0])
-        snprintf(f->dir, sizeof(f->dir), "/");
-    slash = strrchr(dir, '/');
-    base = slash + 1;
-    if (snprintf(f->wal_name, sizeof(f->wal_name), "%s-wal", base) >= (int)sizeof(f->wal_name))
-        return -ENAMETOOLONG;
-    *(slash == dir ? slash + 1 : slash) = '\0';
-    f->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (f->inotify_fd < 0)
-        return -errno;
-    if (inotify_add_watch(f->inotify_fd, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
-        int rc = -errno;
-
-        close(f->inotify_fd);
-        f->inotify_fd = -1;
-        return rc;
-    }
-    return 0;
 }
 
 static int start_point(struct source_thread *t, const char *dc_id, const char *customer_id, int64_t since,
@@ -338,7 +268,7 @@ static int open_all(struct source_sqlite *f)
     f->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (f->stop_fd < 0)
         return -errno;
-    rc = watch_setup(f);
+    rc = dbwatch_open(&f->watch, f->cfg.db_path);
     if (rc)
         log_error("cannot watch %s (%s); polling every %d ms instead", f->cfg.db_path,
                 strerror(-rc), WATCH_FALLBACK_MS);
@@ -376,8 +306,7 @@ static void stop(struct source *s)
             log_error("%s: cannot signal the watcher", __func__);
         pthread_join(f->tid, NULL);
     }
-    if (f->inotify_fd >= 0)
-        close(f->inotify_fd);
+    dbwatch_close(&f->watch);
     if (f->stop_fd >= 0)
         close(f->stop_fd);
     store_close(f->store);
@@ -403,7 +332,7 @@ int source_sqlite_new(const struct source_sqlite_config *cfg, struct source **ou
         return -ENOMEM;
     f->base.ops = &sqlite_ops;
     f->cfg = *cfg;
-    f->inotify_fd = f->stop_fd = -1;
+    f->watch.fd = f->stop_fd = -1;
     *out = &f->base;
     return 0;
 }
