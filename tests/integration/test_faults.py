@@ -1159,11 +1159,12 @@ class DiskFullTest(FaultTestCase):
         before_fault = len(srv.stderr())
 
         filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:
+        # Unbuffered: a buffered file would try its failed bytes again at
+        # close and raise ENOSPC there.
+        with open(filler, "wb", buffering=0) as f:
             for _ in range(512):  # at most 32 MiB of writes on a 4 MiB disk
                 try:
                     f.write(b"\0" * 65536)
-                    f.flush()
                 except OSError:
                     break
             try:
