@@ -13,6 +13,7 @@
 struct metrics;
 struct metrics_thread;
 struct metrics_webhook;
+struct replica;
 
 enum metrics_route {
     METRICS_ROUTE_CUSTOMER,
@@ -60,6 +61,8 @@ void metrics_pushed(struct metrics_thread *t, int64_t changed_ms, int64_t now_ms
 
 /* The webhook delivery thread's block (metrics_webhook.h); NULL for NULL. */
 struct metrics_webhook *metrics_webhook(struct metrics *m);
+/* An edge: render its applier's state too (r outlives m's renders). */
+void metrics_set_replica(struct metrics *m, const struct replica *r);
 
 /* The whole text exposition, malloc'd (the caller frees), length in *len;
  * NULL when out of memory. Any thread. */

@@ -49,6 +49,7 @@ struct replica_status {
     int64_t bootstraps;    /* snapshots loaded */
     int64_t gaps;          /* gaps found in the stream */
     int64_t entries;       /* entries applied */
+    int64_t db_seq;        /* the origin database's last seq, from the relay's heartbeat; -1: no relay */
 };
 
 /* A consistent-enough copy of the counters (each read atomically). Any

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "metrics_replica.h"
 #include "metrics_webhook.h"
 #include "textbuf.h"
 
@@ -42,6 +44,7 @@ struct metrics {
     int n;
     struct metrics_thread *threads;
     struct metrics_webhook *webhook; /* the delivery thread's (metrics_webhook.c) */
+    const struct replica *replica;   /* an edge's applier; NULL elsewhere */
 };
 
 /* One writer per block: a plain load and store, but atomic for the reader. */
@@ -82,6 +85,11 @@ void metrics_free(struct metrics *m)
 struct metrics_webhook *metrics_webhook(struct metrics *m)
 {
     return m ? m->webhook : NULL;
+}
+
+void metrics_set_replica(struct metrics *m, const struct replica *r)
+{
+    m->replica = r;
 }
 
 struct metrics_thread *metrics_thread(struct metrics *m, int i)
@@ -239,6 +247,8 @@ char *metrics_render(struct metrics *m, int64_t now_ms, size_t *len)
     render_refusals(&out, m);
     render_push(&out, m, now_ms);
     metrics_webhook_render(m->webhook, now_ms, &out);
+    if (m->replica)
+        metrics_replica_render(m->replica, clock_mono_ms(), &out);
     if (out.failed) {
         free(out.buf);
         return NULL;

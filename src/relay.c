@@ -268,9 +268,15 @@ static int check_head(struct relay *r)
     return rc;
 }
 
+/* The heartbeat carries the database's last seq: an edge compares it with
+ * the engine's head to show the relay's backlog. */
 static void beat(struct relay *r)
 {
-    redisReply *rep = redisCommand(r->rc, "SET %s %d PX 5000", RELAY_BEAT_KEY, (int)getpid());
+    int64_t top = -1;
+    redisReply *rep;
+
+    db_int(r, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)", 0, &top);
+    rep = redisCommand(r->rc, "SET %s pid=%d,db_seq=%lld PX 5000", RELAY_BEAT_KEY, (int)getpid(), (long long)top);
 
     if (!rep)
         redis_drop(r, r->rc->errstr);

@@ -46,7 +46,7 @@ struct replica {
     int started;
     _Atomic int stop;
     _Atomic int ready;      /* filled and caught up once */
-    _Atomic int64_t applied_seq, engine_seq, contact_ms, behind_since, bootstraps, gaps, entries;
+    _Atomic int64_t applied_seq, engine_seq, contact_ms, behind_since, bootstraps, gaps, entries, db_seq;
 };
 
 static void sleep_ms(int ms)
@@ -128,20 +128,39 @@ static void note_engine(struct replica *r, int64_t engine)
         atomic_store(&r->behind_since, clock_mono_ms());
 }
 
-/* GET the engine's head; -EIO drops the connection. */
+/* The relay's heartbeat "pid=P,db_seq=S": S, or -1 when the relay is not
+ * beating (stopped, or cut off from Redis). */
+static int64_t beat_db_seq(const redisReply *rep)
+{
+    const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "db_seq=") : NULL;
+
+    return p ? strtoll(p + 7, NULL, 10) : -1;
+}
+
+/* GET the engine's head and the relay's heartbeat, pipelined; -EIO drops
+ * the connection. */
 static int read_head(struct replica *r)
 {
-    redisReply *rep = redisCommand(r->rc, "GET %s", CLUSTER_HEAD_KEY);
+    redisReply *head = NULL, *beat = NULL;
+    int rc = -EIO;
 
-    if (!rep) {
+    if (redisAppendCommand(r->rc, "GET %s", CLUSTER_HEAD_KEY) != REDIS_OK ||
+        redisAppendCommand(r->rc, "GET %s", CLUSTER_BEAT_KEY) != REDIS_OK ||
+        redisGetReply(r->rc, (void **)&head) != REDIS_OK || redisGetReply(r->rc, (void **)&beat) != REDIS_OK) {
         redis_drop(r, r->rc->errstr);
-        return -EIO;
+        goto fail;
     }
     contact(r);
-    if (rep->type == REDIS_REPLY_STRING)
-        note_engine(r, id_seq(rep->str));
-    freeReplyObject(rep);
-    return 0;
+    if (head->type == REDIS_REPLY_STRING)
+        note_engine(r, id_seq(head->str));
+    atomic_store(&r->db_seq, beat_db_seq(beat));
+    rc = 0;
+fail:
+    if (head)
+        freeReplyObject(head);
+    if (beat)
+        freeReplyObject(beat);
+    return rc;
 }
 
 static void set_applied(struct replica *r, const char *id)
@@ -389,6 +408,7 @@ void replica_status_get(const struct replica *r, struct replica_status *st)
     st->bootstraps = atomic_load(&r->bootstraps);
     st->gaps = atomic_load(&r->gaps);
     st->entries = atomic_load(&r->entries);
+    st->db_seq = atomic_load(&r->db_seq);
 }
 
 int replica_health(const struct replica *r, int64_t now_ms, const char **why)

@@ -306,6 +306,8 @@ int serve_run(const struct serve_config *cfg)
     admin.metrics = metrics_new(n);
     if (!admin.metrics)
         rc = -ENOMEM;
+    else if (rep)
+        metrics_set_replica(admin.metrics, rep);
     for (i = 0; i < n; i++) {
         threads[i].listen_fd = fds[i];
         threads[i].spare_fd = -1;
