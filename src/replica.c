@@ -312,6 +312,12 @@ static void step(struct replica *r)
             sleep_ms(1000);
         return;
     }
+    /* Starting: caught up already? Then say so before a read blocks. */
+    if (!atomic_load(&r->ready) && read_head(r) == 0 &&
+        atomic_load(&r->applied_seq) >= atomic_load(&r->engine_seq))
+        atomic_store(&r->ready, 1);
+    if (!r->rc)
+        return;
     rc = read_once(r);
     if (rc == 2) {
         r->applied[0] = '\0'; /* after the entries that followed on */
@@ -364,7 +370,7 @@ int replica_start(const struct replica_options *o, struct replica **out)
         replica_stop(r);
         return rc;
     }
-    set_applied(r, r->applied);
+    atomic_store(&r->applied_seq, id_seq(r->applied));
     contact(r);
     rc = -pthread_create(&r->tid, NULL, replica_main, r);
     if (rc) {
