@@ -10,6 +10,9 @@
 #define CLUSTER_STREAM_DEFAULT "wpd:log"
 /* The id of the last entry published; missing on an empty engine. */
 #define CLUSTER_HEAD_KEY "wpd:head"
+/* Changed by `relay --reset-engine` (a database restored from a backup):
+ * an edge loaded under another epoch loads a snapshot. Missing: never reset. */
+#define CLUSTER_EPOCH_KEY "wpd:epoch"
 /* Set by the relay every second, PX 5000: the relay is alive. */
 #define CLUSTER_BEAT_KEY "wpd:relay-beat"
 /* An edge asks for a snapshot: the epoch ms of its request, PX 60000. */

@@ -18,6 +18,7 @@ struct relay_options {
     int dbnum;          /* SELECT'ed when > 0 */
     const char *stream; /* "wpd:log" by default */
     size_t batch;       /* rows per append */
+    int reset_engine;   /* start the engine again under a new epoch (cluster.h) */
 };
 
 /* Run until a stop signal: 0 after one; -EPROTO when the engine is ahead of

@@ -36,6 +36,9 @@ int store_replica_open(const char *path, struct store **out, char *err, size_t e
 /* The stream id applied last into id (cap >= STORE_REPLICA_ID_MAX); "" when
  * the replica was never filled. 0 or -EIO. */
 int store_replica_applied(struct store *s, char *id, size_t cap);
+/* The engine's epoch (wpd:epoch) the replica was loaded under; "" when the
+ * engine had none. Same returns. */
+int store_replica_epoch(struct store *s, char *epoch, size_t cap);
 
 /* A batch: begin (BEGIN IMMEDIATE), apply entries, then commit with the id
  * of the last entry, which is recorded in the same transaction; or roll
@@ -48,11 +51,13 @@ int store_replica_commit(struct store *s, const char *applied_id);
 void store_replica_rollback(struct store *s);
 
 /* Replace the replica's state (tables, change log, its seq) with the
- * snapshot file snap_path, a copy of the origin at stream id id, in one
- * transaction: readers see the old state or the new one. The snapshot must
+ * snapshot file snap_path, a copy of the origin at stream id id, under the
+ * engine's epoch, in one transaction: readers see the old state or the new
+ * one. The snapshot must
  * be at this build's schema version (-EPROTO otherwise). 0 or a negative
  * errno with err filled. */
-int store_replica_load(struct store *s, const char *snap_path, const char *id, char *err, size_t errlen);
+int store_replica_load(struct store *s, const char *snap_path, const char *id, const char *epoch, char *err,
+                       size_t errlen);
 
 /* Make a copy of the origin (VACUUM INTO's output) fit to leave it: delete
  * what an edge must never hold (webhook endpoints and their secrets, the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * `waypointd relay --db FILE --redis redis://HOST:PORT[/DB] [--stream KEY]
- * [--batch N]`: parses the options and runs relay.c until a stop signal.
+ * [--batch N] [--reset-engine]`: parses the options and runs relay.c until a stop signal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,10 +13,13 @@
 #include "relay.h"
 
 static const char usage[] =
-    "usage: waypointd relay --db FILE --redis redis://HOST:PORT[/DB] [--stream KEY] [--batch N]\n"
+    "usage: waypointd relay --db FILE --redis redis://HOST:PORT[/DB] [--stream KEY] [--batch N] [--reset-engine]\n"
     "Publish every change of the origin database FILE into one Redis stream (docs/cluster.md).\n"
     "  --stream KEY  the stream's key (default wpd:log)\n"
-    "  --batch N     rows per append, 1 to 10000 (default 256)\n";
+    "  --batch N     rows per append, 1 to 10000 (default 256)\n"
+    "  --reset-engine  start the stream again from this database (after restoring it from a\n"
+    "                backup, when the relay refuses an engine ahead of it): a new epoch,\n"
+    "                every edge loads a snapshot\n";
 
 int cli_relay(int argc, char **argv)
 {
@@ -25,8 +28,10 @@ int cli_relay(int argc, char **argv)
     char *host = NULL;
     int rc = CLI_USAGE;
 
-    /* Every option takes a value: the arguments go in pairs. */
-    for (int i = 1; i < argc; i += 2) {
+    /* A while loop: an option with a value takes two arguments. */
+    int i = 1;
+
+    while (i < argc) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -34,10 +39,16 @@ int cli_relay(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         }
+        if (!strcmp(a, "--reset-engine")) {
+            o.reset_engine = 1;
+            i++;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "waypointd relay: %s needs a value or is unknown\n%s", a, usage);
             goto fail;
         }
+        i += 2;
         if (!strcmp(a, "--db")) {
             o.db = v;
         } else if (!strcmp(a, "--redis")) {

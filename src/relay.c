@@ -84,6 +84,7 @@ struct relay {
     int64_t last_dv;  /* PRAGMA data_version at the last read */
     int dirty;        /* rows may be waiting */
     int outage;       /* an outage was logged, not yet its end */
+    int reset_pending; /* --reset-engine, not done yet */
 };
 
 static void sleep_ms(int ms)
@@ -231,7 +232,8 @@ static int adopt_head(struct relay *r, const char *h)
         return rc;
     if (rc) {
         log_error("relay: the engine's head %" PRId64 "-%" PRId64 " is ahead of the database %s (restored from"
-                  " an older backup?); refusing to publish (--reset-engine is not built yet: see cluster.md)",
+                  " an older backup?); refusing to publish: if this database is the truth now, run the relay once"
+                  " with --reset-engine (docs/cluster.md)",
                   seq, sub, r->o->db);
         return -EPROTO;
     }
@@ -240,6 +242,40 @@ static int adopt_head(struct relay *r, const char *h)
     r->hs = seq;
     r->hn = sub;
     r->dirty = 1;
+    return 0;
+}
+
+/* --reset-engine, once, at the first connection: a new epoch, and the
+ * stream, its head and any snapshot gone in one transaction. The relay then
+ * publishes its window as for an empty engine; edges see the epoch change
+ * and load a snapshot (a since from before gets a snapshot too). */
+static int reset_engine(struct relay *r)
+{
+    redisReply *rep = redisCommand(r->rc, "MULTI");
+    char epoch[64];
+    int ok = 1;
+
+    snprintf(epoch, sizeof(epoch), "%lld-%d", (long long)time(NULL), (int)getpid());
+    ok = ok && rep && rep->type != REDIS_REPLY_ERROR;
+    if (rep)
+        freeReplyObject(rep);
+    if (ok) {
+        redisAppendCommand(r->rc, "DEL %s %s %s", RELAY_HEAD_KEY, r->o->stream, CLUSTER_SNAP_KEY);
+        redisAppendCommand(r->rc, "SET %s %s", CLUSTER_EPOCH_KEY, epoch);
+        redisAppendCommand(r->rc, "EXEC");
+        for (int i = 0; i < 3; i++) {
+            rep = NULL;
+            if (redisGetReply(r->rc, (void **)&rep) != REDIS_OK || !rep || rep->type == REDIS_REPLY_ERROR)
+                ok = 0;
+            if (rep)
+                freeReplyObject(rep);
+        }
+    }
+    if (!ok)
+        return -EIO;
+    log_warn("relay: engine reset: epoch %s; the stream starts again from %s and every edge loads a snapshot", epoch,
+             r->o->db);
+    r->reset_pending = 0; /* once */
     return 0;
 }
 
@@ -427,7 +463,7 @@ fail:
 
 int relay_run(const struct relay_options *o, const char *url)
 {
-    struct relay r = {.o = o};
+    struct relay r = {.o = o, .reset_pending = o->reset_engine};
     struct dbwatch watch = {.fd = -1};
     struct sigaction sa;
     int64_t next_check = 0;
@@ -474,6 +510,10 @@ int relay_run(const struct relay_options *o, const char *url)
                 log_info("relay: redis %s:%d reachable again", o->host, o->port);
             r.outage = 0;
             backoff = 100;
+            if (r.reset_pending && reset_engine(&r)) {
+                redis_drop(&r, r.rc ? r.rc->errstr : "reset failed");
+                continue;
+            }
             r.hs = -1; /* force adopting whatever the engine holds */
             r.hn = -1;
             next_check = 0;

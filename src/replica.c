@@ -39,6 +39,8 @@ struct replica {
     struct store *store;    /* the applier's connection: the only writer */
     redisContext *rc;
     char applied[STORE_REPLICA_ID_MAX]; /* "" before the first snapshot */
+    char epoch[64];         /* the engine's epoch the replica was loaded under */
+    int reset_seen;         /* the engine's epoch is another: load a snapshot */
     char snap_path[4096];
     int outage;             /* an outage was logged, not yet its end */
     int backoff_ms;
@@ -137,29 +139,36 @@ static int64_t beat_db_seq(const redisReply *rep)
     return p ? strtoll(p + 7, NULL, 10) : -1;
 }
 
-/* GET the engine's head and the relay's heartbeat, pipelined; -EIO drops
- * the connection. */
+/* GET the engine's head, the relay's heartbeat and the epoch, pipelined;
+ * -EIO drops the connection. */
 static int read_head(struct replica *r)
 {
-    redisReply *head = NULL, *beat = NULL;
+    redisReply *rep[3] = {NULL, NULL, NULL};
     int rc = -EIO;
 
     if (redisAppendCommand(r->rc, "GET %s", CLUSTER_HEAD_KEY) != REDIS_OK ||
         redisAppendCommand(r->rc, "GET %s", CLUSTER_BEAT_KEY) != REDIS_OK ||
-        redisGetReply(r->rc, (void **)&head) != REDIS_OK || redisGetReply(r->rc, (void **)&beat) != REDIS_OK) {
-        redis_drop(r, r->rc->errstr);
+        redisAppendCommand(r->rc, "GET %s", CLUSTER_EPOCH_KEY) != REDIS_OK)
         goto fail;
-    }
+    for (int i = 0; i < 3; i++)
+        if (redisGetReply(r->rc, (void **)&rep[i]) != REDIS_OK)
+            goto fail;
     contact(r);
-    if (head->type == REDIS_REPLY_STRING)
-        note_engine(r, id_seq(head->str));
-    atomic_store(&r->db_seq, beat_db_seq(beat));
+    if (rep[0]->type == REDIS_REPLY_STRING)
+        note_engine(r, id_seq(rep[0]->str));
+    atomic_store(&r->db_seq, beat_db_seq(rep[1]));
+    if (strcmp(rep[2]->type == REDIS_REPLY_STRING ? rep[2]->str : "", r->epoch) && r->applied[0] && !r->reset_seen) {
+        log_warn("edge: the engine was reset (epoch \"%s\", this replica's \"%s\"): loading a snapshot",
+                 rep[2]->type == REDIS_REPLY_STRING ? rep[2]->str : "", r->epoch);
+        r->reset_seen = 1;
+    }
     rc = 0;
 fail:
-    if (head)
-        freeReplyObject(head);
-    if (beat)
-        freeReplyObject(beat);
+    if (rc)
+        redis_drop(r, r->rc->errstr);
+    for (int i = 0; i < 3; i++)
+        if (rep[i])
+            freeReplyObject(rep[i]);
     return rc;
 }
 
@@ -169,15 +178,32 @@ static void set_applied(struct replica *r, const char *id)
     atomic_store(&r->applied_seq, id_seq(id));
 }
 
-/* Load a snapshot: the replica jumps to the origin's state at its id. */
-static int bootstrap(struct replica *r)
+/* The engine's epoch now ("" when it has none); -EIO. Read before a
+ * snapshot is asked for: the copy is made after it, under it. */
+static int engine_epoch(struct replica *r, char *epoch, size_t cap)
 {
-    char id[STORE_REPLICA_ID_MAX] = "", err[512] = "";
+    redisReply *rep = redisCommand(r->rc, "GET %s", CLUSTER_EPOCH_KEY);
+
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        if (rep)
+            freeReplyObject(rep);
+        return -EIO;
+    }
+    snprintf(epoch, cap, "%s", rep->type == REDIS_REPLY_STRING ? rep->str : "");
+    freeReplyObject(rep);
+    return 0;
+}
+
+/* Load a snapshot: the replica jumps to the origin's state at its id. */
+static int bootstrap(struct replica *r, const char *why)
+{
+    char id[STORE_REPLICA_ID_MAX] = "", err[512] = "", epoch[64] = "";
     int rc;
 
-    log_info("edge: asking the relay for a snapshot (%s)", r->applied[0] ? "the stream no longer holds what follows"
-                                                                          " this replica" : "a new replica");
-    rc = cluster_snap_fetch(r->rc, r->snap_path, id, sizeof(id), clock_mono_ms() + REPLICA_SNAP_WAIT_MS);
+    log_info("edge: asking the relay for a snapshot (%s)", why);
+    rc = engine_epoch(r, epoch, sizeof(epoch));
+    if (!rc)
+        rc = cluster_snap_fetch(r->rc, r->snap_path, id, sizeof(id), clock_mono_ms() + REPLICA_SNAP_WAIT_MS);
     if (rc == -EIO) {
         redis_drop(r, r->rc->err ? r->rc->errstr : "snapshot transfer failed");
         return rc;
@@ -188,13 +214,15 @@ static int bootstrap(struct replica *r)
         return rc;
     }
     contact(r);
-    rc = store_replica_load(r->store, r->snap_path, id, err, sizeof(err));
+    rc = store_replica_load(r->store, r->snap_path, id, epoch, err, sizeof(err));
     unlink(r->snap_path);
     if (rc) {
         log_error("edge: %s", err);
         return rc;
     }
     set_applied(r, id);
+    snprintf(r->epoch, sizeof(r->epoch), "%s", epoch);
+    r->reset_seen = 0;
     atomic_fetch_add(&r->bootstraps, 1);
     log_info("edge: replica %s loaded from a snapshot at %s", r->o.db_path, id);
     return 0;
@@ -308,32 +336,26 @@ static void step(struct replica *r)
     if (!r->rc && redis_open(r))
         return;
     if (!r->applied[0]) {
-        if (bootstrap(r) && r->rc)
+        if (bootstrap(r, "a new replica") && r->rc)
             sleep_ms(1000);
         return;
     }
     /* Starting: caught up already? Then say so before a read blocks. */
-    if (!atomic_load(&r->ready) && read_head(r) == 0 &&
+    if (!atomic_load(&r->ready) && read_head(r) == 0 && !r->reset_seen &&
         atomic_load(&r->applied_seq) >= atomic_load(&r->engine_seq))
         atomic_store(&r->ready, 1);
     if (!r->rc)
         return;
-    rc = read_once(r);
+    rc = r->reset_seen ? 2 : read_once(r);
     if (rc == 2) {
-        r->applied[0] = '\0'; /* after the entries that followed on */
-        if (bootstrap(r)) {
-            char id[STORE_REPLICA_ID_MAX];
-
-            /* Keep serving what we have; ask again in a second. */
-            if (!store_replica_applied(r->store, id, sizeof(id)))
-                set_applied(r, id);
+        /* On failure keep serving what we have; ask again in a second. */
+        if (bootstrap(r, r->reset_seen ? "the engine was reset" : "a gap in the stream") && r->rc)
             sleep_ms(1000);
-        }
         return;
     }
     if (rc < 0 && r->rc)
         sleep_ms(1000); /* an apply error: retry the batch, slowly */
-    if (r->rc && read_head(r) == 0 && !atomic_load(&r->ready) &&
+    if (r->rc && read_head(r) == 0 && !atomic_load(&r->ready) && !r->reset_seen &&
         atomic_load(&r->applied_seq) >= atomic_load(&r->engine_seq))
         atomic_store(&r->ready, 1);
 }
@@ -365,6 +387,8 @@ int replica_start(const struct replica_options *o, struct replica **out)
     rc = store_replica_open(o->db_path, &r->store, err, sizeof(err));
     if (!rc)
         rc = store_replica_applied(r->store, r->applied, sizeof(r->applied));
+    if (!rc)
+        rc = store_replica_epoch(r->store, r->epoch, sizeof(r->epoch));
     if (rc) {
         fprintf(stderr, "waypointd: %s\n", err[0] ? err : "cannot read the replica's state");
         replica_stop(r);

@@ -339,12 +339,12 @@ void store_replica_rollback(struct store *s)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int store_replica_applied(struct store *s, char *id, size_t cap)
+static int state_text(struct store *s, const char *sql, char *id, size_t cap)
 {
     sqlite3_stmt *st = NULL;
     int rc = -EIO;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT applied FROM replica_state WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return store_errno(s, 0);
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
@@ -354,6 +354,16 @@ int store_replica_applied(struct store *s, char *id, size_t cap)
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int store_replica_applied(struct store *s, char *id, size_t cap)
+{
+    return state_text(s, "SELECT applied FROM replica_state WHERE id = 1", id, cap);
+}
+
+int store_replica_epoch(struct store *s, char *epoch, size_t cap)
+{
+    return state_text(s, "SELECT epoch FROM replica_state WHERE id = 1", epoch, cap);
 }
 
 /* 1 when the table exists in schema db ("main", "snap"), 0 if not, < 0. */
@@ -417,7 +427,7 @@ int store_replica_open(const char *path, struct store **out, char *err, size_t e
         rc = drop_triggers(s);
     if (!rc)
         rc = store_exec(s, "CREATE TABLE IF NOT EXISTS replica_state(id INTEGER PRIMARY KEY CHECK (id = 1),"
-                           " applied TEXT NOT NULL DEFAULT '');"
+                           " applied TEXT NOT NULL DEFAULT '', epoch TEXT NOT NULL DEFAULT '');"
                            "INSERT OR IGNORE INTO replica_state(id, applied) VALUES (1, '');"
                            "COMMIT");
     if (rc) {
@@ -448,7 +458,20 @@ static int copy_table(struct store *s, const struct rtable *t)
     return store_exec(s, sql);
 }
 
-static int load_all(struct store *s, const char *id)
+static int set_epoch(struct store *s, const char *epoch)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, "UPDATE replica_state SET epoch = ?1 WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+        return store_errno(s, 0);
+    sqlite3_bind_text(st, 1, epoch, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : store_errno(s, rc);
+}
+
+static int load_all(struct store *s, const char *id, const char *epoch)
 {
     int rc = 0;
 
@@ -465,6 +488,8 @@ static int load_all(struct store *s, const char *id)
                            " DELETE FROM main.aux_log;");
     if (!rc)
         rc = set_applied(s, id);
+    if (!rc)
+        rc = set_epoch(s, epoch);
     return rc;
 }
 
@@ -483,7 +508,8 @@ static int snap_version(struct store *s, int *v)
     return rc;
 }
 
-int store_replica_load(struct store *s, const char *snap_path, const char *id, char *err, size_t errlen)
+int store_replica_load(struct store *s, const char *snap_path, const char *id, const char *epoch, char *err,
+                       size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     int version = -1, rc;
@@ -507,7 +533,7 @@ int store_replica_load(struct store *s, const char *snap_path, const char *id, c
                 version, STORE_SCHEMA_VERSION);
         rc = -EPROTO;
     } else if (!rc && (rc = store_replica_begin(s)) == 0) {
-        rc = load_all(s, id);
+        rc = load_all(s, id, epoch);
         if (!rc && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
             rc = store_errno(s, 0);
         if (rc) {

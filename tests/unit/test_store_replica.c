@@ -207,7 +207,7 @@ static void test_snapshot_replaces_the_state(void **state)
         assert_int_equal(testdb_sql_int(c, "SELECT COUNT(*) FROM aux_log"), 0);
         sqlite3_close(c);
     }
-    assert_int_equal(store_replica_load(r->store, copy, "2-3", err, sizeof(err)), 0);
+    assert_int_equal(store_replica_load(r->store, copy, "2-3", "e7", err, sizeof(err)), 0);
     assert_int_equal(testdb_sql_int(r->db, "SELECT COUNT(*) FROM waypoints"), 1);
     assert_int_equal(testdb_sql_int(r->db, "SELECT waypoints_ahead FROM waypoints WHERE id = 'w9'"), 2);
     assert_int_equal(testdb_sql_int(r->db, "SELECT COUNT(*) FROM customers"), 1);
@@ -219,6 +219,8 @@ static void test_snapshot_replaces_the_state(void **state)
                      1);
     assert_int_equal(store_replica_applied(r->store, id, sizeof(id)), 0);
     assert_string_equal(id, "2-3");
+    assert_int_equal(store_replica_epoch(r->store, id, sizeof(id)), 0);
+    assert_string_equal(id, "e7");
     testdb_remove(copy);
     testdb_close(&o);
 }
@@ -232,10 +234,12 @@ static void test_a_snapshot_at_another_schema_is_refused(void **state)
     assert_int_equal(apply1(r, "1-0", 1, "c", wp1), 0);
     testdb_open(&o, "origin");
     testdb_sql(o.db, "PRAGMA user_version = 1");
-    assert_int_equal(store_replica_load(r->store, o.path, "9-0", err, sizeof(err)), -EPROTO);
+    assert_int_equal(store_replica_load(r->store, o.path, "9-0", "e8", err, sizeof(err)), -EPROTO);
     assert_non_null(strstr(err, "schema"));
     assert_int_equal(store_replica_applied(r->store, id, sizeof(id)), 0);
     assert_string_equal(id, "1-0");
+    assert_int_equal(store_replica_epoch(r->store, id, sizeof(id)), 0);
+    assert_string_equal(id, "");
     assert_int_equal(testdb_sql_int(r->db, "SELECT COUNT(*) FROM waypoints"), 1);
     testdb_close(&o);
 }
