@@ -139,8 +139,8 @@ class RelayTest(unittest.TestCase):
     def url(self):
         return "redis://127.0.0.1:%d" % self.redis.port
 
-    def start_relay(self):
-        self.relay = subprocess.Popen([wpd.WAYPOINTD, "relay", "--db", self.db, "--redis", self.url()],
+    def start_relay(self, *extra):
+        self.relay = subprocess.Popen([wpd.WAYPOINTD, "relay", "--db", self.db, "--redis", self.url()] + list(extra),
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self.relay.stdout.readline()
         self.assertEqual(line.strip(), "relaying %s to %s" % (self.db, self.url()))
@@ -345,6 +345,42 @@ class RelayTest(unittest.TestCase):
         self.relay.stdout.close()
         self.relay.stderr.close()
         self.relay = None
+
+    def test_reset_engine_starts_again_under_a_new_epoch(self):
+        """A database restored from a backup: the engine is ahead of it and
+        the relay refuses; `--reset-engine` sets a new wpd:epoch, drops the
+        old stream and publishes the database's rows again from scratch."""
+        self.write(2)
+        c = Resp(self.redis.port)
+        try:
+            c.cmd("SET", "wpd:head", "999-0")
+            c.cmd("XADD", "wpd:log", "999-0", "prev", "0-0", "k", "c", "d", "{}")
+            self.assertIsNone(c.cmd("GET", "wpd:epoch"))
+        finally:
+            c.close()
+        self.start_relay("--reset-engine")
+        want = self.expected_ids()
+        entries = self.wait_stream(want)
+        self.assert_chain(entries)
+        self.assertNotIn("999-0", [e for e, _f in entries])
+        c = Resp(self.redis.port)
+        try:
+            epoch = c.cmd("GET", "wpd:epoch")
+            self.assertIsNotNone(epoch)
+            self.assertEqual(c.cmd("GET", "wpd:head"), want[-1])
+        finally:
+            c.close()
+        # A second relay run without the flag keeps the epoch and the stream.
+        self.stop_relay()
+        self.start_relay()
+        self.write(1, start=2)
+        entries = self.wait_stream(self.expected_ids())
+        self.assert_chain(entries)
+        c = Resp(self.redis.port)
+        try:
+            self.assertEqual(c.cmd("GET", "wpd:epoch"), epoch)
+        finally:
+            c.close()
 
 
 if __name__ == "__main__":
