@@ -73,9 +73,7 @@ const char *const store_stmt_sql[ST_COUNT] = {
     [ST_DATA_VERSION] = "PRAGMA data_version",
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void store_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -153,11 +151,11 @@ static int check_wal(struct store *s, const char *path, char *err, size_t errlen
         snprintf(mode, sizeof(mode), "%s", (const char *)sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) {
-        set_err(err, errlen, "cannot read the journal mode of database %s: %s", path, sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "cannot read the journal mode of database %s: %s", path, sqlite3_errmsg(s->db));
         return store_errno(s, rc);
     }
     if (strcmp(mode, "wal")) {
-        set_err(err, errlen,
+        store_set_err(err, errlen,
                 "database %s is not in WAL mode (journal_mode=%s), so its writers and this server would block each "
                 "other (run: waypointd init --db %s)",
                 path, mode, path);
@@ -176,31 +174,31 @@ int store_open(const char *path, enum store_mode mode, struct store **out, char 
     if (mode == STORE_OPEN_CREATE)
         flags |= SQLITE_OPEN_CREATE;
     else if (access(path, F_OK) != 0) {
-        set_err(err, errlen, "database %s does not exist (run: waypointd init --db %s)", path, path);
+        store_set_err(err, errlen, "database %s does not exist (run: waypointd init --db %s)", path, path);
         return -ENOENT;
     }
     s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
     if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
-        set_err(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        store_set_err(err, errlen, "cannot open database %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "out of memory");
         goto fail;
     }
     s->busy_ms = mode == STORE_OPEN_SERVICE ? STORE_SERVICE_BUSY_MS : STORE_BUSY_TIMEOUT_MS;
     sqlite3_busy_timeout(s->db, s->busy_ms);
     sqlite3_extended_result_codes(s->db, 1);
     if (store_schema_version(s, &version)) {
-        set_err(err, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "cannot read database %s: %s", path, sqlite3_errmsg(s->db));
         goto fail;
     }
     if (mode != STORE_OPEN_CREATE && version < STORE_SCHEMA_VERSION) {
-        set_err(err, errlen, "database %s is not initialised or is older than this waypointd (run: waypointd init --db %s)",
+        store_set_err(err, errlen, "database %s is not initialised or is older than this waypointd (run: waypointd init --db %s)",
                 path, path);
         store_close(s);
         return -EPROTO;
     }
     if (version > STORE_SCHEMA_VERSION) {
-        set_err(err, errlen, "database %s was made by a newer waypointd", path);
+        store_set_err(err, errlen, "database %s was made by a newer waypointd", path);
         store_close(s);
         return -EPROTO;
     }

@@ -74,6 +74,9 @@ void store_stmt_done(sqlite3_stmt *st);
  * the busy timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes),
  * else -EIO. */
 int store_errno(struct store *s, int rc);
+/* printf into err (errlen bytes; nothing when err is NULL): the store's
+ * error messages for callers that show them. */
+void store_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Run SQL without results; -EIO (logged) on failure. */
 int store_exec(struct store *s, const char *sql);
 /* A malloc'd copy of a text column with each ill-formed UTF-8 part replaced

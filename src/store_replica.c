@@ -10,7 +10,6 @@
 #include "store_replica.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +48,6 @@ static const struct rtable aux_tables[] = {
 };
 #define NAUX (sizeof(aux_tables) / sizeof(aux_tables[0]))
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || !errlen)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const struct rtable *aux_table(const char *name)
 {
@@ -170,18 +157,18 @@ static int put_row(struct store *s, const struct rtable *t, struct json_object *
     struct json_object *v;
 
     if (!json_object_is_type(img, json_type_object)) {
-        set_err(err, errlen, "%s: the row image is not an object", t->name);
+        store_set_err(err, errlen, "%s: the row image is not an object", t->name);
         return -EINVAL;
     }
     if ((rc = build_sql(t, del, sql, sizeof(sql))))
         return rc;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        set_err(err, errlen, "%s: %s", t->name, sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "%s: %s", t->name, sqlite3_errmsg(s->db));
         return store_errno(s, 0);
     }
     if (t->rowid && !del) {
         if (!json_object_object_get_ex(img, "rowid", &v) || !json_object_is_type(v, json_type_int)) {
-            set_err(err, errlen, "%s: the row image has no rowid", t->name);
+            store_set_err(err, errlen, "%s: the row image has no rowid", t->name);
             rc = -EINVAL;
             goto fail;
         }
@@ -192,13 +179,13 @@ static int put_row(struct store *s, const struct rtable *t, struct json_object *
         /* A column missing from the image is NULL, as json_object wrote it. */
         json_object_object_get_ex(img, t->cols[i], &v);
         if ((rc = bind_json(st, p++, v, (int)(t->blobs >> i & 1u)))) {
-            set_err(err, errlen, "%s.%s: a value of the wrong kind", t->name, t->cols[i]);
+            store_set_err(err, errlen, "%s.%s: a value of the wrong kind", t->name, t->cols[i]);
             goto fail;
         }
     }
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
-        set_err(err, errlen, "%s: %s", t->name, sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "%s: %s", t->name, sqlite3_errmsg(s->db));
         rc = store_errno(s, rc);
         goto fail;
     }
@@ -228,7 +215,7 @@ static int apply_change(struct store *s, int64_t seq, struct json_object *d, cha
 
     if (!dc || !cust || !wid || !kind || !json_object_object_get_ex(d, "changed_ms", &ms) ||
         !json_object_object_get_ex(d, "waypoint", &w)) {
-        set_err(err, errlen, "change: a field is missing");
+        store_set_err(err, errlen, "change: a field is missing");
         return -EINVAL;
     }
     if (w) {
@@ -257,7 +244,7 @@ static int apply_change(struct store *s, int64_t seq, struct json_object *d, cha
     rc = sqlite3_step(st);
     rc = rc == SQLITE_DONE ? 0 : store_errno(s, rc);
     if (rc)
-        set_err(err, errlen, "change_log: %s", sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "change_log: %s", sqlite3_errmsg(s->db));
     sqlite3_finalize(st);
     return rc;
 }
@@ -269,7 +256,7 @@ static int apply_aux(struct store *s, const struct rtable *t, struct json_object
 
     if (!op || (strcmp(op, "i") && strcmp(op, "u") && strcmp(op, "d")) ||
         !json_object_object_get_ex(d, "image", &img)) {
-        set_err(err, errlen, "%s: no op or image", t->name);
+        store_set_err(err, errlen, "%s: no op or image", t->name);
         return -EINVAL;
     }
     return put_row(s, t, img, !strcmp(op, "d"), err, errlen);
@@ -287,7 +274,7 @@ int store_replica_apply(struct store *s, int64_t seq, const char *k, const char 
         return -ENOMEM;
     o = json_tokener_parse_ex(tok, d, (int)dlen);
     if (!o || json_tokener_get_error(tok) != json_tokener_success || !json_object_is_type(o, json_type_object)) {
-        set_err(err, errlen, "entry %s: its d is not a JSON object", k);
+        store_set_err(err, errlen, "entry %s: its d is not a JSON object", k);
         goto fail;
     }
     if (!strcmp(k, "c"))
@@ -295,7 +282,7 @@ int store_replica_apply(struct store *s, int64_t seq, const char *k, const char 
     else if ((t = aux_table(k)))
         rc = apply_aux(s, t, o, err, errlen);
     else
-        set_err(err, errlen, "entry names table \"%.64s\", which a replica does not hold", k);
+        store_set_err(err, errlen, "entry names table \"%.64s\", which a replica does not hold", k);
 fail:
     json_object_put(o);
     json_tokener_free(tok);
@@ -309,17 +296,23 @@ int store_replica_begin(struct store *s)
     return rc == SQLITE_OK ? 0 : store_errno(s, rc);
 }
 
-static int set_applied(struct store *s, const char *id)
+/* One replica_state column set to v; sql has the column, v is ?1. */
+static int set_state(struct store *s, const char *sql, const char *v)
 {
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(s->db, "UPDATE replica_state SET applied = ?1 WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return store_errno(s, 0);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? 0 : store_errno(s, rc);
+}
+
+static int set_applied(struct store *s, const char *id)
+{
+    return set_state(s, "UPDATE replica_state SET applied = ?1 WHERE id = 1", id);
 }
 
 int store_replica_commit(struct store *s, const char *applied_id)
@@ -413,7 +406,7 @@ int store_replica_open(const char *path, struct store **out, char *err, size_t e
     if ((rc = store_open(path, STORE_OPEN_CREATE, &s, err, errlen)))
         return rc;
     if (has_table(s, "main", "waypoints") == 1 && has_table(s, "main", "replica_state") != 1) {
-        set_err(err, errlen,
+        store_set_err(err, errlen,
                 "%s is a waypointd database, not an edge's replica: an edge keeps a file of its own (give it a new"
                 " path; it is created and filled from the cluster)",
                 path);
@@ -431,7 +424,7 @@ int store_replica_open(const char *path, struct store **out, char *err, size_t e
                            "INSERT OR IGNORE INTO replica_state(id, applied) VALUES (1, '');"
                            "COMMIT");
     if (rc) {
-        set_err(err, errlen, "cannot prepare replica %s: %s", path, sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "cannot prepare replica %s: %s", path, sqlite3_errmsg(s->db));
         store_replica_rollback(s);
         store_close(s);
         return -EIO;
@@ -460,15 +453,7 @@ static int copy_table(struct store *s, const struct rtable *t)
 
 static int set_epoch(struct store *s, const char *epoch)
 {
-    sqlite3_stmt *st = NULL;
-    int rc;
-
-    if (sqlite3_prepare_v2(s->db, "UPDATE replica_state SET epoch = ?1 WHERE id = 1", -1, &st, NULL) != SQLITE_OK)
-        return store_errno(s, 0);
-    sqlite3_bind_text(st, 1, epoch, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : store_errno(s, rc);
+    return set_state(s, "UPDATE replica_state SET epoch = ?1 WHERE id = 1", epoch);
 }
 
 static int load_all(struct store *s, const char *id, const char *epoch)
@@ -522,12 +507,12 @@ int store_replica_load(struct store *s, const char *snap_path, const char *id, c
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        set_err(err, errlen, "cannot open the snapshot %s: %s", snap_path, sqlite3_errmsg(s->db));
+        store_set_err(err, errlen, "cannot open the snapshot %s: %s", snap_path, sqlite3_errmsg(s->db));
         return -EIO;
     }
     rc = snap_version(s, &version);
     if (!rc && version != STORE_SCHEMA_VERSION) {
-        set_err(err, errlen,
+        store_set_err(err, errlen,
                 "the origin's database is at schema %d, this waypointd at %d: run the same version on the origin"
                 " and the edges",
                 version, STORE_SCHEMA_VERSION);
@@ -537,11 +522,11 @@ int store_replica_load(struct store *s, const char *snap_path, const char *id, c
         if (!rc && sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
             rc = store_errno(s, 0);
         if (rc) {
-            set_err(err, errlen, "loading the snapshot: %s", sqlite3_errmsg(s->db));
+            store_set_err(err, errlen, "loading the snapshot: %s", sqlite3_errmsg(s->db));
             store_replica_rollback(s);
         }
     } else if (rc) {
-        set_err(err, errlen, "the snapshot %s is not a waypointd database", snap_path);
+        store_set_err(err, errlen, "the snapshot %s is not a waypointd database", snap_path);
     }
     sqlite3_exec(s->db, "DETACH DATABASE snap", NULL, NULL, NULL);
     return rc;
@@ -579,7 +564,7 @@ int store_replica_scrub_copy(const char *copy_path, char *err, size_t errlen)
     int rc = 0;
 
     if (sqlite3_open_v2(copy_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK || scrub(db)) {
-        set_err(err, errlen, "scrubbing the snapshot %s: %s", copy_path, db ? sqlite3_errmsg(db) : "out of memory");
+        store_set_err(err, errlen, "scrubbing the snapshot %s: %s", copy_path, db ? sqlite3_errmsg(db) : "out of memory");
         rc = -EIO;
     }
     sqlite3_close(db);
@@ -631,7 +616,7 @@ int store_replica_make_copy(const char *origin_path, const char *copy_path, char
     sqlite3_close(db);
     return store_replica_scrub_copy(copy_path, err, errlen);
 fail:
-    set_err(err, errlen, "copying %s to %s: %s", origin_path, copy_path, db ? sqlite3_errmsg(db) : "out of memory");
+    store_set_err(err, errlen, "copying %s to %s: %s", origin_path, copy_path, db ? sqlite3_errmsg(db) : "out of memory");
     sqlite3_finalize(st);
     sqlite3_close(db);
     return rc;
