@@ -11,11 +11,11 @@
 
 #include <stddef.h>
 
+struct redis_addr;
+
 struct relay_options {
     const char *db;     /* the origin database, opened read-only */
-    const char *host;   /* Redis */
-    int port;
-    int dbnum;          /* SELECT'ed when > 0 */
+    const struct redis_addr *addr; /* Redis (redis_url.h); the caller's */
     const char *stream; /* "wpd:log" by default */
     size_t batch;       /* rows per append */
     int reset_engine;   /* start the engine again under a new epoch (cluster.h) */

@@ -14,13 +14,12 @@
 
 #include <stdint.h>
 
+struct redis_addr;
 struct replica;
 
 struct replica_options {
-    const char *url;     /* for messages */
-    const char *host;    /* Redis; the caller's strings outlive the replica */
-    int port;
-    int dbnum;           /* SELECT'ed when > 0 */
+    const char *url;     /* for messages: redis_addr_describe's, without the password */
+    const struct redis_addr *addr; /* Redis (redis_url.h); the caller's, outliving the replica */
     const char *stream;  /* CLUSTER_STREAM_DEFAULT unless given */
     const char *db_path; /* the replica file, created when missing */
 };

@@ -22,6 +22,8 @@
 
 #include "webhook_send.h"
 
+struct redis_addr;
+
 struct serve_config {
     const char *db_path;
     const char *host;
@@ -51,9 +53,7 @@ struct serve_config {
     size_t n_webhook_allow;
     int webhook_timeout_s;      /* 0: WEBHOOK_SEND_TIMEOUT_S */
     const char *replica_of;     /* --replica-of URL: an edge (replica.h); NULL: the database's own node */
-    const char *replica_host;   /* its parts */
-    int replica_port;
-    int replica_dbnum;
+    const struct redis_addr *replica; /* its parts (redis_url.h) */
 };
 
 /* Serve until SIGINT/SIGTERM, then stop gracefully: no new connections,

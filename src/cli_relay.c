@@ -25,7 +25,8 @@ int cli_relay(int argc, char **argv)
 {
     struct relay_options o = {.stream = "wpd:log", .batch = 256};
     const char *url = NULL;
-    char *host = NULL;
+    struct redis_addr addr = {0};
+    char shown[300];
     int rc = CLI_USAGE;
 
     /* A while loop: an option with a value takes two arguments. */
@@ -73,13 +74,15 @@ int cli_relay(int argc, char **argv)
         fprintf(stderr, "waypointd relay: --db and --redis are required\n%s", usage);
         goto fail;
     }
-    if (redis_url_parse(url, &host, &o.port, &o.dbnum)) {
-        fprintf(stderr, "waypointd relay: --redis must be redis://HOST:PORT[/DB]\n");
+    if ((rc = redis_url_parse(url, &addr))) {
+        fprintf(stderr, rc == -ENOMEM ? "waypointd relay: out of memory\n"
+                                      : "waypointd relay: --redis must be redis://[[USER]:PASSWORD@]HOST:PORT[/DB]\n");
+        rc = rc == -ENOMEM ? CLI_FAIL : CLI_USAGE;
         goto fail;
     }
-    o.host = host;
-    rc = relay_run(&o, url) ? CLI_FAIL : 0;
+    o.addr = &addr;
+    rc = relay_run(&o, redis_addr_describe(&addr, shown, sizeof(shown))) ? CLI_FAIL : 0;
 fail:
-    free(host);
+    redis_addr_clear(&addr);
     return rc;
 }

@@ -168,7 +168,7 @@ struct serve_args {
     const char *listen, *www, *metrics_listen;
     const char *map_tiles, *map_attribution;
     char *map_config; /* view_map_config's JSON; freed by cli_serve */
-    char *replica_host; /* --replica-of's host (redis_url_parse); freed by cli_serve */
+    struct redis_addr replica; /* --replica-of parsed; cleared by cli_serve */
     int64_t threads;
     int check; /* --check-config */
     const char *origins[SERVE_ORIGINS_MAX];
@@ -378,13 +378,14 @@ static int serve_finish(struct serve_args *a)
     }
     cfg->threads = a->threads < 1 ? 1 : a->threads > CLI_THREADS_MAX ? CLI_THREADS_MAX : (int)a->threads;
     if (cfg->replica_of) {
-        int rc = redis_url_parse(cfg->replica_of, &a->replica_host, &cfg->replica_port, &cfg->replica_dbnum);
+        int rc = redis_url_parse(cfg->replica_of, &a->replica);
 
         if (rc == -ENOMEM)
             return fputs("waypointd: out of memory\n", stderr), CLI_FAIL;
         if (rc)
-            return cli_usage_at("serve", from(a, "replica-of"), "--replica-of must be redis://HOST:PORT[/DB]");
-        cfg->replica_host = a->replica_host;
+            return cli_usage_at("serve", from(a, "replica-of"),
+                                "--replica-of must be redis://[[USER]:PASSWORD@]HOST:PORT[/DB]");
+        cfg->replica = &a->replica;
     }
     return CLI_OK;
 }
@@ -444,6 +445,7 @@ static int serve_gather(int argc, char **argv, struct config_args *all)
  * checking what can be checked without serving. */
 static int check_config(const struct serve_args *a)
 {
+    char shown[300];
     const struct serve_config *c = &a->cfg;
     int hangup = c->ws_hangup_secs ? c->ws_hangup_secs : LIVE_HANGUP_SECS;
     int ping = c->ws_ping_secs ? c->ws_ping_secs : LIVE_PING_SECS;
@@ -460,7 +462,8 @@ static int check_config(const struct serve_args *a)
     if (!c->replica_of)
         store_close(s);
     if (c->replica_of)
-        printf("replica-of = %s\n", c->replica_of);
+        printf("replica-of = %s%s\n", redis_addr_describe(c->replica, shown, sizeof(shown)),
+               c->replica->password ? "  # and a password (not shown)" : "");
     printf("db = %s\nlisten = %s\ncert = %s\nkey = %s\nwww = %s\nthreads = %d\n", c->db_path, a->listen, c->cert_path,
            c->key_path, c->www_root, c->threads);
     printf("log-keep-rows = %lld\nlog-keep-seconds = %lld\n", c->log_keep_rows, c->log_keep_seconds);
@@ -523,6 +526,6 @@ int cli_serve(int argc, char **argv)
         rc = a.check ? check_config(&a) : serve_run(&a.cfg) ? CLI_FAIL : CLI_OK;
     config_args_free(&all);
     free(a.map_config);
-    free(a.replica_host);
+    redis_addr_clear(&a.replica);
     return rc;
 }

@@ -27,6 +27,7 @@
 #include "cluster.h"
 #include "cluster_snap.h"
 #include "log.h"
+#include "redis_url.h"
 
 #define RELAY_HEAD_KEY CLUSTER_HEAD_KEY
 #define RELAY_BEAT_KEY CLUSTER_BEAT_KEY
@@ -97,7 +98,7 @@ static void sleep_ms(int ms)
 static void redis_drop(struct relay *r, const char *why)
 {
     if (!r->outage) {
-        log_error("relay: redis %s:%d: %s; retrying", r->o->host, r->o->port, why);
+        log_error("relay: redis %s:%d: %s; retrying", r->o->addr->host, r->o->addr->port, why);
         r->outage = 1;
     }
     if (r->rc)
@@ -124,30 +125,18 @@ fail:
 
 static int redis_open(struct relay *r)
 {
-    struct timeval tv = {2, 0};
-    redisReply *rep = NULL;
+    char why[256];
 
-    r->rc = redisConnectWithTimeout(r->o->host, r->o->port, tv);
-    if (!r->rc || r->rc->err)
-        goto fail;
-    tv.tv_sec = 3;
-    if (redisSetTimeout(r->rc, tv) != REDIS_OK)
-        goto fail;
-    if (r->o->dbnum > 0) {
-        rep = redisCommand(r->rc, "SELECT %d", r->o->dbnum);
-        if (!rep || rep->type == REDIS_REPLY_ERROR)
-            goto fail;
-        freeReplyObject(rep);
-        rep = NULL;
+    r->rc = redis_connect(r->o->addr, 3, why, sizeof(why));
+    if (!r->rc) {
+        redis_drop(r, why);
+        return -EIO;
     }
-    if (script_load(r))
-        goto fail;
+    if (script_load(r)) {
+        redis_drop(r, r->rc->err ? r->rc->errstr : "SCRIPT LOAD failed");
+        return -EIO;
+    }
     return 0;
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    redis_drop(r, r->rc && r->rc->err ? r->rc->errstr : "connection failed");
-    return -EIO;
 }
 
 /* "S-N" into its parts; 0 or -EINVAL. */
@@ -507,7 +496,7 @@ int relay_run(const struct relay_options *o, const char *url)
                 continue;
             }
             if (r.outage)
-                log_info("relay: redis %s:%d reachable again", o->host, o->port);
+                log_info("relay: redis %s:%d reachable again", o->addr->host, o->addr->port);
             r.outage = 0;
             backoff = 100;
             if (r.reset_pending && reset_engine(&r)) {

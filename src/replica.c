@@ -24,6 +24,7 @@
 #include "cluster.h"
 #include "cluster_snap.h"
 #include "log.h"
+#include "redis_url.h"
 #include "store.h"
 #include "store_replica.h"
 
@@ -80,33 +81,20 @@ static void redis_drop(struct replica *r, const char *why)
 
 static int redis_open(struct replica *r)
 {
-    struct timeval tv = {2, 0};
-    redisReply *rep = NULL;
+    char why[256];
 
-    r->rc = redisConnectWithTimeout(r->o.host, r->o.port, tv);
-    if (!r->rc || r->rc->err)
-        goto fail;
-    tv.tv_sec = REPLICA_READ_TIMEOUT_S;
-    if (redisSetTimeout(r->rc, tv) != REDIS_OK)
-        goto fail;
-    if (r->o.dbnum > 0) {
-        rep = redisCommand(r->rc, "SELECT %d", r->o.dbnum);
-        if (!rep || rep->type == REDIS_REPLY_ERROR)
-            goto fail;
-        freeReplyObject(rep);
+    r->rc = redis_connect(r->o.addr, REPLICA_READ_TIMEOUT_S, why, sizeof(why));
+    if (!r->rc) {
+        redis_drop(r, why);
+        sleep_ms(r->backoff_ms);
+        r->backoff_ms = r->backoff_ms * 2 > REPLICA_BACKOFF_MAX_MS ? REPLICA_BACKOFF_MAX_MS : r->backoff_ms * 2;
+        return -EIO;
     }
     if (r->outage)
         log_info("edge: redis %s reachable again", r->o.url);
     r->outage = 0;
     r->backoff_ms = 100;
     return 0;
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    redis_drop(r, r->rc && r->rc->err ? r->rc->errstr : "connection failed");
-    sleep_ms(r->backoff_ms);
-    r->backoff_ms = r->backoff_ms * 2 > REPLICA_BACKOFF_MAX_MS ? REPLICA_BACKOFF_MAX_MS : r->backoff_ms * 2;
-    return -EIO;
 }
 
 static void contact(struct replica *r)

@@ -30,6 +30,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "ratelimit.h"
+#include "redis_url.h"
 #include "replica.h"
 #include "service_thread.h"
 #include "source.h"
@@ -245,12 +246,13 @@ static int webhooks_start(const struct serve_config *cfg, struct metrics *m, str
 /* An edge: its applier, started and caught up (replica.h). */
 static int edge_start(const struct serve_config *cfg, struct replica **rep)
 {
-    struct replica_options ro = {.url = cfg->replica_of, .host = cfg->replica_host, .port = cfg->replica_port,
-                                 .dbnum = cfg->replica_dbnum, .db_path = cfg->db_path};
+    char shown[300];
+    struct replica_options ro = {.url = redis_addr_describe(cfg->replica, shown, sizeof(shown)),
+                                 .addr = cfg->replica, .db_path = cfg->db_path};
 
     if (log_setup(cfg->log_level, cfg->log_format, cfg->access_log))
         return -EINVAL;
-    log_info("edge: replica %s of %s%s", cfg->db_path, cfg->replica_of,
+    log_info("edge: replica %s of %s%s", cfg->db_path, ro.url,
              cfg->webhook_ca || cfg->n_webhook_allow ? " (webhook options ignored: the origin sends webhooks)" : "");
     return replica_start(&ro, rep);
 }

@@ -79,22 +79,26 @@ class Resp:
 
 
 class Redis:
-    def __init__(self, directory, port=None, aof=True):
+    def __init__(self, directory, port=None, aof=True, password=None):
         self.dir = directory
         self.port = port or free_port()
         self.aof = aof
+        self.password = password
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always", "--dir", self.dir,
-             "--maxmemory-policy", "noeviction", "--stream-node-max-entries", "2"],
+             "--maxmemory-policy", "noeviction", "--stream-node-max-entries", "2"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + DEADLINE
         while True:
             try:
                 c = Resp(self.port)
+                if self.password:
+                    c.cmd("AUTH", self.password)
                 if c.cmd("PING") == "PONG":
                     c.close()
                     return
@@ -381,6 +385,74 @@ class RelayTest(unittest.TestCase):
             self.assertEqual(c.cmd("GET", "wpd:epoch"), epoch)
         finally:
             c.close()
+
+
+class RelayAuthTest(unittest.TestCase):
+    """A Redis with requirepass: the relay authenticates with the password
+    from the URL or from WAYPOINTD_REDIS_PASSWORD, never prints it, and
+    without it says why it cannot publish."""
+
+    def setUp(self):
+        self.tmp = wpd.make_tempdir("wpd-relay-auth-")
+        self.db = wpd.init_db(os.path.join(self.tmp, "origin.db"))
+        rdir = os.path.join(self.tmp, "redis")
+        os.mkdir(rdir)
+        self.redis = Redis(rdir, password="pw-Zq81")
+        self.redis.start()
+
+    def tearDown(self):
+        self.redis.kill()
+        wpd.remove_tree(self.tmp)
+
+    def head(self):
+        c = Resp(self.redis.port)
+        try:
+            c.cmd("AUTH", "pw-Zq81")
+            return c.cmd("GET", "wpd:head")
+        finally:
+            c.close()
+
+    def run_relay(self, url, env=None):
+        wpd.sql(self.db, "INSERT INTO dcs(id, name) VALUES ('dc%d', 'x')" % time.monotonic_ns())
+        p = subprocess.Popen([wpd.WAYPOINTD, "relay", "--db", self.db, "--redis", url],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, **(env or {})))
+        first = p.stdout.readline()
+        deadline = time.monotonic() + DEADLINE
+        while self.head() is None and time.monotonic() < deadline and p.poll() is None:
+            time.sleep(0.05)
+        got = self.head()
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=DEADLINE)
+        return first + out, err, got
+
+    def test_password_in_the_url_or_the_environment(self):
+        port = self.redis.port
+        out, err, head = self.run_relay("redis://:pw-Zq81@127.0.0.1:%d" % port)
+        self.assertIsNotNone(head, err)
+        self.assertIn("relaying %s to redis://127.0.0.1:%d" % (self.db, port), out)
+        self.assertNotIn("pw-Zq81", out + err)
+        c = Resp(port)
+        try:
+            c.cmd("AUTH", "pw-Zq81")
+            c.cmd("DEL", "wpd:head", "wpd:log")
+        finally:
+            c.close()
+        out, err, head = self.run_relay("redis://127.0.0.1:%d" % port, env={"WAYPOINTD_REDIS_PASSWORD": "pw-Zq81"})
+        self.assertIsNotNone(head, err)
+
+    def test_a_wrong_password_is_said(self):
+        p = subprocess.Popen([wpd.WAYPOINTD, "relay", "--db", self.db, "--redis",
+                              "redis://:nope@127.0.0.1:%d" % self.redis.port],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p.stdout.readline()
+        time.sleep(1)
+        p.send_signal(signal.SIGTERM)
+        _out, err = p.communicate(timeout=DEADLINE)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("AUTH", err)
+        self.assertNotIn("nope", err)
+        self.assertIsNone(self.head())
 
 
 if __name__ == "__main__":
