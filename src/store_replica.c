@@ -375,25 +375,26 @@ static int has_table(struct store *s, const char *db, const char *name)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* Every trigger goes: the stream carries the change log. */
+/* Every trigger goes: the stream carries the change log. SQLite writes
+ * the DROP statements itself, names quoted, so no name is cut short. */
 static int drop_triggers(struct store *s)
 {
     sqlite3_stmt *st = NULL;
-    char names[64][64];
-    int n = 0, rc = 0;
+    char *sql = NULL;
+    int rc = 0;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT name FROM sqlite_master WHERE type = 'trigger' LIMIT 64", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT group_concat('DROP TRIGGER IF EXISTS \"' || replace(name, '\"', '\"\"') || '\";', '')"
+                           " FROM sqlite_master WHERE type = 'trigger'",
+                           -1, &st, NULL) != SQLITE_OK)
         return store_errno(s, 0);
-    while (sqlite3_step(st) == SQLITE_ROW && n < 64)
-        snprintf(names[n++], sizeof(names[0]), "%s", (const char *)sqlite3_column_text(st, 0));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+        !(sql = strdup((const char *)sqlite3_column_text(st, 0))))
+        rc = -ENOMEM;
     sqlite3_finalize(st);
-    for (int i = 0; i < n && !rc; i++) {
-        char sql[128];
-
-        snprintf(sql, sizeof(sql), "DROP TRIGGER IF EXISTS \"%s\"", names[i]);
+    if (!rc && sql)
         rc = store_exec(s, sql);
-    }
+    free(sql);
     return rc;
 }
 
@@ -533,29 +534,29 @@ int store_replica_load(struct store *s, const char *snap_path, const char *id, c
 }
 
 /* Empty every table named webhook*: endpoints (with their secrets), the
- * outbox and its state; and aux_log, which the edge does not keep. */
+ * outbox and its state; and aux_log, which the edge does not keep. The
+ * DELETEs are written by SQLite, names quoted. */
 static int scrub(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
-    char names[32][64];
-    int n = 0, rc = SQLITE_OK;
+    char *sql = NULL;
+    int rc = 0;
 
-    if (sqlite3_prepare_v2(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'webhook%' LIMIT 32",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 'PRAGMA secure_delete = ON; BEGIN; DELETE FROM aux_log;' ||"
+                           " COALESCE(group_concat('DELETE FROM \"' || replace(name, '\"', '\"\"') || '\";', ''), '')"
+                           " || 'COMMIT;' FROM sqlite_master WHERE type = 'table' AND name LIKE 'webhook%'",
                            -1, &st, NULL) != SQLITE_OK)
         return -EIO;
-    while (sqlite3_step(st) == SQLITE_ROW && n < 32)
-        snprintf(names[n++], sizeof(names[0]), "%s", (const char *)sqlite3_column_text(st, 0));
+    if (sqlite3_step(st) == SQLITE_ROW && !(sql = strdup((const char *)sqlite3_column_text(st, 0))))
+        rc = -ENOMEM;
     sqlite3_finalize(st);
-    rc = sqlite3_exec(db, "PRAGMA secure_delete = ON; BEGIN; DELETE FROM aux_log", NULL, NULL, NULL);
-    for (int i = 0; i < n && rc == SQLITE_OK; i++) {
-        char sql[128];
-
-        snprintf(sql, sizeof(sql), "DELETE FROM \"%s\"", names[i]);
-        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    return rc == SQLITE_OK ? 0 : -EIO;
+    if (!rc && (!sql || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK))
+        rc = -EIO;
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    free(sql);
+    return rc;
 }
 
 int store_replica_scrub_copy(const char *copy_path, char *err, size_t errlen)
