@@ -5,8 +5,8 @@ build-tsan/waypointd, as tsan_smoke.py; it refuses any other binary).
 
 A real redis-server, `waypointd relay` on the origin database and one edge
 (`serve --replica-of`) with 2 service threads and the metrics listener: the
-applier thread's commits and atomics (health, metrics, a since ahead of the
-edge's start point) run against the watcher and the service threads while the origin's
+applier thread's commits and atomics (health, metrics, the edge's start
+point) run against the watcher and the service threads while the origin's
 writer commits, WebSocket subscribers receive, REST reads and /metrics and
 /healthz scrapes go on. Then a key revoked at the origin, and SIGTERM.
 Fails on any ThreadSanitizer report in the edge's stderr or its exit 66."""
