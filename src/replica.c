@@ -309,7 +309,15 @@ static int read_once(struct replica *r)
         log_error("edge: XREAD: %s", rep->str);
         rc = -EIO;
     } else if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1 && rep->element[0]->elements == 2) {
-        rc = apply_batch(r, rep->element[0]->element[1]);
+        const redisReply *entries = rep->element[0]->element[1];
+        const redisReply *last = entries->elements ? entries->element[entries->elements - 1] : NULL;
+
+        /* The engine holds at least this far: say so before applying, so a
+         * client whose since came from a faster edge resumes here. */
+        if (last && last->type == REDIS_REPLY_ARRAY && last->elements == 2 && last->element[0]->str &&
+            id_seq(last->element[0]->str) > atomic_load(&r->engine_seq))
+            note_engine(r, id_seq(last->element[0]->str));
+        rc = apply_batch(r, entries);
         rc = rc == 1 ? 2 : rc == 0 ? 1 : rc;
     }
     freeReplyObject(rep);
