@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT
  *
- * The relay (see relay.h, docs/cluster.md). One thread, the process's own:
- * it waits for signs of a commit (dbwatch.h), reads PRAGMA data_version on
- * a read-only connection, reads the rows
- * after the engine's head (change_log and aux_log merged by (seq, sub)) and
- * appends them through the compare-and-append script. Every change_log row
- * is published (no coalescing), so every seq has its entry s-0 and a
- * republish after a lost tail gives the same ids and prev chain.
+ * The relay (see relay.h, docs/cluster.md): its loop. One thread, the
+ * process's own: it waits for signs of a commit (dbwatch.h), reads PRAGMA
+ * data_version on a read-only connection and publishes the rows after the
+ * engine's head (relay_publish.c); once a second it beats, checks the
+ * engine's head (relay_head.c) and answers a snapshot request
+ * (cluster_snap.c). Redis is reconnected with backoff.
  */
 #include "relay.h"
+#include "relay_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -29,44 +29,10 @@
 #include "log.h"
 #include "redis_url.h"
 
-#define RELAY_HEAD_KEY CLUSTER_HEAD_KEY
-#define RELAY_BEAT_KEY CLUSTER_BEAT_KEY
 #define RELAY_CHECK_MS 1000
 /* Without inotify, how often the database is looked at. */
 #define RELAY_IDLE_MS 50
 #define RELAY_BACKOFF_MAX_MS 5000
-
-/* KEYS: head, stream. ARGV[1]: the head the relay expects; ARGV[2]: MINID
- * to trim to or ''; then (id, k, d) triples. */
-static const char append_lua[] =
-    "local head = redis.call('GET', KEYS[1]) or '0-0'\n"
-    "if head ~= ARGV[1] then return redis.error_reply('GAP ' .. head) end\n"
-    "local prev = head\n"
-    "for i = 3, #ARGV, 3 do\n"
-    "  redis.call('XADD', KEYS[2], ARGV[i], 'prev', prev, 'k', ARGV[i+1], 'd', ARGV[i+2]); prev = ARGV[i]\n"
-    "end\n"
-    "if ARGV[2] ~= '' then redis.call('XTRIM', KEYS[2], 'MINID', '~', ARGV[2]) end\n"
-    "redis.call('SET', KEYS[1], prev); return prev\n";
-
-/* The rows after (?1, ?2), at most ?3, in (seq, sub) order, read in one
- * statement (one snapshot). A change's image is the waypoint as it is when
- * read (NULL when gone), not as of the change: see cluster.md's caveat. */
-static const char rows_sql[] =
-    "SELECT seq, sub, k, d FROM ("
-    " SELECT * FROM (SELECT c.seq AS seq, 0 AS sub, 'c' AS k,"
-    "  json_object('kind', c.kind, 'dc_id', c.dc_id, 'customer_id', c.customer_id, 'waypoint_id', c.waypoint_id,"
-    "   'changed_ms', c.changed_ms, 'waypoint', json((SELECT json_object('rowid', w.rowid, 'dc_id', w.dc_id,"
-    "   'id', w.id, 'customer_id', w.customer_id, 'route_id', w.route_id, 'status', w.status,"
-    "   'completed_timestamp', w.completed_timestamp, 'estimated_time_of_arrival', w.estimated_time_of_arrival,"
-    "   'waypoints_ahead', w.waypoints_ahead, 'waiting_time_seconds', w.waiting_time_seconds)"
-    "   FROM waypoints w WHERE w.dc_id = c.dc_id AND w.id = c.waypoint_id))) AS d"
-    "  FROM change_log c WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?3)"
-    " UNION ALL"
-    " SELECT * FROM (SELECT seq, sub, tbl AS k, json_object('op', op, 'key', key, 'image', json(image)) AS d"
-    "  FROM (SELECT seq, id, tbl, op, key, image, ROW_NUMBER() OVER (PARTITION BY seq ORDER BY id) AS sub"
-    "   FROM aux_log WHERE seq >= ?1)"
-    "  WHERE seq > ?1 OR sub > ?2 ORDER BY seq, sub LIMIT ?3))"
-    " ORDER BY seq, sub LIMIT ?3";
 
 static volatile sig_atomic_t stop_requested;
 
@@ -76,18 +42,6 @@ static void on_stop(int sig)
     stop_requested = 1;
 }
 
-struct relay {
-    const struct relay_options *o;
-    sqlite3 *db;
-    redisContext *rc;
-    char sha[48];
-    int64_t hs, hn;   /* the id last published (the engine's head as we know it) */
-    int64_t last_dv;  /* PRAGMA data_version at the last read */
-    int dirty;        /* rows may be waiting */
-    int outage;       /* an outage was logged, not yet its end */
-    int reset_pending; /* --reset-engine, not done yet */
-};
-
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -95,7 +49,7 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL); /* a signal cuts it short: fine */
 }
 
-static void redis_drop(struct relay *r, const char *why)
+void relay_redis_drop(struct relay *r, const char *why)
 {
     if (!r->outage) {
         log_error("relay: redis %s:%d: %s; retrying", r->o->addr->host, r->o->addr->port, why);
@@ -106,60 +60,23 @@ static void redis_drop(struct relay *r, const char *why)
     r->rc = NULL;
 }
 
-static int script_load(struct relay *r)
-{
-    redisReply *rep = redisCommand(r->rc, "SCRIPT LOAD %s", append_lua);
-    int rc = -EIO;
-
-    if (!rep)
-        goto fail;
-    if (rep->type == REDIS_REPLY_STRING && rep->len < (int)sizeof(r->sha)) {
-        memcpy(r->sha, rep->str, (size_t)rep->len + 1);
-        rc = 0;
-    }
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    return rc;
-}
-
 static int redis_open(struct relay *r)
 {
     char why[256];
 
     r->rc = redis_connect(r->o->addr, 3, why, sizeof(why));
     if (!r->rc) {
-        redis_drop(r, why);
+        relay_redis_drop(r, why);
         return -EIO;
     }
-    if (script_load(r)) {
-        redis_drop(r, r->rc->err ? r->rc->errstr : "SCRIPT LOAD failed");
+    if (relay_script_load(r)) {
+        relay_redis_drop(r, r->rc->err ? r->rc->errstr : "SCRIPT LOAD failed");
         return -EIO;
     }
     return 0;
 }
 
-/* "S-N" into its parts; 0 or -EINVAL. */
-static int parse_id(const char *s, int64_t *seq, int64_t *sub)
-{
-    char *end = NULL;
-    long long a;
-    long long b;
-
-    errno = 0;
-    a = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '-' || a < 0)
-        return -EINVAL;
-    s = end + 1;
-    b = strtoll(s, &end, 10);
-    if (errno || end == s || *end || b < 0)
-        return -EINVAL;
-    *seq = a;
-    *sub = b;
-    return 0;
-}
-
-static int db_int(struct relay *r, const char *sql, int64_t a, int64_t *out)
+int relay_db_int(struct relay *r, const char *sql, int64_t a, int64_t *out)
 {
     sqlite3_stmt *st = NULL;
     int rc = -EIO;
@@ -179,274 +96,6 @@ static int db_int(struct relay *r, const char *sql, int64_t a, int64_t *out)
     rc = 0;
 fail:
     sqlite3_finalize(st);
-    return rc;
-}
-
-/* 1 when the id (seq, sub) is beyond anything the database holds (the
- * engine is ahead: a database restored from a backup), 0 if not, < 0 on a
- * read error. */
-static int engine_ahead(struct relay *r, int64_t seq, int64_t sub)
-{
-    int64_t top = 0;
-    int64_t n = 0;
-    int rc;
-
-    rc = db_int(r, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)", 0, &top);
-    if (rc)
-        return rc;
-    if (seq > top)
-        return 1;
-    if (sub == 0)
-        return 0;
-    rc = db_int(r, "SELECT COUNT(*) FROM aux_log WHERE seq = ?1", seq, &n);
-    if (rc)
-        return rc;
-    return sub > n;
-}
-
-/* Take the engine's head H as ours after checking it. 0, -EPROTO (ahead),
- * -EAGAIN (database busy), -EIO. */
-static int adopt_head(struct relay *r, const char *h)
-{
-    int64_t seq = 0;
-    int64_t sub = 0;
-    int rc;
-
-    if (h && parse_id(h, &seq, &sub)) {
-        log_error("relay: %s holds \"%s\", not an id; refusing to write over it", RELAY_HEAD_KEY, h);
-        return -EPROTO;
-    }
-    rc = engine_ahead(r, seq, sub);
-    if (rc < 0)
-        return rc;
-    if (rc) {
-        log_error("relay: the engine's head %" PRId64 "-%" PRId64 " is ahead of the database %s (restored from"
-                  " an older backup?); refusing to publish: if this database is the truth now, run the relay once"
-                  " with --reset-engine (docs/cluster.md)",
-                  seq, sub, r->o->db);
-        return -EPROTO;
-    }
-    if (seq != r->hs || sub != r->hn)
-        log_info("relay: engine head %" PRId64 "-%" PRId64 ", publishing after it", seq, sub);
-    r->hs = seq;
-    r->hn = sub;
-    r->dirty = 1;
-    return 0;
-}
-
-/* --reset-engine, once, at the first connection: a new epoch, and the
- * stream, its head and any snapshot gone in one transaction. The relay then
- * publishes its window as for an empty engine; edges see the epoch change
- * and load a snapshot (a since from before gets a snapshot too). */
-static int reset_engine(struct relay *r)
-{
-    redisReply *rep = redisCommand(r->rc, "MULTI");
-    char epoch[64];
-    int ok = 1;
-
-    snprintf(epoch, sizeof(epoch), "%lld-%d", (long long)time(NULL), (int)getpid());
-    ok = ok && rep && rep->type != REDIS_REPLY_ERROR;
-    if (rep)
-        freeReplyObject(rep);
-    if (ok) {
-        redisAppendCommand(r->rc, "DEL %s %s %s", RELAY_HEAD_KEY, r->o->stream, CLUSTER_SNAP_KEY);
-        redisAppendCommand(r->rc, "SET %s %s", CLUSTER_EPOCH_KEY, epoch);
-        redisAppendCommand(r->rc, "EXEC");
-        for (int i = 0; i < 3; i++) {
-            rep = NULL;
-            if (redisGetReply(r->rc, (void **)&rep) != REDIS_OK || !rep || rep->type == REDIS_REPLY_ERROR)
-                ok = 0;
-            if (rep)
-                freeReplyObject(rep);
-        }
-    }
-    if (!ok)
-        return -EIO;
-    log_warn("relay: engine reset: epoch %s; the stream starts again from %s and every edge loads a snapshot", epoch,
-             r->o->db);
-    r->reset_pending = 0; /* once */
-    return 0;
-}
-
-/* GET the head; on a difference with ours, adopt it. */
-static int check_head(struct relay *r)
-{
-    redisReply *rep = redisCommand(r->rc, "GET %s", RELAY_HEAD_KEY);
-    char ours[48];
-    int rc = 0;
-
-    if (!rep) {
-        redis_drop(r, r->rc->errstr);
-        return -EIO;
-    }
-    snprintf(ours, sizeof(ours), "%" PRId64 "-%" PRId64, r->hs, r->hn);
-    if (rep->type == REDIS_REPLY_NIL) {
-        if (r->hs || r->hn)
-            rc = adopt_head(r, NULL);
-    } else if (rep->type == REDIS_REPLY_STRING) {
-        if (strcmp(rep->str, ours))
-            rc = adopt_head(r, rep->str);
-    } else {
-        rc = -EIO;
-    }
-    freeReplyObject(rep);
-    return rc;
-}
-
-/* The heartbeat carries the database's last seq: an edge compares it with
- * the engine's head to show the relay's backlog. */
-static void beat(struct relay *r)
-{
-    int64_t top = -1;
-    redisReply *rep;
-
-    db_int(r, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'change_log'), 0)", 0, &top);
-    rep = redisCommand(r->rc, "SET %s pid=%d,db_seq=%lld PX 5000", RELAY_BEAT_KEY, (int)getpid(), (long long)top);
-
-    if (!rep)
-        redis_drop(r, r->rc->errstr);
-    else
-        freeReplyObject(rep);
-}
-
-struct batch {
-    char **argv;
-    size_t *lens;
-    size_t n, cap;
-};
-
-static void batch_clear(struct batch *b)
-{
-    for (size_t i = 0; i < b->n; i++)
-        free(b->argv[i]);
-    free(b->argv);
-    free(b->lens);
-    memset(b, 0, sizeof(*b));
-}
-
-static int batch_add(struct batch *b, const char *s, size_t len)
-{
-    char *copy;
-
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 64;
-        char **a = realloc(b->argv, cap * sizeof(*a));
-
-        if (!a)
-            return -ENOMEM;
-        b->argv = a;
-        size_t *l = realloc(b->lens, cap * sizeof(*l));
-
-        if (!l)
-            return -ENOMEM;
-        b->lens = l;
-        b->cap = cap;
-    }
-    copy = malloc(len + 1);
-    if (!copy)
-        return -ENOMEM;
-    memcpy(copy, s, len);
-    copy[len] = '\0';
-    b->argv[b->n] = copy;
-    b->lens[b->n++] = len;
-    return 0;
-}
-
-/* One append: the rows after our head. 1 when rows were published, 0 when
- * none were waiting, < 0 on an error (-EPROTO: stop). */
-static int publish_once(struct relay *r)
-{
-    struct batch b = {0};
-    sqlite3_stmt *st = NULL;
-    redisReply *rep = NULL;
-    char buf[64];
-    int64_t pruned = 0;
-    int64_t last_s = r->hs;
-    int64_t last_n = r->hn;
-    size_t rows = 0;
-    int rc = -EIO;
-    int s;
-
-    rc = db_int(r, "SELECT pruned_through FROM change_log_state WHERE id = 1", 0, &pruned);
-    if (rc)
-        goto fail;
-    rc = -ENOMEM;
-    snprintf(buf, sizeof(buf), "%" PRId64 "-%" PRId64, r->hs, r->hn);
-    if (batch_add(&b, "EVALSHA", 7) || batch_add(&b, r->sha, strlen(r->sha)) || batch_add(&b, "2", 1) ||
-        batch_add(&b, RELAY_HEAD_KEY, strlen(RELAY_HEAD_KEY)) || batch_add(&b, r->o->stream, strlen(r->o->stream)) ||
-        batch_add(&b, buf, strlen(buf)))
-        goto fail;
-    if (pruned > 0)
-        snprintf(buf, sizeof(buf), "%" PRId64, pruned + 1);
-    else
-        buf[0] = '\0';
-    if (batch_add(&b, buf, strlen(buf)))
-        goto fail;
-
-    rc = -EIO;
-    if (sqlite3_prepare_v2(r->db, rows_sql, -1, &st, NULL) != SQLITE_OK) {
-        log_error("relay: %s", sqlite3_errmsg(r->db));
-        goto fail;
-    }
-    sqlite3_bind_int64(st, 1, r->hs);
-    sqlite3_bind_int64(st, 2, r->hn);
-    sqlite3_bind_int64(st, 3, (int64_t)r->o->batch);
-    while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *k = (const char *)sqlite3_column_text(st, 2);
-        const char *d = (const char *)sqlite3_column_text(st, 3);
-
-        last_s = sqlite3_column_int64(st, 0);
-        last_n = sqlite3_column_int64(st, 1);
-        snprintf(buf, sizeof(buf), "%" PRId64 "-%" PRId64, last_s, last_n);
-        rc = -ENOMEM;
-        if (batch_add(&b, buf, strlen(buf)) || batch_add(&b, k ? k : "", k ? strlen(k) : 0) ||
-            batch_add(&b, d ? d : "null", d ? strlen(d) : 4))
-            goto fail;
-        rows++;
-    }
-    if (s == SQLITE_BUSY || s == SQLITE_LOCKED) {
-        rc = -EAGAIN;
-        goto fail;
-    }
-    if (s != SQLITE_DONE) {
-        log_error("relay: reading the log: %s", sqlite3_errmsg(r->db));
-        rc = -EIO;
-        goto fail;
-    }
-    rc = 0;
-    if (!rows)
-        goto fail;
-
-    rep = redisCommandArgv(r->rc, (int)b.n, (const char **)b.argv, b.lens);
-    if (!rep) {
-        redis_drop(r, r->rc->errstr);
-        rc = -EIO;
-        goto fail;
-    }
-    if (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "NOSCRIPT", 8)) {
-        rc = script_load(r) ? -EIO : 1; /* 1: try again at once */
-        goto fail;
-    }
-    if (rep->type == REDIS_REPLY_ERROR && !strncmp(rep->str, "GAP ", 4)) {
-        log_warn("relay: the engine's head is %s, not %" PRId64 "-%" PRId64 " (it lost its tail or another"
-                 " relay wrote): publishing after it", rep->str + 4, r->hs, r->hn);
-        rc = adopt_head(r, rep->str + 4);
-        rc = rc ? rc : 1;
-        goto fail;
-    }
-    if (rep->type != REDIS_REPLY_STRING) {
-        log_error("relay: the append failed: %s", rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-        rc = -EIO;
-        goto fail;
-    }
-    r->hs = last_s;
-    r->hn = last_n;
-    rc = 1;
-fail:
-    if (rep)
-        freeReplyObject(rep);
-    sqlite3_finalize(st);
-    batch_clear(&b);
     return rc;
 }
 
@@ -474,7 +123,7 @@ int relay_run(const struct relay_options *o, const char *url)
     {
         int64_t v = 0;
 
-        if (db_int(&r, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'aux_log'", 0, &v) || !v) {
+        if (relay_db_int(&r, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'aux_log'", 0, &v) || !v) {
             log_error("relay: %s is not a waypointd database at schema 6 or later (run waypointd init)", o->db);
             rc = -EINVAL;
             goto fail;
@@ -499,8 +148,8 @@ int relay_run(const struct relay_options *o, const char *url)
                 log_info("relay: redis %s:%d reachable again", o->addr->host, o->addr->port);
             r.outage = 0;
             backoff = 100;
-            if (r.reset_pending && reset_engine(&r)) {
-                redis_drop(&r, r.rc ? r.rc->errstr : "reset failed");
+            if (r.reset_pending && relay_reset_engine(&r)) {
+                relay_redis_drop(&r, r.rc ? r.rc->errstr : "reset failed");
                 continue;
             }
             r.hs = -1; /* force adopting whatever the engine holds */
@@ -509,27 +158,27 @@ int relay_run(const struct relay_options *o, const char *url)
         }
         now = clock_mono_ms();
         if (now >= next_check) {
-            beat(&r);
+            relay_beat(&r);
             if (!r.rc)
                 continue;
-            rc = check_head(&r);
+            rc = relay_check_head(&r);
             if (rc == -EPROTO)
                 goto fail;
             if (rc)
                 continue;
             /* A new edge's request for a copy: at most one a second. */
             if (cluster_snap_serve(r.rc, o->db) < 0 && r.rc->err) {
-                redis_drop(&r, r.rc->errstr);
+                relay_redis_drop(&r, r.rc->errstr);
                 continue;
             }
             next_check = now + RELAY_CHECK_MS;
         }
-        if (db_int(&r, "PRAGMA data_version", 0, &dv) == 0 && dv != r.last_dv) {
+        if (relay_db_int(&r, "PRAGMA data_version", 0, &dv) == 0 && dv != r.last_dv) {
             r.last_dv = dv;
             r.dirty = 1;
         }
         if (r.dirty) {
-            rc = publish_once(&r);
+            rc = relay_publish_once(&r);
             if (rc == -EPROTO)
                 goto fail;
             if (rc > 0)
