@@ -33,4 +33,9 @@ void dbwatch_close(struct dbwatch *w);
  * failure other than EINTR. */
 int dbwatch_wait(struct dbwatch *w, int extra_fd, int idle_ms);
 
+/* For a caller that polls w->fd in its own loop (webhook delivery, in
+ * curl_multi_poll): read the pending events; 1 when one was a write to the
+ * database's WAL, else 0. */
+int dbwatch_drain(struct dbwatch *w);
+
 #endif

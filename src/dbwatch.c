@@ -52,8 +52,7 @@ void dbwatch_close(struct dbwatch *w)
     w->fd = -1;
 }
 
-/* Drain pending events; 1 when one concerned the database's WAL. */
-static int drain(struct dbwatch *w)
+int dbwatch_drain(struct dbwatch *w)
 {
     char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
     int hit = 0;
@@ -84,7 +83,7 @@ int dbwatch_wait(struct dbwatch *w, int extra_fd, int idle_ms)
         return -errno;
     if (k > 0 && extra_fd >= 0 && p[0].revents)
         return 1;
-    if (k > 0 && w->fd >= 0 && (p[n - 1].revents & POLLIN) && drain(w))
+    if (k > 0 && w->fd >= 0 && (p[n - 1].revents & POLLIN) && dbwatch_drain(w))
         w->recheck = 0; /* a write: look now and a few times more */
     else if (w->recheck < RECHECKS)
         w->recheck++;
