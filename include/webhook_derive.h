@@ -76,4 +76,17 @@ int webhook_derive(const struct webhook_rules *rules, const struct webhook_wp_st
                    const struct waypoint *w, int64_t now_ms, struct webhook_wp_state *next,
                    struct webhook_derived out[WEBHOOK_DERIVE_MAX], size_t *n);
 
+/* The time-threshold sweep (issue 15): waypoint.approaching by minutes for a
+ * PENDING waypoint w whose ETA - now_ms has come within a threshold not yet
+ * fired on its route, when time passed without a write. prev is what the
+ * endpoint knows (known 0: never told; it stays "new" for the next change,
+ * whose status_changed still says previous null). Returns 1 when the state
+ * moves (next filled, strings fresh copies; out[0..*n) has the event unless
+ * rules->events leaves it out), 0 when nothing happens (next left empty),
+ * -ENOMEM. prev on another route than w: 0 (the change log holds that move;
+ * the fill re-arms the thresholds first). */
+int webhook_derive_time(const struct webhook_rules *rules, const struct webhook_wp_state *prev,
+                        const struct waypoint *w, int64_t now_ms, struct webhook_wp_state *next,
+                        struct webhook_derived out[1], size_t *n);
+
 #endif
