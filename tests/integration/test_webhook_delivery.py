@@ -298,10 +298,13 @@ class DeliveryTest(DeliveryBase):
     def test_per_waypoint_order_while_others_flow(self):
         self.add("d7", "/slow")
         statuses = ["PENDING", "COMPLETED", "FAILED", "SKIPPED"]
-        for st in statuses:
+        for i, st in enumerate(statuses):
             self.write("d7", "a", st)
-            time.sleep(0.4)  # a fill per change (ticks of 200 ms): one event each
-        self.write("d7", "b", "PENDING")
+            time.sleep(0.4)  # a fill per change (each commit wakes the sender): one event each
+            if i == 0:
+                # While a's queue is still long (each of its events takes
+                # 0.5 s at /slow, one at a time), a change of b.
+                self.write("d7", "b", "PENDING")
         recs = self.recv.wait(for_dc("d7"), n=5, deadline=ARRIVE + 5)
         a = [r for r in recs if r["json"]["data"]["waypoint"]["id"] == "a"]
         b = [r for r in recs if r["json"]["data"]["waypoint"]["id"] == "b"]
@@ -364,6 +367,64 @@ class DeliveryTest(DeliveryBase):
         self.assertEqual(delay_s(date), 7200)            # 5 h asked, capped at 2 h
         time.sleep(7)  # past the schedule's first retry (5 s +20%): nothing more
         self.assertEqual(len(self.recv.got(lambda r: for_dc("d10")(r))), 2)
+
+
+class NoticeTest(DeliveryBase):
+    """Events that no waypoint write makes: a customer's location becoming
+    confident, and an ETA threshold crossed as time passes."""
+
+    def test_location_confident_fires_once(self):
+        wid, secret = self.add("n1", "/ok", "--events", "customer.location_confident")
+        self.sb.sql("INSERT INTO dcs(id, name) VALUES ('n1', 'x');"
+                    "INSERT INTO customers(dc_id, id, name, inferred_latitude, inferred_longitude)"
+                    " VALUES ('n1', 'c1', 'Ann', 50.75, 4.5);")
+        self.sb.sql("UPDATE customers SET location_confident = 1 WHERE dc_id = 'n1' AND id = 'c1';")
+        self.sb.sql("UPDATE customers SET name = 'Anne' WHERE dc_id = 'n1' AND id = 'c1';"
+                    "UPDATE customers SET location_confident = 1 WHERE dc_id = 'n1' AND id = 'c1';")
+        rec = self.recv.wait(for_dc("n1"))[0]
+        self.assertTrue(verify(secret, rec["headers"], rec["body"]))
+        self.assertRegex(rec["headers"]["webhook-id"], r"^msg_[0-9a-f]{12}_c\d+$")
+        body = rec["json"]
+        self.assertEqual(body["type"], "customer.location_confident")
+        self.assertEqual(body["event"], "CUSTOMER_LOCATION_CONFIDENT")
+        self.assertEqual(body["dc_id"], "n1")
+        self.assertEqual(body["data"]["customer_id"], "c1")
+        self.assertEqual(body["data"]["location"], {"latitude": 50.75, "longitude": 4.5})
+        self.assertEqual(body["data"]["customer"]["id"], "c1")
+        self.assertEqual(body["data"]["customer"]["inferred_location"], {"latitude": 50.75, "longitude": 4.5})
+        # Other edits and 1 -> 1 tell nothing: still one after a few seconds
+        # (several fills: the sender looks at least every second).
+        time.sleep(3)
+        self.assertEqual(len(self.recv.got(for_dc("n1"))), 1)
+        # Back to 0 and then 1: told again.
+        self.sb.sql("UPDATE customers SET location_confident = 0 WHERE dc_id = 'n1' AND id = 'c1';")
+        self.sb.sql("UPDATE customers SET location_confident = 1 WHERE dc_id = 'n1' AND id = 'c1';")
+        recs = self.recv.wait(for_dc("n1"), n=2)
+        self.assertNotEqual(recs[0]["headers"]["webhook-id"], recs[1]["headers"]["webhook-id"])
+
+    def test_eta_threshold_fires_as_time_passes_without_a_write(self):
+        wid, secret = self.add("n2", "/ok", "--events", "waypoint.approaching", "--approach-minutes", "1")
+        # ETA 63 s ahead: not within 1 minute when written; within it 3 s
+        # later, with no write in between.
+        eta = int(time.time() * 1000) + 63000
+        self.sb.sql("INSERT INTO dcs(id, name) VALUES ('n2', 'x');"
+                    "INSERT INTO customers(dc_id, id, name) VALUES ('n2', 'c1', 'n');"
+                    "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status, estimated_time_of_arrival,"
+                    " waypoints_ahead) VALUES ('n2', 'w1', 'c1', 'r1', 'PENDING', %d, 20);" % eta)
+        written = time.monotonic()
+        rec = self.recv.wait(for_dc("n2"), deadline=ARRIVE)[0]
+        self.assertGreater(rec["at"] - written, 1.5)  # not from the write itself
+        self.assertTrue(verify(secret, rec["headers"], rec["body"]))
+        self.assertRegex(rec["headers"]["webhook-id"], r"^msg_[0-9a-f]{12}_t\d+$")
+        body = rec["json"]
+        self.assertEqual(body["type"], "waypoint.approaching")
+        self.assertIsNone(body["data"]["seq"])
+        trig = body["data"]["trigger"]
+        self.assertEqual((trig["kind"], trig["threshold_seconds"]), ("eta", 60))
+        self.assertLessEqual(trig["seconds_to_eta"], 60)
+        self.assertEqual(body["data"]["waypoint"]["estimated_time_of_arrival"], eta)
+        time.sleep(3)
+        self.assertEqual(len(self.recv.got(for_dc("n2"))), 1)  # once
 
 
 class RefusedTest(DeliveryBase):
