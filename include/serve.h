@@ -50,6 +50,7 @@ struct serve_config {
     struct webhook_cidr webhook_allow[WEBHOOK_SEND_ALLOW_MAX]; /* --webhook-allow-private */
     size_t n_webhook_allow;
     int webhook_timeout_s;      /* 0: WEBHOOK_SEND_TIMEOUT_S */
+    int webhook_retention_days; /* 0: STORE_WEBHOOK_RETENTION_MS */
 };
 
 /* Serve until SIGINT/SIGTERM, then stop gracefully: no new connections,

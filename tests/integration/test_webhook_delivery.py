@@ -465,6 +465,8 @@ class OptionsTest(unittest.TestCase):
         for extra, code, words in ((["--webhook-allow-private", "10.0.0.0/33"], 2, "is not a CIDR"),
                                    (["--webhook-allow-private", "example.com"], 2, "is not a CIDR"),
                                    (["--webhook-timeout", "0"], 2, "--webhook-timeout"),
+                                   (["--webhook-retention-days", "0"], 2, "--webhook-retention-days"),
+                                   (["--webhook-retention-days", "3651"], 2, "--webhook-retention-days"),
                                    (["--webhook-ca", sb.path("missing.pem")], 1, "--webhook-ca")):
             proc = wpd.waypointd(*base, *extra)
             self.assertEqual(proc.returncode, code, (extra, proc.stderr))
