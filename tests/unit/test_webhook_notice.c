@@ -145,6 +145,33 @@ static void test_confident_not_asked_moves_cursor(void **state)
                      testdb_sql_int(t->db, "SELECT max(seq) FROM webhook_customer_log"));
 }
 
+static void test_upgrade_to_9_tells_nobody(void **state)
+{
+    struct testdb *t = *state;
+    int version = 0;
+
+    /* A database at version 8 with a confident customer and an endpoint. */
+    add_endpoint(t, all_but_test, "");
+    testdb_sql(t->db, "DROP TRIGGER webhook_confident_insert; DROP TRIGGER webhook_confident_update;"
+               "DROP TRIGGER webhook_confident_delete; DROP TRIGGER webhook_cursor_insert;"
+               "DROP TRIGGER webhook_cursor_enable; DROP TRIGGER webhook_cursor_delete;"
+               "DROP TABLE webhook_confident; DROP TABLE webhook_customer_log; DROP TABLE webhook_customer_cursor;"
+               "DROP INDEX waypoints_pending_eta; PRAGMA user_version = 8;"
+               "INSERT INTO customers(dc_id, id, name, location_confident) VALUES ('dc1', 'c0', 'old', 1),"
+               " ('dc1', 'c1', 'new', 0)");
+    assert_int_equal(store_migrate(t->store), 0);
+    assert_int_equal(store_schema_version(t->store, &version), 0);
+    assert_int_equal(version, STORE_SCHEMA_VERSION);
+    assert_int_equal(cfill(t), 0);
+    testdb_sql(t->db, "UPDATE customers SET name = 'x', location_confident = 1");
+    assert_int_equal(cfill(t), 1); /* c1 only: c0 was confident already */
+    assert_int_equal(count(t, "body LIKE '%\"customer_id\":\"c1\"%'"), 1);
+    /* The step runs again harmlessly (every step may). */
+    testdb_sql(t->db, "PRAGMA user_version = 8");
+    assert_int_equal(store_migrate(t->store), 0);
+    assert_int_equal(cfill(t), 0);
+}
+
 static struct store_webhook_fill sweep(struct testdb *t, int64_t now)
 {
     struct store_webhook_fill f;
@@ -304,6 +331,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_confident_fires_once, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_confident_not_asked_moves_cursor, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_to_9_tells_nobody, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_fires_minutes_once_as_time_passes, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_only_pending_with_eta_and_not_stale, testdb_setup,
                                         testdb_teardown),
