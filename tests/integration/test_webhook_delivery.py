@@ -32,7 +32,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wpd  # noqa: E402
 
-ARRIVE = 10.0        # a committed change reaches a receiver (ticks of 200 ms, retries of ~5 s excluded)
+ARRIVE = 10.0        # a committed change reaches a receiver (a commit wakes the sender; retries of ~5 s excluded)
 RETRY = 15.0         # a first retry (5 s +-20%) arrives
 TIMEOUT_S = 3        # --webhook-timeout for these servers
 ID_RE = r"wh_[0-9a-f]{12}"
