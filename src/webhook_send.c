@@ -66,6 +66,7 @@ struct webhook_sender {
     int64_t next_pending_mono; /* when to count the pending events again */
     int64_t next_sweep_mono;   /* when to run the time sweep again */
     int64_t next_prune_mono;   /* when to prune again */
+    int64_t data_version;      /* PRAGMA data_version at the last fill */
     int inotify_fd;            /* the database's folder; -1: tick only */
     char wal_name[256];        /* the -wal file's name in it */
 };
@@ -307,21 +308,18 @@ static int pending_one(const char *endpoint_id, int64_t pending, int64_t oldest_
 }
 
 /* Each enabled endpoint behind the log: its outbox filled; then what is due. */
-static void tick(struct webhook_sender *w)
+/* Fill every enabled endpoint's outbox. A fill is a write transaction: only
+ * for endpoints behind the log (the customer fill and the sweep read before
+ * they write), so an idle server takes no write lock. */
+static void fill_all(struct webhook_sender *w, int64_t now)
 {
     struct ids ids = {0};
     struct store_webhook_fill f;
     struct store_log_head head;
-    int64_t now = wall_ms();
-
-    /* A fill is a write transaction: only for endpoints behind the log, so
-     * an idle server does not take the write lock five times a second. */
-    if (!store_log_head(w->store, &head))
-        ids.head = head.head;
     int sweep = clock_mono_ms() >= w->next_sweep_mono;
 
-    /* The customer fill and the sweep read before they write: an idle
-     * endpoint costs reads only. */
+    if (!store_log_head(w->store, &head))
+        ids.head = head.head;
     if (!store_webhook_list(w->store, collect_enabled, &ids))
         for (size_t i = 0; i < ids.n; i++) {
             if (ids.behind[i] && !store_webhook_outbox_fill(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f))
@@ -335,7 +333,26 @@ static void tick(struct webhook_sender *w)
         w->next_sweep_mono = clock_mono_ms() + WEBHOOK_SEND_SWEEP_MS;
     free(ids.id);
     free(ids.behind);
-    prune(w, now);
+}
+
+/* full: the fallback tick (fills, sweep, prune whatever happened); else a
+ * look after a wake-up or a finished transfer: the fills only when another
+ * connection committed since the last (PRAGMA data_version, which our own
+ * commits do not move), so the looks that our commits cause cost one pragma
+ * and the due list. */
+static void tick(struct webhook_sender *w, int full)
+{
+    int64_t now = wall_ms(), dv;
+    int changed = 1;
+
+    if (!store_data_version(w->store, &dv)) {
+        changed = dv != w->data_version;
+        w->data_version = dv;
+    }
+    if (full || changed)
+        fill_all(w, now);
+    if (full)
+        prune(w, now);
     if (w->ninflight < WEBHOOK_SEND_MAX_INFLIGHT)
         store_webhook_due_list(w->store, now, WEBHOOK_SEND_MAX_INFLIGHT, start_one, w);
     if (w->cfg.metrics && clock_mono_ms() >= w->next_pending_mono) {
@@ -471,7 +488,7 @@ static void watch_open(struct webhook_sender *w)
 static void *sender_main(void *arg)
 {
     struct webhook_sender *w = arg;
-    int64_t next_tick = 0, burst_until = 0;
+    int64_t next_tick = 0, next_full = 0, burst_until = 0;
     int running;
 
     while (!atomic_load(&w->stop)) {
@@ -479,12 +496,16 @@ static void *sender_main(void *arg)
         int64_t now = clock_mono_ms();
 
         if (now >= next_tick) {
-            tick(w);
+            int full = now >= next_full;
+
+            tick(w, full);
+            if (full)
+                next_full = now + WEBHOOK_SEND_TICK_MS;
             /* Soon again for a while after a wake-up: the -wal file is
              * written before the commit is visible to other connections
              * (the WAL index comes just after), so the first look can be
              * too early. */
-            next_tick = now + (now < burst_until ? WEBHOOK_SEND_BURST_TICK_MS : WEBHOOK_SEND_TICK_MS);
+            next_tick = now < burst_until ? now + WEBHOOK_SEND_BURST_TICK_MS : next_full;
         }
         curl_multi_perform(w->multi, &running);
         if (reap(w))
