@@ -427,6 +427,35 @@ class NoticeTest(DeliveryBase):
         self.assertEqual(len(self.recv.got(for_dc("n2"))), 1)  # once
 
 
+class PruneTest(DeliveryBase):
+
+    def test_delivered_and_old_attempts_pruned_pending_kept(self):
+        wid, _ = self.add("p1", "/ok")
+        self.webhook("disable", "--db", self.sb.db, wid)  # its pending event stays unsent
+        self.srv.stop()
+        day = 86400 * 1000
+        now = int(time.time() * 1000)
+        rows = [("old_done", "delivered", now - 2 * day), ("new_done", "delivered", now - 3600 * 1000),
+                ("old_pending", "pending", now - 3 * day)]
+        self.sb.sql("".join(
+            "INSERT INTO webhook_outbox(endpoint_id, msg_id, type, dc_id, waypoint_id, seq, body, created_ms, state,"
+            " next_ms) VALUES (%s, '%s', 'webhook.test', 'p1', '', 0, '{}', %d, '%s', %d);"
+            "INSERT INTO webhook_deliveries(endpoint_id, msg_id, attempt_ms, status, latency_ms)"
+            " VALUES (%s, '%s', %d, 200, 1);" % (wpd.q(wid), m, t, st, t, wpd.q(wid), m, t) for m, st, t in rows))
+        self.srv = self.sb.server(extra=self.server_extra() + ["--webhook-retention-days", "1"])
+
+        def left():
+            return wpd.sql_value(self.sb.db, "SELECT group_concat(msg_id) FROM (SELECT msg_id FROM webhook_outbox"
+                                 " WHERE endpoint_id = %s ORDER BY msg_id);" % wpd.q(wid)).strip()
+        wpd.wait_until(lambda: left() == "new_done,old_pending", deadline=ARRIVE, what="the old delivered event pruned")
+        self.assertEqual(wpd.sql_value(self.sb.db, "SELECT group_concat(msg_id) FROM (SELECT msg_id FROM"
+                                       " webhook_deliveries WHERE endpoint_id = %s ORDER BY msg_id);"
+                                       % wpd.q(wid)).strip(), "new_done,old_pending")
+        m = self.metrics()
+        self.assertGreaterEqual(m['waypointd_webhook_pruned_total{what="events"}'], 1)
+        self.assertGreaterEqual(m['waypointd_webhook_pruned_total{what="attempts"}'], 1)
+
+
 class RefusedTest(DeliveryBase):
     allow = False
 
