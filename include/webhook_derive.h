@@ -3,8 +3,9 @@
  * Which webhook events one change of one waypoint makes for one endpoint
  * (issue 15), as a pure function of the endpoint's rules, what the endpoint
  * was last told about that waypoint, the change, and the time. The store
- * keeps the state between calls (a delivery outbox is filled from the result
- * in the same transaction that moves the endpoint's cursor: not built yet).
+ * keeps the state between calls and fills the outbox from the result in the
+ * transaction that moves the endpoint's cursor (store_webhook_outbox.c); the
+ * time sweep's rule is webhook_derive_time (store_webhook_notice.c).
  * No I/O; any thread.
  */
 #ifndef WAYPOINTD_WEBHOOK_DERIVE_H
