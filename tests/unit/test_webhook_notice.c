@@ -259,6 +259,33 @@ static void test_sweep_state_moves_without_the_type(void **state)
     assert_int_equal(testdb_sql_int(t->db, "SELECT minute_fired FROM webhook_wp_state WHERE waypoint_id = 'w1'"), 10);
 }
 
+/* A failure midway (what kill -9 would leave is a transaction never
+ * committed): neither the event nor the state nor the cursor stays; the next
+ * pass does it all once. */
+static void test_one_transaction(void **state)
+{
+    struct testdb *t = *state;
+    struct store_webhook_fill f;
+
+    add_endpoint(t, all_but_test, "10");
+    wp_eta(t, "w1", NOW + 5 * MIN);
+    wp_eta(t, "w2", NOW + 6 * MIN);
+    testdb_sql(t->db, "INSERT INTO customers(dc_id, id, name, location_confident) VALUES ('dc1', 'c1', 'A', 1)");
+    testdb_sql(t->db, "CREATE TRIGGER boom BEFORE INSERT ON webhook_outbox WHEN NEW.waypoint_id IN ('w2', '')"
+               " BEGIN SELECT RAISE(ABORT, 'boom'); END");
+    assert_int_not_equal(store_webhook_sweep(t->store, ID, NOW, 100, &f), 0);
+    assert_int_not_equal(store_webhook_customer_fill(t->store, ID, NOW, 100, &f), 0);
+    assert_int_equal(count(t, "1"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT seq FROM webhook_customer_cursor"), 0);
+    testdb_sql(t->db, "DROP TRIGGER boom");
+    assert_int_equal(sweep(t, NOW).events, 2);
+    assert_int_equal(cfill(t), 1);
+    assert_int_equal(sweep(t, NOW).events, 0);
+    assert_int_equal(cfill(t), 0);
+    assert_int_equal(count(t, "1"), 3);
+}
+
 static void test_prune(void **state)
 {
     struct testdb *t = *state;
@@ -336,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep_only_pending_with_eta_and_not_stale, testdb_setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_state_moves_without_the_type, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_one_transaction, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_in_batches, testdb_setup, testdb_teardown),
     };
