@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * Webhook delivery's counters for /metrics (issue 15): events queued,
- * attempts by result, attempt latency (written by the delivery thread
+ * attempts by result, attempt latency, rows pruned (written by the delivery thread
  * alone, relaxed atomics), and per endpoint the pending events and the
  * oldest one's age (a table the delivery thread replaces every
  * METRICS_WEBHOOK_PENDING_MS, under a mutex: the reader is /metrics). The
@@ -34,6 +34,8 @@ void metrics_webhook_free(struct metrics_webhook *w);
 /* Each accepts NULL (no metrics). */
 void metrics_webhook_queued(struct metrics_webhook *w, size_t events);
 void metrics_webhook_attempt(struct metrics_webhook *w, enum metrics_webhook_result r, int64_t latency_ms);
+/* Rows pruned past the retention: delivered events, attempts. */
+void metrics_webhook_pruned(struct metrics_webhook *w, size_t events, size_t attempts);
 /* Replace the pending table: start, one add per endpoint with pending
  * events, then publish. */
 void metrics_webhook_pending_begin(struct metrics_webhook *w);

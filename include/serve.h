@@ -52,6 +52,7 @@ struct serve_config {
     struct webhook_cidr webhook_allow[WEBHOOK_SEND_ALLOW_MAX]; /* --webhook-allow-private */
     size_t n_webhook_allow;
     int webhook_timeout_s;      /* 0: WEBHOOK_SEND_TIMEOUT_S */
+    int webhook_retention_days; /* 0: STORE_WEBHOOK_RETENTION_MS */
     const char *replica_of;     /* --replica-of URL: an edge (replica.h); NULL: the database's own node */
     const struct redis_addr *replica; /* its parts (redis_url.h) */
 };

@@ -167,6 +167,46 @@ int store_webhook_redeliver(struct store *s, const char *msg_id, int64_t now_ms)
  * least 64 bytes). 0, -ENOENT, -errno. */
 int store_webhook_test_queue(struct store *s, const char *id, int64_t now_ms, char *msg_id, size_t msg_len);
 
+/* ---- Notices not from the change log (store_webhook_notice.c, schema 9) ---- */
+
+/* Read the endpoint's next rows of webhook_customer_log (customers of its
+ * DCs whose location_confident went from 0 to 1, written by the triggers in
+ * the writer's transaction), store a customer.location_confident event for
+ * each customer that still exists (if the endpoint asked for the type) and
+ * move the endpoint's customer cursor: one transaction. Nothing to read: no
+ * write at all. The event id is msg_<endpoint hex>_c<log seq>. 0, -ENOENT,
+ * -ENOMEM, -EBUSY, -EIO. */
+int store_webhook_customer_fill(struct store *s, const char *id, int64_t now_ms, size_t max,
+                                struct store_webhook_fill *out);
+
+/* A waypoint whose ETA passed longer ago than this is late, not approaching:
+ * the sweep does not look at it (and its index range stays bounded). */
+#define STORE_WEBHOOK_SWEEP_PAST_MS (3600 * 1000LL)
+/* The time-threshold sweep: for an endpoint with approach minutes, the
+ * PENDING waypoints of its DCs with an ETA in [now - SWEEP_PAST, now + its
+ * largest threshold] (an index on ETA of PENDING waypoints), at most max,
+ * soonest first; each that crossed a threshold not yet fired on its route
+ * (webhook_derive_time) gets its waypoint.approaching event and state
+ * stored, all in one transaction (so kill -9 loses nothing and repeats
+ * nothing). A read first: when nothing fires, no write. out->changes counts
+ * the waypoints looked at. Event id msg_<endpoint hex>_t<outbox row>. 0,
+ * -ENOENT, -ENOMEM, -EBUSY, -EIO. */
+int store_webhook_sweep(struct store *s, const char *id, int64_t now_ms, size_t max, struct store_webhook_fill *out);
+
+/* The default retention of delivered events and of the attempt log. */
+#define STORE_WEBHOOK_RETENTION_MS (7 * 24 * 3600 * 1000LL)
+struct store_webhook_pruned {
+    size_t events;       /* delivered outbox rows removed */
+    size_t attempts;     /* attempt log rows removed */
+    size_t customer_log; /* customer log rows every enabled endpoint has read */
+};
+/* Remove, in one transaction, at most max rows of each: delivered events
+ * delivered before now_ms - retention_ms, attempts made before it (never
+ * those of an event still pending), customer log rows behind every enabled
+ * endpoint's cursor. Pending events are never removed. 0, -EBUSY, -EIO. */
+int store_webhook_prune(struct store *s, int64_t now_ms, int64_t retention_ms, size_t max,
+                        struct store_webhook_pruned *out);
+
 /* Pending events and the oldest one's creation time (0: none), per
  * endpoint: the callback gets each endpoint with pending events. */
 typedef int (*store_webhook_pending_cb)(const char *endpoint_id, int64_t pending, int64_t oldest_ms, void *arg);

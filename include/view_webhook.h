@@ -19,4 +19,13 @@
 char *view_webhook_event(const struct webhook_derived *ev, int64_t seq, int64_t changed_ms, const struct waypoint *w,
                          size_t *len);
 
+/* seq < 0 in view_webhook_event: "seq":null (an event of the time sweep,
+ * which no change-log row made). */
+
+/* {"type":"customer.location_confident","timestamp":ISO of changed_ms,"event":"CUSTOMER_LOCATION_CONFIDENT",
+ *  "hook_timestamp_millis":changed_ms,"dc_id","route_id":null,"data":{"customer_id","location":{"latitude",
+ *  "longitude"} or null (not confident, or no inferred location, when rendered),"customer":REST customer object}}.
+ * The customer object is cut out of view_customer's output, byte for byte. malloc'd, NULL when out of memory. */
+char *view_webhook_customer(const struct customer *c, int64_t changed_ms, size_t *len);
+
 #endif

@@ -3,8 +3,9 @@
  * Which webhook events one change of one waypoint makes for one endpoint
  * (issue 15), as a pure function of the endpoint's rules, what the endpoint
  * was last told about that waypoint, the change, and the time. The store
- * keeps the state between calls (a delivery outbox is filled from the result
- * in the same transaction that moves the endpoint's cursor: not built yet).
+ * keeps the state between calls and fills the outbox from the result in the
+ * transaction that moves the endpoint's cursor (store_webhook_outbox.c); the
+ * time sweep's rule is webhook_derive_time (store_webhook_notice.c).
  * No I/O; any thread.
  */
 #ifndef WAYPOINTD_WEBHOOK_DERIVE_H
@@ -75,5 +76,18 @@ struct webhook_derived {
 int webhook_derive(const struct webhook_rules *rules, const struct webhook_wp_state *prev, int deleted,
                    const struct waypoint *w, int64_t now_ms, struct webhook_wp_state *next,
                    struct webhook_derived out[WEBHOOK_DERIVE_MAX], size_t *n);
+
+/* The time-threshold sweep (issue 15): waypoint.approaching by minutes for a
+ * PENDING waypoint w whose ETA - now_ms has come within a threshold not yet
+ * fired on its route, when time passed without a write. prev is what the
+ * endpoint knows (known 0: never told; it stays "new" for the next change,
+ * whose status_changed still says previous null). Returns 1 when the state
+ * moves (next filled, strings fresh copies; out[0..*n) has the event unless
+ * rules->events leaves it out), 0 when nothing happens (next left empty),
+ * -ENOMEM. prev on another route than w: 0 (the change log holds that move;
+ * the fill re-arms the thresholds first). */
+int webhook_derive_time(const struct webhook_rules *rules, const struct webhook_wp_state *prev,
+                        const struct waypoint *w, int64_t now_ms, struct webhook_wp_state *next,
+                        struct webhook_derived out[1], size_t *n);
 
 #endif

@@ -3,9 +3,11 @@
  * Webhook delivery (issue 15): one thread of its own, started by serve at
  * the origin (where the database is), with its own SQLite connection and its
  * own loop on libcurl's multi interface, so no receiver, however slow, moves
- * push latency or holds back another receiver. Every WEBHOOK_SEND_TICK_MS it
- * fills each enabled endpoint's outbox from the change log
- * (store_webhook_outbox_fill), then starts the due events (at most one in
+ * push latency or holds back another receiver. On every commit to the
+ * database (an inotify watch of the -wal file) and at least every
+ * WEBHOOK_SEND_TICK_MS it fills each enabled endpoint's outbox from the
+ * change log (store_webhook_outbox_fill) and the customer log, runs the time
+ * sweep (every WEBHOOK_SEND_SWEEP_MS), then starts the due events (at most one in
  * flight per endpoint and waypoint), signs each attempt (whsig.h), records
  * each outcome (store_webhook_attempt_record) and schedules the retries.
  * The retry schedule and what disables an endpoint: docs/webhooks.md.
@@ -20,7 +22,18 @@
 
 struct metrics_webhook;
 
-#define WEBHOOK_SEND_TICK_MS 200
+/* The fallback tick: retries falling due, a missed wake-up. */
+#define WEBHOOK_SEND_TICK_MS 1000
+/* After a wake-up, look every BURST_TICK for BURST (a commit becomes
+ * visible a moment after its -wal write, the wake-up). */
+#define WEBHOOK_SEND_BURST_MS 250
+#define WEBHOOK_SEND_BURST_TICK_MS 20
+/* How often the time sweep looks for ETA thresholds crossed. */
+#define WEBHOOK_SEND_SWEEP_MS 1000
+/* How often delivered events and old attempts are pruned, and how many rows
+ * of each one transaction removes at most. */
+#define WEBHOOK_SEND_PRUNE_MS (60 * 1000)
+#define WEBHOOK_SEND_PRUNE_MAX 1000
 /* Transfers at once, over every endpoint. */
 #define WEBHOOK_SEND_MAX_INFLIGHT 64
 /* Change-log rows one fill reads per endpoint and tick. */
@@ -38,6 +51,7 @@ struct webhook_send_config {
     size_t nallow;
     int connect_timeout_s;              /* 0: WEBHOOK_SEND_CONNECT_TIMEOUT_S */
     int timeout_s;                      /* 0: WEBHOOK_SEND_TIMEOUT_S */
+    int64_t retention_ms;               /* delivered events and attempts kept; 0: STORE_WEBHOOK_RETENTION_MS */
     struct metrics_webhook *metrics;    /* NULL: none; must outlive the thread */
 };
 

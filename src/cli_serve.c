@@ -71,6 +71,8 @@ static const char serve_help[] =
     "  --webhook-allow-private CIDR  let webhook deliveries reach this range (refused:\n"
     "                        private, loopback, link-local, CGNAT...); repeatable\n"
     "  --webhook-timeout S   a webhook attempt's total time limit, 1..300 (default 10)\n"
+    "  --webhook-retention-days D  keep delivered webhook events and the attempt log D days,\n"
+    "                        1..3650 (default 7); pending events are always kept\n"
     "  --replica-of redis://HOST:PORT[/DB]  run as an edge of a cluster: --db is this edge's\n"
     "                        own replica, created and kept up to date from the cluster's\n"
     "                        Redis (docs/cluster.md); webhooks are sent by the origin only\n"
@@ -113,7 +115,8 @@ static int origin_valid(const char *o)
 }
 
 /* getopt values of the map options: past any letter, so they never collide. */
-enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION, OPT_WEBHOOK_CA, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_TIMEOUT, OPT_REPLICA_OF };
+enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION, OPT_WEBHOOK_CA, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_TIMEOUT,
+       OPT_WEBHOOK_RETENTION, OPT_REPLICA_OF };
 
 /* A tile URL template the page can use as it is: https:// (the page is
  * HTTPS: plain http images would be mixed content) or an absolute path on
@@ -157,6 +160,7 @@ static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
                                            {"webhook-ca", required_argument, NULL, OPT_WEBHOOK_CA},
                                            {"webhook-allow-private", required_argument, NULL, OPT_WEBHOOK_ALLOW},
                                            {"webhook-timeout", required_argument, NULL, OPT_WEBHOOK_TIMEOUT},
+                                           {"webhook-retention-days", required_argument, NULL, OPT_WEBHOOK_RETENTION},
                                            {"replica-of", required_argument, NULL, OPT_REPLICA_OF},
                                            {NULL, 0, NULL, 0}};
 
@@ -314,6 +318,10 @@ static int serve_option(struct serve_args *a, int c, int idx, char *arg, const c
     case OPT_WEBHOOK_TIMEOUT:
         if (!(rc = cli_int_arg("serve", where, "--webhook-timeout", arg, 1, 300, "", &v)))
             cfg->webhook_timeout_s = (int)v;
+        break;
+    case OPT_WEBHOOK_RETENTION:
+        if (!(rc = cli_int_arg("serve", where, "--webhook-retention-days", arg, 1, 3650, "", &v)))
+            cfg->webhook_retention_days = (int)v;
         break;
     default: return cli_usage_at("serve", where, "unknown option or missing value");
     }

@@ -36,6 +36,7 @@ struct metrics_webhook {
     _Atomic uint64_t results[METRICS_WEBHOOK_RESULTS];
     _Atomic uint64_t buckets[NBUCKETS + 1];
     _Atomic uint64_t latency_sum_ms;
+    _Atomic uint64_t pruned_events, pruned_attempts;
     pthread_mutex_t mu;
     struct table shown;  /* under mu */
     struct table next;   /* the delivery thread's */
@@ -78,6 +79,14 @@ void metrics_webhook_attempt(struct metrics_webhook *w, enum metrics_webhook_res
         b++;
     BUMP(w->buckets[b], 1);
     BUMP(w->latency_sum_ms, (uint64_t)(latency_ms > 0 ? latency_ms : 0));
+}
+
+void metrics_webhook_pruned(struct metrics_webhook *w, size_t events, size_t attempts)
+{
+    if (!w)
+        return;
+    BUMP(w->pruned_events, events);
+    BUMP(w->pruned_attempts, attempts);
 }
 
 void metrics_webhook_pending_begin(struct metrics_webhook *w)
@@ -145,6 +154,10 @@ void metrics_webhook_render(struct metrics_webhook *w, int64_t now_ms, struct te
     }
     textbuf_put(t, "waypointd_webhook_attempt_seconds_sum %.3f\nwaypointd_webhook_attempt_seconds_count %llu\n",
         (double)READ(w->latency_sum_ms) / 1000.0, (unsigned long long)cum);
+    textbuf_put(t, "# HELP waypointd_webhook_pruned_total Outbox rows removed after the retention"
+            " (delivered events, attempts).\n# TYPE waypointd_webhook_pruned_total counter\n"
+            "waypointd_webhook_pruned_total{what=\"events\"} %llu\nwaypointd_webhook_pruned_total{what=\"attempts\"} %llu\n",
+        (unsigned long long)READ(w->pruned_events), (unsigned long long)READ(w->pruned_attempts));
     textbuf_put(t, "# HELP waypointd_webhook_pending Undelivered webhook events, per endpoint (counted every 2 s).\n"
             "# TYPE waypointd_webhook_pending gauge\n"
             "# HELP waypointd_webhook_oldest_pending_seconds Age of the oldest undelivered event, per endpoint.\n"

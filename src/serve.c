@@ -237,6 +237,7 @@ static int webhooks_start(const struct serve_config *cfg, struct metrics *m, str
 {
     struct webhook_send_config wc = {.db_path = cfg->db_path, .ca_file = cfg->webhook_ca,
                                      .nallow = cfg->n_webhook_allow, .timeout_s = cfg->webhook_timeout_s,
+                                     .retention_ms = cfg->webhook_retention_days * 24LL * 3600 * 1000,
                                      .metrics = metrics_webhook(m)};
 
     memcpy(wc.allow, cfg->webhook_allow, sizeof(wc.allow));

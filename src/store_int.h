@@ -58,6 +58,8 @@ extern const char *const store_stmt_sql[ST_COUNT];
 extern const char store_webhooks_schema[];
 /* Schema step 6 -> 7 (issue 15), in store_webhook_delivery.c. */
 extern const char store_webhook_delivery_schema[];
+/* Schema step 8 -> 9 (issue 15), in store_webhook_notice.c. */
+extern const char store_webhook_notice_schema[];
 
 struct store {
     sqlite3 *db;

@@ -67,6 +67,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     store_aux_schema, /* 5 -> 6 (issue 14): the aux log the relay publishes, store_aux.c */
     store_webhook_delivery_schema, /* 6 -> 7 (issue 15): webhook deliveries, store_webhook_delivery.c */
     store_aux_tokens_schema, /* 7 -> 8: token revocations in the aux log, store_aux.c */
+    store_webhook_notice_schema, /* 8 -> 9 (issue 15): webhook notices, store_webhook_notice.c */
 };
 
 #define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"

@@ -171,14 +171,13 @@ static int record(struct store *s, const struct store_webhook_attempt *a, int *d
     if ((rc = log_attempt(s, a)))
         return rc;
     if ((rc = prepare(s,
-                      a->delivered ? "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1"
-                                     " WHERE id = ?1"
+                      a->delivered ? "UPDATE webhook_outbox SET state = 'delivered', attempts = attempts + 1,"
+                                     " next_ms = ?2 WHERE id = ?1"
                                    : "UPDATE webhook_outbox SET attempts = attempts + 1, next_ms = ?2 WHERE id = ?1",
                       &st)))
         return rc;
     sqlite3_bind_int64(st, 1, a->row);
-    if (!a->delivered)
-        sqlite3_bind_int64(st, 2, a->next_ms);
+    sqlite3_bind_int64(st, 2, a->delivered ? a->attempt_ms : a->next_ms);
     rc = step_done(s, st);
     sqlite3_finalize(st);
     if (rc)

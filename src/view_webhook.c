@@ -7,6 +7,7 @@
  */
 #include "view_webhook.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,10 @@ char *view_webhook_event(const struct webhook_derived *ev, int64_t seq, int64_t 
     add_int(o, "hook_timestamp_millis", changed_ms);
     add_str(o, "dc_id", w->dc_id);
     add_str(o, "route_id", removed ? NULL : w->route_id);
-    add_int(data, "seq", seq);
+    if (seq >= 0)
+        add_int(data, "seq", seq);
+    else
+        json_object_object_add(data, "seq", NULL);
     add_str(data, "customer_id", w->customer_id);
     add_event_fields(data, ev, w);
     json_object_object_add(o, "data", data);
@@ -139,5 +143,85 @@ done:
     json_object_put(o);
     json_object_put(data);
     free(wp);
+    return out;
+}
+
+/* A coordinate as view.c renders it (the REST API's digits): %.15g when that
+ * reads back the same, else %.17g; NULL for what JSON cannot carry. */
+static struct json_object *coordinate(double d)
+{
+    char buf[32];
+
+    if (!isfinite(d))
+        return NULL;
+    snprintf(buf, sizeof(buf), "%.15g", d);
+    if (strtod(buf, NULL) != d)
+        snprintf(buf, sizeof(buf), "%.17g", d);
+    return json_object_new_double_s(d, buf);
+}
+
+#define CUSTOMER_HEAD "{\"status\":\"success\",\"data\":{\"customer\":"
+#define CUSTOMER_TAIL "}}"
+
+/* The REST customer object of c, malloc'd; NULL when out of memory. */
+static char *rest_customer(const struct customer *c, size_t *len)
+{
+    size_t n = 0, head = sizeof(CUSTOMER_HEAD) - 1, tail = sizeof(CUSTOMER_TAIL) - 1;
+    char *doc = view_customer(c, &n);
+
+    if (!doc || n < head + tail || memcmp(doc, CUSTOMER_HEAD, head) || memcmp(doc + n - tail, CUSTOMER_TAIL, tail)) {
+        free(doc);
+        return NULL;
+    }
+    *len = n - head - tail;
+    memmove(doc, doc + head, *len);
+    doc[*len] = '\0';
+    return doc;
+}
+
+char *view_webhook_customer(const struct customer *c, int64_t changed_ms, size_t *len)
+{
+    struct json_object *o = json_object_new_object(), *data = json_object_new_object(), *loc = NULL;
+    char when[32], *cust = NULL, *out = NULL;
+    const char *text;
+    size_t clen = 0, n = 0;
+    static const char key[] = ",\"customer\":";
+
+    if (!o || !data || !(cust = rest_customer(c, &clen)))
+        goto done;
+    iso_time(changed_ms, when);
+    add_str(o, "type", webhook_event_name(WEBHOOK_CUSTOMER_LOCATION_CONFIDENT));
+    add_str(o, "timestamp", when);
+    add_str(o, "event", webhook_event_alias(WEBHOOK_CUSTOMER_LOCATION_CONFIDENT));
+    add_int(o, "hook_timestamp_millis", changed_ms);
+    add_str(o, "dc_id", c->dc_id);
+    add_str(o, "route_id", NULL);
+    add_str(data, "customer_id", c->id);
+    if (c->location_confident && c->inferred.present && (loc = json_object_new_object())) {
+        json_object_object_add(loc, "latitude", coordinate(c->inferred.latitude));
+        json_object_object_add(loc, "longitude", coordinate(c->inferred.longitude));
+    }
+    json_object_object_add(data, "location", loc);
+    json_object_object_add(o, "data", data);
+    data = NULL; /* o owns it */
+    text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    if (!text || n < 2 || strcmp(text + n - 2, "}}"))
+        goto done;
+    /* The customer goes last in data, as the waypoint does. */
+    out = malloc(n + sizeof(key) - 1 + clen + 1);
+    if (!out)
+        goto done;
+    memcpy(out, text, n - 2);
+    *len = n - 2;
+    memcpy(out + *len, key, sizeof(key) - 1);
+    *len += sizeof(key) - 1;
+    memcpy(out + *len, cust, clen);
+    *len += clen;
+    memcpy(out + *len, "}}", 3);
+    *len += 2;
+done:
+    json_object_put(o);
+    json_object_put(data);
+    free(cust);
     return out;
 }

@@ -74,6 +74,18 @@ static void emit(const struct webhook_rules *r, struct webhook_derived *out, siz
         out[(*n)++] = ev;
 }
 
+/* The tightest minutes threshold that secs to ETA is within and that was not
+ * fired (compared in seconds: 9 min 59 s to go is within 10 minutes). */
+static int minutes_crossed(const struct webhook_rules *r, int64_t secs, int fired)
+{
+    int t = 0;
+
+    for (size_t i = 0; i < r->nminutes; i++)
+        if (secs <= r->minutes[i] * 60LL && (!fired || r->minutes[i] < fired))
+            t = r->minutes[i];
+    return t;
+}
+
 int webhook_derive(const struct webhook_rules *rules, const struct webhook_wp_state *prev, int deleted,
                    const struct waypoint *w, int64_t now_ms, struct webhook_wp_state *next,
                    struct webhook_derived out[WEBHOOK_DERIVE_MAX], size_t *n)
@@ -133,12 +145,7 @@ int webhook_derive(const struct webhook_rules *rules, const struct webhook_wp_st
     if (!(w->nulls & WAYPOINT_NULL_ETA)) {
         int64_t secs = (w->estimated_time_of_arrival - now_ms) / 1000;
 
-        /* Compared in seconds: 9 min 59 s to go is within 10 minutes. */
-        t = 0;
-        for (size_t i = 0; i < rules->nminutes; i++)
-            if (secs <= rules->minutes[i] * 60LL && (!next->minute_fired || rules->minutes[i] < next->minute_fired))
-                t = rules->minutes[i];
-        if (t) {
+        if ((t = minutes_crossed(rules, secs, next->minute_fired))) {
             emit(rules, out, n,
                  (struct webhook_derived){
                      .type = WEBHOOK_WAYPOINT_APPROACHING, .trigger_stops = 0, .threshold = t, .value = secs});
@@ -146,4 +153,40 @@ int webhook_derive(const struct webhook_rules *rules, const struct webhook_wp_st
         }
     }
     return 0;
+}
+
+int webhook_derive_time(const struct webhook_rules *rules, const struct webhook_wp_state *prev,
+                        const struct waypoint *w, int64_t now_ms, struct webhook_wp_state *next,
+                        struct webhook_derived out[1], size_t *n)
+{
+    int64_t secs;
+    int t;
+
+    *n = 0;
+    memset(next, 0, sizeof(*next));
+    if (!w->status || strcmp(w->status, "PENDING") || (w->nulls & WAYPOINT_NULL_ETA))
+        return 0;
+    if (prev->known && !str_eq(prev->route_id, w->route_id))
+        return 0;
+    secs = (w->estimated_time_of_arrival - now_ms) / 1000;
+    if (!(t = minutes_crossed(rules, secs, prev->known ? prev->minute_fired : 0)))
+        return 0;
+    /* Unknown: status stays NULL, so the fill's first look at it still says
+     * status_changed with previous null, and its first ETA is the baseline. */
+    next->known = 1;
+    next->status = prev->known && prev->status ? strdup(prev->status) : NULL;
+    next->route_id = w->route_id ? strdup(w->route_id) : NULL;
+    if ((prev->known && prev->status && !next->status) || (w->route_id && !next->route_id)) {
+        webhook_wp_state_clear(next);
+        return -ENOMEM;
+    }
+    if (prev->known) {
+        next->has_eta_sent = prev->has_eta_sent;
+        next->eta_sent = prev->eta_sent;
+        next->stop_fired = prev->stop_fired;
+    }
+    next->minute_fired = t;
+    emit(rules, out, n,
+         (struct webhook_derived){.type = WEBHOOK_WAYPOINT_APPROACHING, .trigger_stops = 0, .threshold = t, .value = secs});
+    return 1;
 }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT
  *
  * The webhook delivery thread (webhook_send.h). One loop: curl_multi_poll
- * for at most a tick, curl_multi_perform, finished transfers recorded, and
- * every tick a fill of each enabled endpoint's outbox and the start of what
- * is due. Everything that must survive a crash is in the database (the
- * outbox row stays 'pending' with its next time until an attempt succeeds),
- * so the thread keeps nothing but its transfers in memory.
+ * for at most a tick, woken early by an inotify watch of the database's
+ * folder (a commit writes the -wal file), curl_multi_perform, finished
+ * transfers recorded, and on every tick or wake-up a fill of each enabled
+ * endpoint's outbox (change log, customer log, time sweep) and the start of
+ * what is due; now and then a prune. Everything that must survive a crash is
+ * in the database (the outbox row stays 'pending' with its next time until
+ * an attempt succeeds), so the thread keeps nothing but its transfers.
  */
 #include "webhook_send.h"
 
@@ -19,10 +21,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "clock.h"
+#include "dbwatch.h"
 #include "log.h"
 #include "metrics_webhook.h"
 #include "store.h"
@@ -60,6 +64,10 @@ struct webhook_sender {
     size_t ninflight;
     unsigned rand_state;
     int64_t next_pending_mono; /* when to count the pending events again */
+    int64_t next_sweep_mono;   /* when to run the time sweep again */
+    int64_t next_prune_mono;   /* when to prune again */
+    int64_t data_version;      /* PRAGMA data_version at the last fill */
+    struct dbwatch watch;      /* commits to the database; fd -1: tick only */
 };
 
 static int64_t wall_ms(void)
@@ -235,6 +243,7 @@ static int start_one(const struct store_webhook_due *d, void *arg)
 
 struct ids {
     char (*id)[STORE_WEBHOOK_ID_SIZE];
+    unsigned char *behind; /* 1: behind the change log's head */
     size_t n, cap;
     int64_t head; /* the change log's head: an endpoint told up to it needs no fill */
 };
@@ -243,19 +252,52 @@ static int collect_enabled(const struct store_webhook *ep, void *arg)
 {
     struct ids *ids = arg;
 
-    if (!ep->enabled || ep->log_seq >= ids->head)
+    if (!ep->enabled)
         return 0;
     if (ids->n == ids->cap) {
         size_t cap = ids->cap ? 2 * ids->cap : 16;
-        void *p = realloc(ids->id, cap * sizeof(*ids->id));
+        void *p = realloc(ids->id, cap * sizeof(*ids->id)), *b;
 
         if (!p)
             return -ENOMEM;
         ids->id = p;
+        if (!(b = realloc(ids->behind, cap)))
+            return -ENOMEM;
+        ids->behind = b;
         ids->cap = cap;
     }
+    ids->behind[ids->n] = ep->log_seq < ids->head;
     memcpy(ids->id[ids->n++], ep->id, STORE_WEBHOOK_ID_SIZE);
     return 0;
+}
+
+static void queued(struct webhook_sender *w, const char *id, const char *what, const struct store_webhook_fill *f)
+{
+    if (!f->events)
+        return;
+    log_debug("webhooks: %s: %zu events queued from %s", id, f->events, what);
+    metrics_webhook_queued(w->cfg.metrics, f->events);
+}
+
+/* Delivered events and attempts older than the retention; again at the next
+ * tick while a batch comes back full (a backlog goes in short transactions,
+ * so writers are not held up), else after WEBHOOK_SEND_PRUNE_MS. */
+static void prune(struct webhook_sender *w, int64_t now)
+{
+    struct store_webhook_pruned p;
+    int64_t keep = w->cfg.retention_ms > 0 ? w->cfg.retention_ms : STORE_WEBHOOK_RETENTION_MS;
+
+    if (clock_mono_ms() < w->next_prune_mono)
+        return;
+    w->next_prune_mono = clock_mono_ms() + WEBHOOK_SEND_PRUNE_MS;
+    if (store_webhook_prune(w->store, now, keep, WEBHOOK_SEND_PRUNE_MAX, &p))
+        return;
+    if (p.events || p.attempts)
+        log_debug("webhooks: pruned %zu delivered events, %zu attempts", p.events, p.attempts);
+    metrics_webhook_pruned(w->cfg.metrics, p.events, p.attempts);
+    if (p.events == WEBHOOK_SEND_PRUNE_MAX || p.attempts == WEBHOOK_SEND_PRUNE_MAX ||
+        p.customer_log == WEBHOOK_SEND_PRUNE_MAX)
+        w->next_prune_mono = 0;
 }
 
 static int pending_one(const char *endpoint_id, int64_t pending, int64_t oldest_ms, void *arg)
@@ -265,24 +307,51 @@ static int pending_one(const char *endpoint_id, int64_t pending, int64_t oldest_
 }
 
 /* Each enabled endpoint behind the log: its outbox filled; then what is due. */
-static void tick(struct webhook_sender *w)
+/* Fill every enabled endpoint's outbox. A fill is a write transaction: only
+ * for endpoints behind the log (the customer fill and the sweep read before
+ * they write), so an idle server takes no write lock. */
+static void fill_all(struct webhook_sender *w, int64_t now)
 {
     struct ids ids = {0};
     struct store_webhook_fill f;
     struct store_log_head head;
-    int64_t now = wall_ms();
+    int sweep = clock_mono_ms() >= w->next_sweep_mono;
 
-    /* A fill is a write transaction: only for endpoints behind the log, so
-     * an idle server does not take the write lock five times a second. */
     if (!store_log_head(w->store, &head))
         ids.head = head.head;
-    if (ids.head && !store_webhook_list(w->store, collect_enabled, &ids))
-        for (size_t i = 0; i < ids.n; i++)
-            if (!store_webhook_outbox_fill(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f) && f.events) {
-                log_debug("webhooks: %s: %zu events queued from %zu changes", ids.id[i], f.events, f.changes);
-                metrics_webhook_queued(w->cfg.metrics, f.events);
-            }
+    if (!store_webhook_list(w->store, collect_enabled, &ids))
+        for (size_t i = 0; i < ids.n; i++) {
+            if (ids.behind[i] && !store_webhook_outbox_fill(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f))
+                queued(w, ids.id[i], "the change log", &f);
+            if (!store_webhook_customer_fill(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f))
+                queued(w, ids.id[i], "the customer log", &f);
+            if (sweep && !store_webhook_sweep(w->store, ids.id[i], now, WEBHOOK_SEND_FILL_MAX, &f))
+                queued(w, ids.id[i], "the time sweep", &f);
+        }
+    if (sweep)
+        w->next_sweep_mono = clock_mono_ms() + WEBHOOK_SEND_SWEEP_MS;
     free(ids.id);
+    free(ids.behind);
+}
+
+/* full: the fallback tick (fills, sweep, prune whatever happened); else a
+ * look after a wake-up or a finished transfer: the fills only when another
+ * connection committed since the last (PRAGMA data_version, which our own
+ * commits do not move), so the looks that our commits cause cost one pragma
+ * and the due list. */
+static void tick(struct webhook_sender *w, int full)
+{
+    int64_t now = wall_ms(), dv;
+    int changed = 1;
+
+    if (!store_data_version(w->store, &dv)) {
+        changed = dv != w->data_version;
+        w->data_version = dv;
+    }
+    if (full || changed)
+        fill_all(w, now);
+    if (full)
+        prune(w, now);
     if (w->ninflight < WEBHOOK_SEND_MAX_INFLIGHT)
         store_webhook_due_list(w->store, now, WEBHOOK_SEND_MAX_INFLIGHT, start_one, w);
     if (w->cfg.metrics && clock_mono_ms() >= w->next_pending_mono) {
@@ -347,10 +416,11 @@ static void finish(struct webhook_sender *w, struct xfer *x, CURLcode code)
         log_info("webhooks: %s %s: attempt %d: HTTP %d", x->endpoint_id, x->msg_id, x->attempts + 1, a.status);
 }
 
-static void reap(struct webhook_sender *w)
+/* 1 when a transfer finished (its waypoint's next event may be due). */
+static int reap(struct webhook_sender *w)
 {
     CURLMsg *m;
-    int left;
+    int left, done = 0;
 
     while ((m = curl_multi_info_read(w->multi, &left))) {
         struct xfer *x = NULL;
@@ -359,6 +429,7 @@ static void reap(struct webhook_sender *w)
             continue;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
         finish(w, x, m->data.result);
+        done = 1;
         for (size_t i = 0; i < w->ninflight; i++)
             if (w->inflight[i] == x) {
                 w->inflight[i] = w->inflight[--w->ninflight];
@@ -366,25 +437,54 @@ static void reap(struct webhook_sender *w)
             }
         xfer_free(x);
     }
+    return done;
+}
+
+/* Watch the database for commits (dbwatch.h); without it (no inotify) the
+ * tick alone finds new changes, only later. Our own commits wake us too:
+ * the tick they cause reads and finds nothing to write, so it does not feed
+ * itself. */
+static void watch_open(struct webhook_sender *w)
+{
+    int rc = dbwatch_open(&w->watch, w->cfg.db_path);
+
+    if (rc)
+        log_warn("webhooks: cannot watch %s (%s): new changes are found every %d ms", w->cfg.db_path, strerror(-rc),
+                 WEBHOOK_SEND_TICK_MS);
 }
 
 static void *sender_main(void *arg)
 {
     struct webhook_sender *w = arg;
-    int64_t next_tick = 0;
+    int64_t next_tick = 0, next_full = 0, burst_until = 0;
     int running;
 
     while (!atomic_load(&w->stop)) {
+        struct curl_waitfd wfd = {.fd = w->watch.fd, .events = CURL_WAIT_POLLIN};
         int64_t now = clock_mono_ms();
 
         if (now >= next_tick) {
-            tick(w);
-            next_tick = now + WEBHOOK_SEND_TICK_MS;
+            int full = now >= next_full;
+
+            tick(w, full);
+            if (full)
+                next_full = now + WEBHOOK_SEND_TICK_MS;
+            /* Soon again for a while after a wake-up: the -wal file is
+             * written before the commit is visible to other connections
+             * (the WAL index comes just after), so the first look can be
+             * too early. */
+            next_tick = now < burst_until ? now + WEBHOOK_SEND_BURST_TICK_MS : next_full;
         }
         curl_multi_perform(w->multi, &running);
-        reap(w);
+        if (reap(w))
+            next_tick = 0; /* the next event of that waypoint may go now */
         now = clock_mono_ms();
-        curl_multi_poll(w->multi, NULL, 0, next_tick > now ? (int)(next_tick - now) : 0, NULL);
+        curl_multi_poll(w->multi, w->watch.fd >= 0 ? &wfd : NULL, w->watch.fd >= 0,
+                        next_tick > now ? (int)(next_tick - now) : 0, NULL);
+        if (w->watch.fd >= 0 && (wfd.revents & CURL_WAIT_POLLIN) && dbwatch_drain(&w->watch)) {
+            next_tick = 0; /* a commit: look now */
+            burst_until = clock_mono_ms() + WEBHOOK_SEND_BURST_MS;
+        }
     }
     /* Abandoned transfers stay pending in the database. */
     for (size_t i = 0; i < w->ninflight; i++)
@@ -407,6 +507,7 @@ int webhook_send_start(const struct webhook_send_config *cfg, struct webhook_sen
         return -ENOMEM;
     w->cfg = *cfg;
     w->rand_state = (unsigned)wall_ms();
+    w->watch.fd = -1;
     rc = store_open(cfg->db_path, STORE_OPEN_EXISTING, &w->store, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "waypointd: webhooks: %s\n", err);
@@ -416,12 +517,14 @@ int webhook_send_start(const struct webhook_send_config *cfg, struct webhook_sen
         rc = -ENOMEM;
         goto fail;
     }
+    watch_open(w);
     rc = -pthread_create(&w->tid, NULL, sender_main, w);
     if (rc)
         goto fail;
     *out = w;
     return 0;
 fail:
+    dbwatch_close(&w->watch);
     if (w->multi)
         curl_multi_cleanup(w->multi);
     store_close(w->store);
@@ -437,6 +540,7 @@ void webhook_send_stop(struct webhook_sender *w)
     curl_multi_wakeup(w->multi);
     pthread_join(w->tid, NULL);
     curl_multi_cleanup(w->multi);
+    dbwatch_close(&w->watch);
     store_close(w->store);
     free(w);
 }

@@ -32,7 +32,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wpd  # noqa: E402
 
-ARRIVE = 10.0        # a committed change reaches a receiver (ticks of 200 ms, retries of ~5 s excluded)
+ARRIVE = 10.0        # a committed change reaches a receiver (a commit wakes the sender; retries of ~5 s excluded)
 RETRY = 15.0         # a first retry (5 s +-20%) arrives
 TIMEOUT_S = 3        # --webhook-timeout for these servers
 ID_RE = r"wh_[0-9a-f]{12}"
@@ -298,10 +298,13 @@ class DeliveryTest(DeliveryBase):
     def test_per_waypoint_order_while_others_flow(self):
         self.add("d7", "/slow")
         statuses = ["PENDING", "COMPLETED", "FAILED", "SKIPPED"]
-        for st in statuses:
+        for i, st in enumerate(statuses):
             self.write("d7", "a", st)
-            time.sleep(0.4)  # a fill per change (ticks of 200 ms): one event each
-        self.write("d7", "b", "PENDING")
+            time.sleep(0.4)  # a fill per change (each commit wakes the sender): one event each
+            if i == 0:
+                # While a's queue is still long (each of its events takes
+                # 0.5 s at /slow, one at a time), a change of b.
+                self.write("d7", "b", "PENDING")
         recs = self.recv.wait(for_dc("d7"), n=5, deadline=ARRIVE + 5)
         a = [r for r in recs if r["json"]["data"]["waypoint"]["id"] == "a"]
         b = [r for r in recs if r["json"]["data"]["waypoint"]["id"] == "b"]
@@ -366,6 +369,94 @@ class DeliveryTest(DeliveryBase):
         self.assertEqual(len(self.recv.got(lambda r: for_dc("d10")(r))), 2)
 
 
+class NoticeTest(DeliveryBase):
+    """Events that no waypoint write makes: a customer's location becoming
+    confident, and an ETA threshold crossed as time passes."""
+
+    def test_location_confident_fires_once(self):
+        wid, secret = self.add("n1", "/ok", "--events", "customer.location_confident")
+        self.sb.sql("INSERT INTO dcs(id, name) VALUES ('n1', 'x');"
+                    "INSERT INTO customers(dc_id, id, name, inferred_latitude, inferred_longitude)"
+                    " VALUES ('n1', 'c1', 'Ann', 50.75, 4.5);")
+        self.sb.sql("UPDATE customers SET location_confident = 1 WHERE dc_id = 'n1' AND id = 'c1';")
+        self.sb.sql("UPDATE customers SET name = 'Anne' WHERE dc_id = 'n1' AND id = 'c1';"
+                    "UPDATE customers SET location_confident = 1 WHERE dc_id = 'n1' AND id = 'c1';")
+        rec = self.recv.wait(for_dc("n1"))[0]
+        self.assertTrue(verify(secret, rec["headers"], rec["body"]))
+        self.assertRegex(rec["headers"]["webhook-id"], r"^msg_[0-9a-f]{12}_c\d+$")
+        body = rec["json"]
+        self.assertEqual(body["type"], "customer.location_confident")
+        self.assertEqual(body["event"], "CUSTOMER_LOCATION_CONFIDENT")
+        self.assertEqual(body["dc_id"], "n1")
+        self.assertEqual(body["data"]["customer_id"], "c1")
+        self.assertEqual(body["data"]["location"], {"latitude": 50.75, "longitude": 4.5})
+        self.assertEqual(body["data"]["customer"]["id"], "c1")
+        self.assertEqual(body["data"]["customer"]["inferred_location"], {"latitude": 50.75, "longitude": 4.5})
+        # Other edits and 1 -> 1 tell nothing: still one after a few seconds
+        # (several fills: the sender looks at least every second).
+        time.sleep(3)
+        self.assertEqual(len(self.recv.got(for_dc("n1"))), 1)
+        # Back to 0 and then 1: told again.
+        self.sb.sql("UPDATE customers SET location_confident = 0 WHERE dc_id = 'n1' AND id = 'c1';")
+        self.sb.sql("UPDATE customers SET location_confident = 1 WHERE dc_id = 'n1' AND id = 'c1';")
+        recs = self.recv.wait(for_dc("n1"), n=2)
+        self.assertNotEqual(recs[0]["headers"]["webhook-id"], recs[1]["headers"]["webhook-id"])
+
+    def test_eta_threshold_fires_as_time_passes_without_a_write(self):
+        wid, secret = self.add("n2", "/ok", "--events", "waypoint.approaching", "--approach-minutes", "1")
+        # ETA 65 s ahead: not within 1 minute when written (the write's own
+        # fill, milliseconds later, fires nothing); within it 5 s later,
+        # with no write in between.
+        eta = int(time.time() * 1000) + 65000
+        self.sb.sql("INSERT INTO dcs(id, name) VALUES ('n2', 'x');"
+                    "INSERT INTO customers(dc_id, id, name) VALUES ('n2', 'c1', 'n');"
+                    "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status, estimated_time_of_arrival,"
+                    " waypoints_ahead) VALUES ('n2', 'w1', 'c1', 'r1', 'PENDING', %d, 20);" % eta)
+        written = time.monotonic()
+        rec = self.recv.wait(for_dc("n2"), deadline=ARRIVE)[0]
+        self.assertGreater(rec["at"] - written, 3)  # not from the write itself
+        self.assertTrue(verify(secret, rec["headers"], rec["body"]))
+        self.assertRegex(rec["headers"]["webhook-id"], r"^msg_[0-9a-f]{12}_t\d+$")
+        body = rec["json"]
+        self.assertEqual(body["type"], "waypoint.approaching")
+        self.assertIsNone(body["data"]["seq"])
+        trig = body["data"]["trigger"]
+        self.assertEqual((trig["kind"], trig["threshold_seconds"]), ("eta", 60))
+        self.assertLessEqual(trig["seconds_to_eta"], 60)
+        self.assertEqual(body["data"]["waypoint"]["estimated_time_of_arrival"], eta)
+        time.sleep(3)
+        self.assertEqual(len(self.recv.got(for_dc("n2"))), 1)  # once
+
+
+class PruneTest(DeliveryBase):
+
+    def test_delivered_and_old_attempts_pruned_pending_kept(self):
+        wid, _ = self.add("p1", "/ok")
+        self.webhook("disable", "--db", self.sb.db, wid)  # its pending event stays unsent
+        self.srv.stop()
+        day = 86400 * 1000
+        now = int(time.time() * 1000)
+        rows = [("old_done", "delivered", now - 2 * day), ("new_done", "delivered", now - 3600 * 1000),
+                ("old_pending", "pending", now - 3 * day)]
+        self.sb.sql("".join(
+            "INSERT INTO webhook_outbox(endpoint_id, msg_id, type, dc_id, waypoint_id, seq, body, created_ms, state,"
+            " next_ms) VALUES (%s, '%s', 'webhook.test', 'p1', '', 0, '{}', %d, '%s', %d);"
+            "INSERT INTO webhook_deliveries(endpoint_id, msg_id, attempt_ms, status, latency_ms)"
+            " VALUES (%s, '%s', %d, 200, 1);" % (wpd.q(wid), m, t, st, t, wpd.q(wid), m, t) for m, st, t in rows))
+        self.srv = self.sb.server(extra=self.server_extra() + ["--webhook-retention-days", "1"])
+
+        def left():
+            return wpd.sql_value(self.sb.db, "SELECT group_concat(msg_id) FROM (SELECT msg_id FROM webhook_outbox"
+                                 " WHERE endpoint_id = %s ORDER BY msg_id);" % wpd.q(wid)).strip()
+        wpd.wait_until(lambda: left() == "new_done,old_pending", deadline=ARRIVE, what="the old delivered event pruned")
+        self.assertEqual(wpd.sql_value(self.sb.db, "SELECT group_concat(msg_id) FROM (SELECT msg_id FROM"
+                                       " webhook_deliveries WHERE endpoint_id = %s ORDER BY msg_id);"
+                                       % wpd.q(wid)).strip(), "new_done,old_pending")
+        m = self.metrics()
+        self.assertGreaterEqual(m['waypointd_webhook_pruned_total{what="events"}'], 1)
+        self.assertGreaterEqual(m['waypointd_webhook_pruned_total{what="attempts"}'], 1)
+
+
 class RefusedTest(DeliveryBase):
     allow = False
 
@@ -404,6 +495,8 @@ class OptionsTest(unittest.TestCase):
         for extra, code, words in ((["--webhook-allow-private", "10.0.0.0/33"], 2, "is not a CIDR"),
                                    (["--webhook-allow-private", "example.com"], 2, "is not a CIDR"),
                                    (["--webhook-timeout", "0"], 2, "--webhook-timeout"),
+                                   (["--webhook-retention-days", "0"], 2, "--webhook-retention-days"),
+                                   (["--webhook-retention-days", "3651"], 2, "--webhook-retention-days"),
                                    (["--webhook-ca", sb.path("missing.pem")], 1, "--webhook-ca")):
             proc = wpd.waypointd(*base, *extra)
             self.assertEqual(proc.returncode, code, (extra, proc.stderr))

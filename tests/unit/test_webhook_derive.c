@@ -213,6 +213,66 @@ static void test_removed_then_back_is_new(void **state)
     assert_int_equal(f->ev[1].type, WEBHOOK_WAYPOINT_APPROACHING);
 }
 
+/* One sweep look at w at now: the return value; the state moves when 1. */
+static int sweep(struct fixture *f, struct waypoint w, int64_t now)
+{
+    struct webhook_wp_state next = {0};
+    int rc = webhook_derive_time(&f->rules, &f->state, &w, now, &next, f->ev, &f->n);
+
+    assert_true(rc >= 0);
+    if (rc == 1) {
+        webhook_wp_state_clear(&f->old);
+        f->old = f->state;
+        f->state = next;
+    } else {
+        assert_false(next.known);
+        assert_int_equal(f->n, 0);
+    }
+    return rc;
+}
+
+static void test_time_sweep(void **state)
+{
+    struct fixture *f = *state;
+    struct waypoint w = wp("r1", "PENDING", 9, NOW + 30 * MIN_MS);
+
+    assert_int_equal(webhook_rules_parse("waypoint.status_changed,waypoint.approaching", 5, "3,1", "10,5", &f->rules),
+                     0);
+    /* Never told: fires at 10 min, the state keeps no status (still new). */
+    assert_int_equal(sweep(f, w, NOW + 19 * MIN_MS), 0);
+    assert_int_equal(sweep(f, w, NOW + 20 * MIN_MS + 1), 1);
+    assert_int_equal(f->n, 1);
+    assert_int_equal(f->ev[0].type, WEBHOOK_WAYPOINT_APPROACHING);
+    assert_false(f->ev[0].trigger_stops);
+    assert_int_equal(f->ev[0].threshold, 10);
+    assert_int_equal(f->ev[0].value, 599);
+    assert_true(f->state.known);
+    assert_null(f->state.status);
+    assert_string_equal(f->state.route_id, "r1");
+    assert_int_equal(sweep(f, w, NOW + 21 * MIN_MS), 0); /* once */
+    /* The next change: status_changed with previous null, minutes not again. */
+    assert_int_equal(apply(f, 0, w, NOW + 22 * MIN_MS), 1);
+    assert_int_equal(f->ev[0].type, WEBHOOK_WAYPOINT_STATUS_CHANGED);
+    assert_null(f->ev[0].previous_status);
+    /* A jump past both: the tightest, once. */
+    assert_int_equal(sweep(f, w, NOW + 29 * MIN_MS), 1);
+    assert_int_equal(f->ev[0].threshold, 5);
+    assert_int_equal(f->state.minute_fired, 5);
+    assert_string_equal(f->state.status, "PENDING");
+    assert_int_equal(sweep(f, w, NOW + 31 * MIN_MS), 0);
+    /* Another route than the state's: left to the fill (the log has it). */
+    assert_int_equal(sweep(f, wp("r2", "PENDING", 9, NOW + 30 * MIN_MS), NOW + 29 * MIN_MS), 0);
+    /* Not PENDING, or no ETA: nothing. */
+    webhook_wp_state_clear(&f->state);
+    assert_int_equal(sweep(f, wp("r1", "COMPLETED", 9, NOW), NOW), 0);
+    assert_int_equal(sweep(f, wp("r1", "PENDING", 9, -1), NOW), 0);
+    /* Type not asked for: the state moves, no event. */
+    assert_int_equal(webhook_rules_parse("waypoint.status_changed", 5, "3,1", "10", &f->rules), 0);
+    assert_int_equal(sweep(f, w, NOW + 25 * MIN_MS), 1);
+    assert_int_equal(f->n, 0);
+    assert_int_equal(f->state.minute_fired, 10);
+}
+
 static void test_rules_parse(void **state)
 {
     struct webhook_rules r;
@@ -242,6 +302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_approaching_by_minutes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_filter_moves_state_without_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_removed_then_back_is_new, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_time_sweep, setup, teardown),
         cmocka_unit_test(test_rules_parse),
     };
 
