@@ -46,9 +46,7 @@ struct json_object *view_string_or_null(const char *s)
     return s ? json_object_new_string(s) : NULL;
 }
 
-/* The shortest of %.15g and %.17g that reads back as the same double, so
- * 37.77493 stays 37.77493 and nothing is lost. */
-static struct json_object *number(double d)
+struct json_object *view_number(double d)
 {
     char buf[32];
 
@@ -70,8 +68,8 @@ static struct json_object *location(const struct location *l)
     o = json_object_new_object();
     if (!o)
         return NULL;
-    json_object_object_add(o, "latitude", number(l->latitude));
-    json_object_object_add(o, "longitude", number(l->longitude));
+    json_object_object_add(o, "latitude", view_number(l->latitude));
+    json_object_object_add(o, "longitude", view_number(l->longitude));
     return o;
 }
 
@@ -114,8 +112,8 @@ char *view_confident_location(const struct customer *c, size_t *len)
     if (!data)
         return NULL;
     json_object_object_add(data, "customer_id", json_object_new_string(c->id));
-    json_object_object_add(data, "latitude", number(c->inferred.latitude));
-    json_object_object_add(data, "longitude", number(c->inferred.longitude));
+    json_object_object_add(data, "latitude", view_number(c->inferred.latitude));
+    json_object_object_add(data, "longitude", view_number(c->inferred.longitude));
     return finish(success(data), len);
 }
 

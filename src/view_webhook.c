@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "view.h"
+#include "view_int.h"
 
 #define LIST_HEAD "{\"waypoints\":["
 #define LIST_TAIL "]}"
@@ -146,20 +147,6 @@ done:
     return out;
 }
 
-/* A coordinate as view.c renders it (the REST API's digits): %.15g when that
- * reads back the same, else %.17g; NULL for what JSON cannot carry. */
-static struct json_object *coordinate(double d)
-{
-    char buf[32];
-
-    if (!isfinite(d))
-        return NULL;
-    snprintf(buf, sizeof(buf), "%.15g", d);
-    if (strtod(buf, NULL) != d)
-        snprintf(buf, sizeof(buf), "%.17g", d);
-    return json_object_new_double_s(d, buf);
-}
-
 #define CUSTOMER_HEAD "{\"status\":\"success\",\"data\":{\"customer\":"
 #define CUSTOMER_TAIL "}}"
 
@@ -198,8 +185,8 @@ char *view_webhook_customer(const struct customer *c, int64_t changed_ms, size_t
     add_str(o, "route_id", NULL);
     add_str(data, "customer_id", c->id);
     if (c->location_confident && c->inferred.present && (loc = json_object_new_object())) {
-        json_object_object_add(loc, "latitude", coordinate(c->inferred.latitude));
-        json_object_object_add(loc, "longitude", coordinate(c->inferred.longitude));
+        json_object_object_add(loc, "latitude", view_number(c->inferred.latitude));
+        json_object_object_add(loc, "longitude", view_number(c->inferred.longitude));
     }
     json_object_object_add(data, "location", loc);
     json_object_object_add(o, "data", data);

@@ -29,22 +29,7 @@
 
 static void add_endpoint(struct testdb *t)
 {
-    static const char *const dcs[] = {"dc1"};
-    struct store_webhook w;
-
-    memset(&w, 0, sizeof(w));
-    snprintf(w.id, sizeof(w.id), "%s", ID);
-    w.url = (char *)"https://example.com/hooks";
-    w.dcs = (char **)dcs;
-    w.ndcs = 1;
-    w.events = (char *)"waypoint.status_changed";
-    assert_int_equal(whsig_secret_generate(&w.secret), 0);
-    w.enabled = 1;
-    w.eta_minutes = 5;
-    w.approach_stops = (char *)"3,1";
-    w.approach_minutes = (char *)"";
-    w.created_ms = w.state_since_ms = NOW - 100 * HOUR;
-    assert_int_equal(store_webhook_insert(t->store, &w), 0);
+    testdb_webhook_add(t, ID, "waypoint.status_changed", "", NOW - 100 * HOUR);
 }
 
 /* Outbox rows 1..4: w1, w1, w2, w1 (in id order). */

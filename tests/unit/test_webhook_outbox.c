@@ -41,21 +41,7 @@ static char *sql_text(sqlite3 *db, const char *query)
 
 static void add_endpoint(struct testdb *t, const char *events)
 {
-    static const char *const dcs[] = {"dc1"};
-    struct store_webhook w;
-
-    memset(&w, 0, sizeof(w));
-    snprintf(w.id, sizeof(w.id), "%s", ID);
-    w.url = (char *)"https://example.com/hooks";
-    w.dcs = (char **)dcs;
-    w.ndcs = 1;
-    w.events = (char *)events;
-    assert_int_equal(whsig_secret_generate(&w.secret), 0);
-    w.enabled = 1;
-    w.eta_minutes = 5;
-    w.approach_stops = (char *)"3,1";
-    w.approach_minutes = (char *)"";
-    assert_int_equal(store_webhook_insert(t->store, &w), 0);
+    testdb_webhook_add(t, ID, events, "", 0);
 }
 
 static struct store_webhook_fill fill(struct testdb *t, size_t max)

@@ -7,11 +7,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_webhooks.h"
+#include "whsig.h"
 
 void testdb_temp_path(char *path, size_t cap, const char *tag)
 {
@@ -95,4 +98,25 @@ long long testdb_sql_int(sqlite3 *db, const char *query)
     v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+void testdb_webhook_add(struct testdb *t, const char *id, const char *events, const char *approach_minutes,
+                        long long created_ms)
+{
+    static const char *const dcs[] = {"dc1"};
+    struct store_webhook w;
+
+    memset(&w, 0, sizeof(w));
+    snprintf(w.id, sizeof(w.id), "%s", id);
+    w.url = (char *)"https://example.com/hooks";
+    w.dcs = (char **)dcs;
+    w.ndcs = 1;
+    w.events = (char *)events;
+    assert_int_equal(whsig_secret_generate(&w.secret), 0);
+    w.enabled = 1;
+    w.eta_minutes = 5;
+    w.approach_stops = (char *)"3,1";
+    w.approach_minutes = (char *)approach_minutes;
+    w.created_ms = w.state_since_ms = created_ms;
+    assert_int_equal(store_webhook_insert(t->store, &w), 0);
 }

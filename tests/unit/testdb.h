@@ -34,4 +34,9 @@ void testdb_sql(sqlite3 *db, const char *text);
 /* The first column of the first row of query (which must have one). */
 long long testdb_sql_int(sqlite3 *db, const char *query);
 
+/* An enabled webhook endpoint for dc1 (thresholds: ETA 5 min, stops 3,1,
+ * minutes approach_minutes), created and enabled at created_ms. */
+void testdb_webhook_add(struct testdb *t, const char *id, const char *events, const char *approach_minutes,
+                        long long created_ms);
+
 #endif
