@@ -17,7 +17,7 @@
 struct store;
 
 /* The schema version this build migrates to (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 /* The Customers API returns at most this many waypoints. */
 #define STORE_MAX_WAYPOINTS 10
 /* Size of the HMAC secret for tracking tokens. */
