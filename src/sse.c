@@ -93,8 +93,8 @@ struct sse_stream *sse_open(struct lws *wsi, const char *bearer, const char *dc_
                             int *status, const char **why)
 {
     struct vhost_state *conf = lws_vhost_user(lws_get_vhost(wsi));
-    struct view_client_msg m = {VIEW_MSG_SUBSCRIBE, (char *)"null", (char *)dc_id, (char *)customer_id,
-                                sse_since(wsi)};
+    struct view_client_msg m = {.type = VIEW_MSG_SUBSCRIBE, .id_json = (char *)"null", .dc_id = (char *)dc_id,
+                                .customer_id = (char *)customer_id, .since = sse_since(wsi)};
     struct sse_stream *st;
 
     *status = 500;
