@@ -2,7 +2,7 @@
  *
  * One service thread's live sessions: the client protocol (subscribe,
  * unsubscribe, ping), where a subscription starts (a snapshot, or a replay
- * after since), the fan-out of each change the feed queued for the thread
+ * after since), the fan-out of each change the source published to the thread
  * to the sessions that follow it, and ending sessions (credentials gone,
  * the server stopping). Transport-neutral: sessions come from ws.c and
  * sse.c (session.h). Everything here runs on the thread that owns it.
@@ -37,9 +37,9 @@ struct live {
     unsigned char *scratch;   /* the transports' write buffer: shared messages stay read-only */
     size_t scratch_cap;
     int64_t keys_version;     /* the sweep's: data_version at its last key check; -1: never */
-    int64_t through;          /* the feed has offered this thread every change up to this seq */
+    int64_t through;          /* the bus has offered this thread every change up to this seq */
     int taking;               /* in live_take: no nested take */
-    int subscribing;          /* a subscribe takes the feed first: no direct writes then */
+    int subscribing;          /* a subscribe takes the bus first: no direct writes then */
 };
 
 /* 0, or -ENOMEM. live_free() releases what it holds (not the sessions,
@@ -58,7 +58,7 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
 /* End every subscription of s with a 401 error, then close (revoked,
  * expired). why: static. */
 void live_end(struct live *lt, struct session *s, const char *why);
-/* Offer what the feed queued for this thread to the sessions that follow
+/* Offer what the bus holds for this thread to the sessions that follow
  * it (at a wake-up, and before each subscribe). */
 void live_take(struct live *lt);
 /* The server is stopping: every session closes with 1001 (going away)

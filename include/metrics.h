@@ -12,6 +12,7 @@
 
 struct metrics;
 struct metrics_thread;
+struct metrics_webhook;
 
 enum metrics_route {
     METRICS_ROUTE_CUSTOMER,
@@ -56,6 +57,9 @@ void metrics_gauge_add(struct metrics_thread *t, enum metrics_gauge g, int delta
 /* A change message was written to a subscriber: its commit time (epoch ms)
  * and now. */
 void metrics_pushed(struct metrics_thread *t, int64_t changed_ms, int64_t now_ms);
+
+/* The webhook delivery thread's block (metrics_webhook.h); NULL for NULL. */
+struct metrics_webhook *metrics_webhook(struct metrics *m);
 
 /* The whole text exposition, malloc'd (the caller frees), length in *len;
  * NULL when out of memory. Any thread. */

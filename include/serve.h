@@ -20,6 +20,8 @@
 /* Most --allow-origin values. */
 #define SERVE_ORIGINS_MAX 64
 
+#include "webhook_send.h"
+
 struct serve_config {
     const char *db_path;
     const char *host;
@@ -44,6 +46,10 @@ struct serve_config {
     int access_log;             /* one line per HTTP answer */
     const char *metrics_host;   /* /metrics and /healthz on plain HTTP here; NULL: off */
     int metrics_port;
+    const char *webhook_ca;     /* --webhook-ca; NULL: the system's CAs only */
+    struct webhook_cidr webhook_allow[WEBHOOK_SEND_ALLOW_MAX]; /* --webhook-allow-private */
+    size_t n_webhook_allow;
+    int webhook_timeout_s;      /* 0: WEBHOOK_SEND_TIMEOUT_S */
 };
 
 /* Serve until SIGINT/SIGTERM, then stop gracefully: no new connections,

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT
  *
  * The database: schema and migrations, the Customers API reads, API keys and
- * the token secret. store.c is the only file that includes <sqlite3.h>; one
- * struct store is one SQLite connection and is used by one thread at a time.
+ * the token secret, the change log, webhook endpoints. Only the store*.c
+ * files (behind store_int.h) and the simulator (an outside writer, with
+ * plain SQL) include <sqlite3.h>; one struct store is one SQLite connection
+ * and is used by one thread at a time.
  */
 #ifndef WAYPOINTD_STORE_H
 #define WAYPOINTD_STORE_H
@@ -15,7 +17,7 @@
 struct store;
 
 /* The schema version this build migrates to (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 7
 /* The Customers API returns at most this many waypoints. */
 #define STORE_MAX_WAYPOINTS 10
 /* Size of the HMAC secret for tracking tokens. */

@@ -101,4 +101,75 @@ struct store_webhook_fill {
 int store_webhook_outbox_fill(struct store *s, const char *id, int64_t now_ms, size_t max,
                               struct store_webhook_fill *out);
 
+/* ---- Delivery (store_webhook_delivery.c, schema 7) ---- */
+
+/* An endpoint failing this long without one success is disabled (issue 15). */
+#define STORE_WEBHOOK_FAIL_WINDOW_MS (24LL * 3600 * 1000)
+/* The start of a receiver's answer kept per attempt. */
+#define STORE_WEBHOOK_ANSWER_MAX 200
+
+/* One event due to be sent: the oldest pending event of its (endpoint, DC,
+ * waypoint), so a receiver sees each waypoint's events in order. Valid only
+ * during the callback. */
+struct store_webhook_due {
+    int64_t row;
+    const char *endpoint_id;
+    const char *msg_id;
+    const char *type;
+    const char *body;
+    size_t body_len;
+    int attempts;      /* made so far */
+    int64_t created_ms;
+};
+typedef int (*store_webhook_due_cb)(const struct store_webhook_due *d, void *arg);
+/* The events of enabled endpoints whose next attempt is at or before now_ms,
+ * at most max, oldest first. 0 or a negative errno (or the callback's). */
+int store_webhook_due_list(struct store *s, int64_t now_ms, size_t max, store_webhook_due_cb cb, void *arg);
+
+/* One attempt's outcome. status: the HTTP status, 0 when none came (error
+ * says why: "refused: ...", "timeout", curl's words). */
+struct store_webhook_attempt {
+    int64_t row;             /* the outbox row */
+    const char *endpoint_id;
+    const char *msg_id;
+    int64_t attempt_ms;
+    int status;
+    const char *error;       /* NULL when an answer came */
+    int64_t latency_ms;
+    const char *answer;      /* its first bytes (at most STORE_WEBHOOK_ANSWER_MAX), may be NULL */
+    size_t answer_len;
+    int delivered;           /* a 2xx */
+    int gone;                /* a 410: disable the endpoint at once */
+    int64_t next_ms;         /* when not delivered: the next attempt */
+};
+/* In one transaction: log the attempt in webhook_deliveries; mark the event
+ * delivered, or count the attempt and set its next time; track since when
+ * the endpoint fails, and disable it (*disabled = 1, reason stored) on a
+ * 410 or after STORE_WEBHOOK_FAIL_WINDOW_MS of failures. 0 or -errno. */
+int store_webhook_attempt_record(struct store *s, const struct store_webhook_attempt *a, int *disabled);
+
+/* One logged attempt, valid during the callback. */
+struct store_webhook_delivery {
+    int64_t attempt_ms;
+    const char *msg_id;
+    int status;
+    const char *error;  /* NULL: an answer came */
+    int64_t latency_ms;
+    const char *answer;
+};
+typedef int (*store_webhook_delivery_cb)(const struct store_webhook_delivery *d, void *arg);
+/* The endpoint's attempts, newest first, at most limit: 0, -ENOENT (no such
+ * endpoint) or -errno. */
+int store_webhook_deliveries(struct store *s, const char *id, size_t limit, store_webhook_delivery_cb cb, void *arg);
+/* Make the event pending again, due now, same webhook-id: 0, -ENOENT. */
+int store_webhook_redeliver(struct store *s, const char *msg_id, int64_t now_ms);
+/* Queue a webhook.test event for the endpoint; its id into msg_id (at
+ * least 64 bytes). 0, -ENOENT, -errno. */
+int store_webhook_test_queue(struct store *s, const char *id, int64_t now_ms, char *msg_id, size_t msg_len);
+
+/* Pending events and the oldest one's creation time (0: none), per
+ * endpoint: the callback gets each endpoint with pending events. */
+typedef int (*store_webhook_pending_cb)(const char *endpoint_id, int64_t pending, int64_t oldest_ms, void *arg);
+int store_webhook_pending(struct store *s, store_webhook_pending_cb cb, void *arg);
+
 #endif

@@ -12,9 +12,17 @@ set -eu
 # server, test_live.py). libjs-leaflet: the dispatcher dashboard's map library,
 # which serve hands out as /vendor/leaflet/ from /usr/share/javascript/leaflet
 # (run time too: the .deb depends on it; test_map.py and the browser tests).
+# libcurl4-openssl-dev: the webhook delivery client (issue 15), libcurl's multi
+# interface with its threaded resolver; Debian 12's lws 4.1 has no async DNS,
+# so an lws client would block its loop on every lookup of a receiver's name.
+# libhiredis-dev: the relay's Redis client (issue 14; Debian 12 ships 0.14.1,
+# whose async API has no timeouts, so the relay uses the sync API in its own
+# thread); redis-server: the engine test_relay.py starts; haproxy: the
+# scale-out tests in front of several edges (issue 14, later slices).
 PKGS="build-essential cmake pkg-config libwebsockets-dev libwebsockets-evlib-ev libev-dev libjson-c-dev
 libsqlite3-dev libssl-dev libcmocka-dev sqlite3 openssl curl python3 python3-websockets
-python3-h2 python3-yaml python3-jsonschema testssl.sh clang valgrind dpkg-dev file man-db faketime libjs-leaflet"
+python3-h2 python3-yaml python3-jsonschema testssl.sh clang valgrind dpkg-dev file man-db faketime libjs-leaflet
+libcurl4-openssl-dev libhiredis-dev redis-server haproxy"
 
 missing=""
 for p in $PKGS; do

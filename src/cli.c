@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "num.h"
@@ -71,3 +72,33 @@ int cli_int_arg(const char *cmd, const char *where, const char *name, const char
              what);
     return cli_usage_at(cmd, where, msg);
 }
+
+void cli_put_escaped(const char *s, int in_list)
+{
+    if (in_list && !strcmp(s, "*")) {
+        fputs("\\*", stdout);
+        return;
+    }
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\': fputs("\\\\", stdout); break;
+        case '\t': fputs("\\t", stdout); break;
+        case '\n': fputs("\\n", stdout); break;
+        case '\r': fputs("\\r", stdout); break;
+        case ',': fputs(in_list ? "\\," : ",", stdout); break;
+        default: putchar(*s); break;
+        }
+    }
+}
+
+void cli_put_time(int64_t ms)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+
+    if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
+        snprintf(buf, sizeof(buf), "@%lld", (long long)ms);
+    printf("%s.%03dZ", buf, (int)(ms % 1000));
+}
+

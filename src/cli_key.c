@@ -124,52 +124,23 @@ static int key_revoke(struct key_args *a)
 
 /* s with tab, newline, CR and backslash (and in a DC list the comma, and a
  * DC named "*") escaped, so every line of `key list` parses. */
-static void put_escaped(const char *s, int in_list)
-{
-    if (in_list && !strcmp(s, "*")) {
-        fputs("\\*", stdout);
-        return;
-    }
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\': fputs("\\\\", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case ',': fputs(in_list ? "\\," : ",", stdout); break;
-        default: putchar(*s); break;
-        }
-    }
-}
-
-static void put_time(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[32];
-
-    if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-        snprintf(buf, sizeof(buf), "@%lld", (long long)ms);
-    printf("%s.%03dZ", buf, (int)(ms % 1000));
-}
-
 static int key_list_one(const struct store_key_info *k, void *arg)
 {
     (void)arg;
-    put_escaped(k->name, 0);
+    cli_put_escaped(k->name, 0);
     putchar('\t');
     if (k->all_dcs)
         putchar('*');
     for (size_t i = 0; i < k->ndcs; i++) {
         if (i)
             putchar(',');
-        put_escaped(k->dcs[i], 1);
+        cli_put_escaped(k->dcs[i], 1);
     }
     putchar('\t');
-    put_time(k->created_ms);
+    cli_put_time(k->created_ms);
     putchar('\t');
     if (k->revoked_ms)
-        put_time(k->revoked_ms);
+        cli_put_time(k->revoked_ms);
     else
         putchar('-');
     putchar('\n');

@@ -28,6 +28,7 @@
 #include "store.h"
 #include "tls.h"
 #include "view.h"
+#include "webhook_send.h"
 
 #define CLI_THREADS_MAX 64 /* serve.c runs at most 64 service threads */
 /* Retention bounds: the largest values mean "keep everything" in effect, and
@@ -64,6 +65,11 @@ static const char serve_help[] =
     "  --map-tiles URL       a basemap for the dashboard's map: a tile URL template with\n"
     "                        {z}, {x} and {y} (https://..., or /... on this server); default none\n"
     "  --map-tiles-attribution TEXT  the basemap's credit line, shown on the map\n"
+    "  --webhook-ca FILE     PEM CA certificates trusted for webhook receivers, besides\n"
+    "                        the system's\n"
+    "  --webhook-allow-private CIDR  let webhook deliveries reach this range (refused:\n"
+    "                        private, loopback, link-local, CGNAT...); repeatable\n"
+    "  --webhook-timeout S   a webhook attempt's total time limit, 1..300 (default 10)\n"
     "  --config FILE         read these settings from FILE first (\"name = value\" lines, names\n"
     "                        as the options without dashes); also WAYPOINTD_CONFIG\n"
     "  --check-config        check the settings, certificate and database, print them, exit\n"
@@ -103,7 +109,7 @@ static int origin_valid(const char *o)
 }
 
 /* getopt values of the map options: past any letter, so they never collide. */
-enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION };
+enum { OPT_MAP_TILES = 0x100, OPT_MAP_ATTRIBUTION, OPT_WEBHOOK_CA, OPT_WEBHOOK_ALLOW, OPT_WEBHOOK_TIMEOUT };
 
 /* A tile URL template the page can use as it is: https:// (the page is
  * HTTPS: plain http images would be mixed content) or an absolute path on
@@ -144,6 +150,9 @@ static const struct option serve_opts[] = {{"db", required_argument, NULL, 'd'},
                                            {"check-config", no_argument, NULL, 'X'},
                                            {"map-tiles", required_argument, NULL, OPT_MAP_TILES},
                                            {"map-tiles-attribution", required_argument, NULL, OPT_MAP_ATTRIBUTION},
+                                           {"webhook-ca", required_argument, NULL, OPT_WEBHOOK_CA},
+                                           {"webhook-allow-private", required_argument, NULL, OPT_WEBHOOK_ALLOW},
+                                           {"webhook-timeout", required_argument, NULL, OPT_WEBHOOK_TIMEOUT},
                                            {NULL, 0, NULL, 0}};
 
 #define SERVE_NOPTS (sizeof(serve_opts) / sizeof(serve_opts[0]) - 1)
@@ -212,6 +221,26 @@ static int add_origins(struct serve_args *a, char *arg, const char *where)
 
 /* One option from getopt_long (idx its index in serve_opts) that came from
  * where (NULL: the command line); 0 or the usage exit code. */
+/* --webhook-allow-private's value: CIDRs separated by commas or blanks. */
+static int add_allow(struct serve_args *a, char *arg, const char *where)
+{
+    char msg[320];
+    int n = 0;
+
+    for (char *save = NULL, *r = strtok_r(arg, ", \t", &save); r; r = strtok_r(NULL, ", \t", &save), n++) {
+        if (a->cfg.n_webhook_allow == WEBHOOK_SEND_ALLOW_MAX) {
+            snprintf(msg, sizeof(msg), "more than %d --webhook-allow-private ranges", WEBHOOK_SEND_ALLOW_MAX);
+            return cli_usage_at("serve", where, msg);
+        }
+        if (webhook_cidr_parse(r, &a->cfg.webhook_allow[a->cfg.n_webhook_allow])) {
+            snprintf(msg, sizeof(msg), "--webhook-allow-private: \"%.256s\" is not a CIDR like 10.0.0.0/8", r);
+            return cli_usage_at("serve", where, msg);
+        }
+        a->cfg.n_webhook_allow++;
+    }
+    return n ? 0 : cli_usage_at("serve", where, "--webhook-allow-private needs a CIDR");
+}
+
 static int serve_option(struct serve_args *a, int c, int idx, char *arg, const char *where)
 {
     struct serve_config *cfg = &a->cfg;
@@ -273,6 +302,12 @@ static int serve_option(struct serve_args *a, int c, int idx, char *arg, const c
         a->map_attribution = arg;
         break;
     case 'o': rc = add_origins(a, arg, where); break;
+    case OPT_WEBHOOK_CA: cfg->webhook_ca = arg; break;
+    case OPT_WEBHOOK_ALLOW: rc = add_allow(a, arg, where); break;
+    case OPT_WEBHOOK_TIMEOUT:
+        if (!(rc = cli_int_arg("serve", where, "--webhook-timeout", arg, 1, 300, "", &v)))
+            cfg->webhook_timeout_s = (int)v;
+        break;
     default: return cli_usage_at("serve", where, "unknown option or missing value");
     }
     return rc;
@@ -326,6 +361,14 @@ static int serve_finish(struct serve_args *a)
     }
     cfg->host = a->host;
     cfg->www_root = a->www_real;
+    /* Refused here rather than by every delivery failing later. */
+    if (cfg->webhook_ca && access(cfg->webhook_ca, R_OK)) {
+        const char *w = from(a, "webhook-ca");
+
+        fprintf(stderr, "waypointd: %s%s--webhook-ca %s: %s\n", w ? w : "", w ? ": " : "", cfg->webhook_ca,
+                strerror(errno));
+        return CLI_FAIL;
+    }
     cfg->threads = a->threads < 1 ? 1 : a->threads > CLI_THREADS_MAX ? CLI_THREADS_MAX : (int)a->threads;
     return CLI_OK;
 }

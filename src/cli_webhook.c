@@ -43,6 +43,9 @@ static const char webhook_help[] =
     "       waypointd webhook disable --db FILE ID\n"
     "       waypointd webhook enable --db FILE ID\n"
     "       waypointd webhook rotate --db FILE ID [--grace-hours H]\n"
+    "       waypointd webhook deliveries --db FILE ID [--limit N]\n"
+    "       waypointd webhook redeliver --db FILE EVENT_ID\n"
+    "       waypointd webhook test --db FILE ID\n"
     "add registers an endpoint for those DCs (they need not exist yet) and prints\n"
     "\"ID whsec_SECRET\" on one line: the secret signs every delivery (Standard Webhooks\n"
     "v1) and is shown only here and by rotate, so keep it. Only https:// URLs.\n"
@@ -59,7 +62,12 @@ static const char webhook_help[] =
     "disable and enable: an endpoint already in that state is said on stderr (exit 0).\n"
     "rotate prints the new secret alone on one line; the old one keeps signing\n"
     "alongside it for --grace-hours 0..720 (default 24; 0 drops it at once).\n"
-    "Deliveries are not implemented yet: endpoints are stored, nothing is sent.\n";
+    "deliveries prints the endpoint's attempts, newest first (--limit 1..100000,\n"
+    "default 50), tab-separated: TIME, EVENT_ID, STATUS (HTTP status, or -), ERROR (-),\n"
+    "LATENCY_MS, ANSWER (its first 200 bytes, escaped as above).\n"
+    "redeliver makes an event (its webhook-id, as in deliveries) pending again, due now.\n"
+    "test queues a webhook.test event for the endpoint and prints its EVENT_ID.\n"
+    "`waypointd serve` delivers (docs/webhooks.md).\n";
 
 enum opt_bit {
     OPT_DB = 1 << 0,
@@ -71,11 +79,12 @@ enum opt_bit {
     OPT_STOPS = 1 << 6,
     OPT_MINUTES = 1 << 7,
     OPT_GRACE = 1 << 8,
+    OPT_LIMIT = 1 << 9,
 };
 
 struct webhook_args {
     unsigned given;
-    const char *db, *url, *name, *events, *eta, *stops, *minutes, *grace;
+    const char *db, *url, *name, *events, *eta, *stops, *minutes, *grace, *limit;
     const char *dcs[STORE_WEBHOOK_MAX_DCS];
     size_t ndcs;
     const char *id; /* the one positional argument */
@@ -90,6 +99,7 @@ static int webhook_parse(int argc, char **argv, struct webhook_args *a)
         {"approach-stops", required_argument, NULL, OPT_STOPS},
         {"approach-minutes", required_argument, NULL, OPT_MINUTES},
         {"grace-hours", required_argument, NULL, OPT_GRACE},
+        {"limit", required_argument, NULL, OPT_LIMIT},
         {NULL, 0, NULL, 0}};
     int c;
 
@@ -105,6 +115,7 @@ static int webhook_parse(int argc, char **argv, struct webhook_args *a)
         case OPT_STOPS: a->stops = optarg; break;
         case OPT_MINUTES: a->minutes = optarg; break;
         case OPT_GRACE: a->grace = optarg; break;
+        case OPT_LIMIT: a->limit = optarg; break;
         case OPT_DC:
             if (a->ndcs == STORE_WEBHOOK_MAX_DCS)
                 return cli_usage(CMD, "too many --dc");
@@ -233,37 +244,12 @@ static int webhook_add(const struct webhook_args *a)
 
 /* As `key list` writes text: tab, newline, CR and backslash escaped (and in a
  * list the comma), so every line splits on tabs. */
-static void put_escaped(const char *s, int in_list)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\': fputs("\\\\", stdout); break;
-        case '\t': fputs("\\t", stdout); break;
-        case '\n': fputs("\\n", stdout); break;
-        case '\r': fputs("\\r", stdout); break;
-        case ',': fputs(in_list ? "\\," : ",", stdout); break;
-        default: putchar(*s); break;
-        }
-    }
-}
-
 static void put_text_or_dash(const char *s)
 {
     if (s && *s)
-        put_escaped(s, 0);
+        cli_put_escaped(s, 0);
     else
         putchar('-');
-}
-
-static void put_time(int64_t ms)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    char buf[32];
-
-    if (!gmtime_r(&secs, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm))
-        snprintf(buf, sizeof(buf), "@%lld", (long long)ms);
-    printf("%s.%03dZ", buf, (int)(ms % 1000));
 }
 
 static int list_one(const struct store_webhook *w, void *arg)
@@ -273,24 +259,24 @@ static int list_one(const struct store_webhook *w, void *arg)
     printf("%s\t", w->id);
     put_text_or_dash(w->name);
     printf("\t%s\t", w->enabled ? "enabled" : "disabled");
-    put_time(w->state_since_ms);
+    cli_put_time(w->state_since_ms);
     putchar('\t');
-    put_escaped(w->url, 0);
+    cli_put_escaped(w->url, 0);
     putchar('\t');
     for (size_t i = 0; i < w->ndcs; i++) {
         if (i)
             putchar(',');
-        put_escaped(w->dcs[i], 1);
+        cli_put_escaped(w->dcs[i], 1);
     }
     putchar('\t');
-    put_escaped(w->events, 0);
+    cli_put_escaped(w->events, 0);
     printf("\t%d\t", w->eta_minutes);
     put_text_or_dash(w->approach_stops);
     putchar('\t');
     put_text_or_dash(w->approach_minutes);
     putchar('\t');
     if (w->prev_secret.len && w->prev_expires_ms > *now)
-        put_time(w->prev_expires_ms);
+        cli_put_time(w->prev_expires_ms);
     else
         putchar('-');
     putchar('\t');
@@ -377,9 +363,76 @@ static int webhook_rotate(const struct webhook_args *a)
     return rc || fflush(stdout) ? CLI_FAIL : CLI_OK;
 }
 
+static int delivery_one(const struct store_webhook_delivery *d, void *arg)
+{
+    (void)arg;
+    cli_put_time(d->attempt_ms);
+    printf("\t%s\t", d->msg_id ? d->msg_id : "-");
+    if (d->status)
+        printf("%d", d->status);
+    else
+        putchar('-');
+    putchar('\t');
+    put_text_or_dash(d->error);
+    printf("\t%lld\t", (long long)d->latency_ms);
+    put_text_or_dash(d->answer && *d->answer ? d->answer : NULL);
+    putchar('\n');
+    return 0;
+}
+
+static int webhook_deliveries(const struct webhook_args *a)
+{
+    int64_t limit = 50;
+    struct store *s;
+    int rc;
+
+    if ((rc = only(a, OPT_DB | OPT_LIMIT, "deliveries takes only --db, --limit and an ID")))
+        return rc;
+    if (!a->id || !*a->id)
+        return cli_usage(CMD, "give the endpoint's ID (see webhook list)");
+    if (a->limit && (rc = cli_int_arg(CMD, NULL, "--limit", a->limit, 1, 100000, "", &limit)))
+        return rc;
+    if (cli_open_store(a->db, STORE_OPEN_EXISTING, &s))
+        return CLI_FAIL;
+    rc = store_webhook_deliveries(s, a->id, (size_t)limit, delivery_one, NULL);
+    store_close(s);
+    if (rc == -ENOENT)
+        fprintf(stderr, "waypointd: no webhook endpoint \"%s\" in %s\n", a->id, a->db);
+    else if (rc)
+        fprintf(stderr, "waypointd: cannot read the deliveries of \"%s\" in %s\n", a->id, a->db);
+    return rc || fflush(stdout) ? CLI_FAIL : CLI_OK;
+}
+
+/* redeliver EVENT_ID, test ID. */
+static int webhook_queue(const char *verb, const struct webhook_args *a)
+{
+    char msg_id[96];
+    struct store *s;
+    int rc, test = !strcmp(verb, "test");
+
+    if ((rc = only(a, OPT_DB, test ? "test takes only --db and an ID" : "redeliver takes only --db and an EVENT_ID")))
+        return rc;
+    if (!a->id || !*a->id)
+        return cli_usage(CMD, test ? "give the endpoint's ID (see webhook list)"
+                                   : "give the event's ID (see webhook deliveries)");
+    if (cli_open_store(a->db, STORE_OPEN_EXISTING, &s))
+        return CLI_FAIL;
+    rc = test ? store_webhook_test_queue(s, a->id, now_ms(), msg_id, sizeof(msg_id))
+              : store_webhook_redeliver(s, a->id, now_ms());
+    store_close(s);
+    if (rc == -ENOENT)
+        fprintf(stderr, "waypointd: no webhook %s \"%s\" in %s\n", test ? "endpoint" : "event", a->id, a->db);
+    else if (rc)
+        fprintf(stderr, "waypointd: cannot %s \"%s\" in %s\n", verb, a->id, a->db);
+    else if (test)
+        printf("%s\n", msg_id);
+    return rc || fflush(stdout) ? CLI_FAIL : CLI_OK;
+}
+
 int cli_webhook(int argc, char **argv)
 {
-    static const char *const verbs[] = {"add", "list", "remove", "disable", "enable", "rotate"};
+    static const char *const verbs[] = {"add",    "list",       "remove",    "disable", "enable",
+                                        "rotate", "deliveries", "redeliver", "test"};
     struct webhook_args a;
     const char *verb = NULL;
     int rc;
@@ -390,7 +443,7 @@ int cli_webhook(int argc, char **argv)
         if (!strcmp(argv[1], verbs[i]))
             verb = verbs[i];
     if (!verb)
-        return cli_usage(CMD, "expected add, list, remove, disable, enable or rotate");
+        return cli_usage(CMD, "expected add, list, remove, disable, enable, rotate, deliveries, redeliver or test");
     memset(&a, 0, sizeof(a));
     if ((rc = webhook_parse(argc, argv, &a)))
         return rc;
@@ -400,5 +453,9 @@ int cli_webhook(int argc, char **argv)
         return webhook_list(&a);
     if (!strcmp(verb, "rotate"))
         return webhook_rotate(&a);
+    if (!strcmp(verb, "deliveries"))
+        return webhook_deliveries(&a);
+    if (!strcmp(verb, "redeliver") || !strcmp(verb, "test"))
+        return webhook_queue(verb, &a);
     return webhook_change(verb, &a);
 }

@@ -5,7 +5,7 @@
  *
  * Once and in order: a change reaches a session through every scope that
  * matches it (a customer and its DC), and a new scope's replay overlaps
- * what the feed still brings. scopeset.c keeps, per (session, scope), where
+ * what the bus still brings. scopeset.c keeps, per (session, scope), where
  * the scope started and what it was sent; a change is written once per
  * session and in increasing seq per scope (docs/live.md).
  */
@@ -169,10 +169,10 @@ static void emit_replayed(void *item, void *arg)
 }
 
 /* The scope starts at the snapshot's seq, or after the since it resumes.
- * Its replay was read at the database's head, which the feed may not have
- * reached yet; scopeset_resume sends only what the feed has offered this
+ * Its replay was read at the database's head, which the source may not have
+ * reached yet; scopeset_resume sends only what the bus has offered this
  * thread (everything queued for it was taken just before the read) and
- * leaves the rest to the feed, so every scope sees each change once and
+ * leaves the rest to the bus, so every scope sees each change once and
  * in order. */
 static int start_scope(struct live *lt, struct session *s, const struct view_client_msg *m,
                        const struct store_sub_state *st)
@@ -215,7 +215,7 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
 
     if (subscribe_allowed(lt, s, m))
         return;
-    /* Take what the feed has queued first: the other scopes are then up to
+    /* Take what the bus holds for this thread first: the other scopes are then up to
      * date with lt->through when the replay meets them. */
     lt->subscribing = 1;
     live_take(lt);
@@ -325,7 +325,7 @@ void live_take(struct live *lt)
     lt->taking = 1;
     bus_take(lt->conf->shared->bus, lt->conf->thread, &b);
     if (b.lost) {
-        /* The feed lost changes for this thread (out of memory): every
+        /* The bus lost changes for this thread (out of memory): every
          * session ends so that it resumes. */
         log_error("live: out of memory queueing changes for thread %d: its sessions reconnect and resume",
                   lt->conf->thread);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "relay.h"
 
 static const char help[] =
     "usage: waypointd COMMAND [OPTIONS]\n"
@@ -19,7 +20,9 @@ static const char help[] =
     "  serve    run the server\n"
     "  demo     the one-command demo: sample data, server and simulator\n"
     "  simulate play a delivery day against a database\n"
-    "  webhook  add, list, remove, disable, enable or rotate webhook endpoints\n"
+    "  webhook  add, list, remove, disable, enable, rotate webhook endpoints; deliveries,\n"
+    "           redeliver, test\n"
+    "  relay    publish the database's changes into Redis (docs/cluster.md)\n"
     "\n"
     "waypointd COMMAND --help describes each command.\n";
 
@@ -36,6 +39,7 @@ int main(int argc, char **argv)
         {"demo", cli_demo},
         {"simulate", cli_simulate},
         {"webhook", cli_webhook},
+        {"relay", cli_relay},
     };
 
     if (argc < 2) {

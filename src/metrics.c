@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_webhook.h"
+#include "textbuf.h"
+
 /* Statuses counted one by one; anything else is counted as "other". */
 static const int statuses[] = {200, 204, 304, 400, 401, 403, 404, 405, 411, 413, 414, 429, 500, 503};
 #define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)
@@ -38,6 +41,7 @@ struct metrics_thread {
 struct metrics {
     int n;
     struct metrics_thread *threads;
+    struct metrics_webhook *webhook; /* the delivery thread's (metrics_webhook.c) */
 };
 
 /* One writer per block: a plain load and store, but atomic for the reader. */
@@ -58,6 +62,11 @@ struct metrics *metrics_new(int n)
         return NULL;
     }
     memset(m->threads, 0, sizeof(*m->threads) * (size_t)n);
+    if (!(m->webhook = metrics_webhook_new())) {
+        free(m->threads);
+        free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -65,8 +74,14 @@ void metrics_free(struct metrics *m)
 {
     if (!m)
         return;
+    metrics_webhook_free(m->webhook);
     free(m->threads);
     free(m);
+}
+
+struct metrics_webhook *metrics_webhook(struct metrics *m)
+{
+    return m ? m->webhook : NULL;
 }
 
 struct metrics_thread *metrics_thread(struct metrics *m, int i)
@@ -118,52 +133,9 @@ void metrics_pushed(struct metrics_thread *t, int64_t changed_ms, int64_t now_ms
         atomic_store_explicit(&t->newest_changed_ms, changed_ms, memory_order_relaxed);
 }
 
-/* A growing text buffer; on allocation failure it stops growing and
- * remembers, so rendering code need not check every append. */
-struct text {
-    char *buf;
-    size_t len, cap;
-    int failed;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct text *t, const char *fmt, ...)
+static void render_http(struct textbuf *out, const struct metrics *m)
 {
-    va_list ap;
-    int n;
-
-    if (t->failed)
-        return;
-    for (;;) {
-        va_start(ap, fmt);
-        n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->failed = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        {
-            size_t cap = (t->cap + (size_t)n + 1) * 2;
-            char *g = realloc(t->buf, cap);
-
-            if (!g) {
-                t->failed = 1;
-                return;
-            }
-            t->buf = g;
-            t->cap = cap;
-        }
-    }
-}
-
-static void render_http(struct text *out, const struct metrics *m)
-{
-    put(out, "# HELP waypointd_http_requests_total HTTP requests answered, by route and status.\n"
+    textbuf_put(out, "# HELP waypointd_http_requests_total HTTP requests answered, by route and status.\n"
              "# TYPE waypointd_http_requests_total counter\n");
     for (int r = 0; r < METRICS_ROUTES; r++)
         for (size_t s = 0; s < NSTATUS; s++) {
@@ -174,24 +146,24 @@ static void render_http(struct text *out, const struct metrics *m)
             if (!v)
                 continue;
             if (s < NSTATUS - 1)
-                put(out, "waypointd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_names[r],
+                textbuf_put(out, "waypointd_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_names[r],
                     statuses[s], (unsigned long long)v);
             else
-                put(out, "waypointd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_names[r],
+                textbuf_put(out, "waypointd_http_requests_total{route=\"%s\",status=\"other\"} %llu\n", route_names[r],
                     (unsigned long long)v);
         }
 }
 
-static void render_refusals(struct text *out, const struct metrics *m)
+static void render_refusals(struct textbuf *out, const struct metrics *m)
 {
-    put(out, "# HELP waypointd_refusals_total Requests and connections refused or dropped, by reason.\n"
+    textbuf_put(out, "# HELP waypointd_refusals_total Requests and connections refused or dropped, by reason.\n"
              "# TYPE waypointd_refusals_total counter\n");
     for (int r = 0; r < METRICS_REFUSALS; r++) {
         uint64_t v = 0;
 
         for (int i = 0; i < m->n; i++)
             v += READ(m->threads[i].refused[r]);
-        put(out, "waypointd_refusals_total{reason=\"%s\"} %llu\n", refusal_names[r], (unsigned long long)v);
+        textbuf_put(out, "waypointd_refusals_total{reason=\"%s\"} %llu\n", refusal_names[r], (unsigned long long)v);
     }
 }
 
@@ -204,22 +176,22 @@ static int64_t gauge_sum(const struct metrics *m, enum metrics_gauge g)
     return v;
 }
 
-static void render_gauges(struct text *out, const struct metrics *m)
+static void render_gauges(struct textbuf *out, const struct metrics *m)
 {
     int64_t conns = gauge_sum(m, METRICS_CONNECTIONS), ws = gauge_sum(m, METRICS_WEBSOCKETS);
 
-    put(out, "# HELP waypointd_connections Open client connections, by kind.\n"
+    textbuf_put(out, "# HELP waypointd_connections Open client connections, by kind.\n"
              "# TYPE waypointd_connections gauge\n"
              "waypointd_connections{kind=\"http\"} %lld\n"
              "waypointd_connections{kind=\"websocket\"} %lld\n",
         (long long)(conns > ws ? conns - ws : 0), (long long)ws);
-    put(out, "# HELP waypointd_subscriptions Live subscriptions (customer and DC).\n"
+    textbuf_put(out, "# HELP waypointd_subscriptions Live subscriptions (customer and DC).\n"
              "# TYPE waypointd_subscriptions gauge\n"
              "waypointd_subscriptions %lld\n",
         (long long)gauge_sum(m, METRICS_SUBSCRIPTIONS));
 }
 
-static void render_push(struct text *out, const struct metrics *m, int64_t now_ms)
+static void render_push(struct textbuf *out, const struct metrics *m, int64_t now_ms)
 {
     uint64_t pushed = 0, sum = 0, cum = 0;
     int64_t newest = 0;
@@ -230,42 +202,43 @@ static void render_push(struct text *out, const struct metrics *m, int64_t now_m
         if (READ(m->threads[i].newest_changed_ms) > newest)
             newest = READ(m->threads[i].newest_changed_ms);
     }
-    put(out, "# HELP waypointd_messages_pushed_total Change messages written to subscribers.\n"
+    textbuf_put(out, "# HELP waypointd_messages_pushed_total Change messages written to subscribers.\n"
              "# TYPE waypointd_messages_pushed_total counter\n"
              "waypointd_messages_pushed_total %llu\n",
         (unsigned long long)pushed);
-    put(out, "# HELP waypointd_change_lag_seconds Now minus the commit time of the newest change pushed"
+    textbuf_put(out, "# HELP waypointd_change_lag_seconds Now minus the commit time of the newest change pushed"
              " (grows while nothing changes).\n"
              "# TYPE waypointd_change_lag_seconds gauge\n");
     if (newest)
-        put(out, "waypointd_change_lag_seconds %.3f\n", (double)(now_ms - newest) / 1000.0);
-    put(out, "# HELP waypointd_push_latency_seconds From a change's commit to its message written to a"
+        textbuf_put(out, "waypointd_change_lag_seconds %.3f\n", (double)(now_ms - newest) / 1000.0);
+    textbuf_put(out, "# HELP waypointd_push_latency_seconds From a change's commit to its message written to a"
              " subscriber.\n"
              "# TYPE waypointd_push_latency_seconds histogram\n");
     for (size_t b = 0; b <= NBUCKETS; b++) {
         for (int i = 0; i < m->n; i++)
             cum += READ(m->threads[i].latency_buckets[b]);
         if (b < NBUCKETS)
-            put(out, "waypointd_push_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets_ms[b] / 1000.0,
+            textbuf_put(out, "waypointd_push_latency_seconds_bucket{le=\"%g\"} %llu\n", buckets_ms[b] / 1000.0,
                 (unsigned long long)cum);
         else
-            put(out, "waypointd_push_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+            textbuf_put(out, "waypointd_push_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
     }
-    put(out, "waypointd_push_latency_seconds_sum %.3f\nwaypointd_push_latency_seconds_count %llu\n",
+    textbuf_put(out, "waypointd_push_latency_seconds_sum %.3f\nwaypointd_push_latency_seconds_count %llu\n",
         (double)sum / 1000.0, (unsigned long long)cum);
 }
 
 char *metrics_render(struct metrics *m, int64_t now_ms, size_t *len)
 {
-    struct text out = {0};
+    struct textbuf out = {0};
 
-    put(&out, "# HELP waypointd_build_info The running version.\n# TYPE waypointd_build_info gauge\n"
+    textbuf_put(&out, "# HELP waypointd_build_info The running version.\n# TYPE waypointd_build_info gauge\n"
               "waypointd_build_info{version=\"%s\"} 1\n",
         WAYPOINTD_VERSION);
     render_gauges(&out, m);
     render_http(&out, m);
     render_refusals(&out, m);
     render_push(&out, m, now_ms);
+    metrics_webhook_render(m->webhook, now_ms, &out);
     if (out.failed) {
         free(out.buf);
         return NULL;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT
  *
- * Reference-counted rendered messages. Created on the feed thread (changes)
+ * Reference-counted rendered messages. Created on the change source's thread (changes)
  * or a service thread (replies); references are taken and dropped on any
  * thread, so the count is atomic.
  */

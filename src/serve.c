@@ -35,6 +35,7 @@
 #include "source_sqlite.h"
 #include "tls.h"
 #include "vhost.h"
+#include "webhook_send.h"
 
 #define SERVE_MAX_THREADS 64
 /* Client addresses and credentials tracked by each rate limit. */
@@ -228,6 +229,18 @@ static int limits_new(const struct serve_config *cfg, struct ratelimit **addr, s
     return e1 ? e1 : e2;
 }
 
+/* Webhook delivery runs where the database is: with the SQLite change
+ * source, i.e. at the origin (an edge would not start it). */
+static int webhooks_start(const struct serve_config *cfg, struct metrics *m, struct webhook_sender **out)
+{
+    struct webhook_send_config wc = {.db_path = cfg->db_path, .ca_file = cfg->webhook_ca,
+                                     .nallow = cfg->n_webhook_allow, .timeout_s = cfg->webhook_timeout_s,
+                                     .metrics = metrics_webhook(m)};
+
+    memcpy(wc.allow, cfg->webhook_allow, sizeof(wc.allow));
+    return webhook_send_start(&wc, out);
+}
+
 int serve_run(const struct serve_config *cfg)
 {
     struct service_thread *threads;
@@ -235,6 +248,7 @@ int serve_run(const struct serve_config *cfg)
     struct tls_material *tls;
     struct control ctl = {.mu = PTHREAD_MUTEX_INITIALIZER};
     struct admin_conf admin = {0};
+    struct webhook_sender *webhooks = NULL;
     int fds[SERVE_MAX_THREADS], lock_fd = -1, port = 0, n = cfg->threads, rc = 0, i;
     char err[512];
     sigset_t set;
@@ -287,6 +301,8 @@ int serve_run(const struct serve_config *cfg)
         rc = source_setup(threads, n, cfg, &shared);
     if (!rc)
         admin.source = shared.source;
+    if (!rc)
+        rc = webhooks_start(cfg, admin.metrics, &webhooks);
     for (i = 0; i < n && !rc; i++) {
         rc = -pthread_create(&threads[i].tid, NULL, service_thread_main, &threads[i]);
         threads[i].started = !rc;
@@ -302,6 +318,7 @@ int serve_run(const struct serve_config *cfg)
             if (threads[i].started)
                 loop_stop(threads[i].loop);
     }
+    webhook_send_stop(webhooks);
     for (i = 0; i < n; i++)
         if (threads[i].started)
             pthread_join(threads[i].tid, NULL);

@@ -64,6 +64,10 @@ const char *const store_stmt_sql[ST_COUNT] = {
      * in seq (a log that starts high, rows deleted by hand) cost nothing. */
     [ST_LOG_CHUNK_END] = "SELECT seq FROM change_log WHERE seq > ?1 ORDER BY seq LIMIT 1 OFFSET " STORE_STR(
         STORE_PRUNE_CHUNK) " - 1",
+    /* The lowest cursor of an enabled webhook endpoint below ?1 (issue 15):
+     * pruning stops there, so an endpoint's events can still be derived. */
+    [ST_LOG_WEBHOOK_FLOOR] = "SELECT log_seq FROM webhook_endpoints WHERE enabled = 1 AND log_seq < ?1"
+                             " ORDER BY log_seq LIMIT 1",
     [ST_LOG_DELETE] = "DELETE FROM change_log WHERE seq <= ?1",
     [ST_LOG_PRUNED_SET] = "UPDATE change_log_state SET pruned_through = MAX(pruned_through, ?1) WHERE id = 1",
     [ST_DATA_VERSION] = "PRAGMA data_version",

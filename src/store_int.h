@@ -46,6 +46,7 @@ enum stmt_id {
     ST_SNAP_DC,
     ST_LOG_AGE_CUTOFF,
     ST_LOG_CHUNK_END,
+    ST_LOG_WEBHOOK_FLOOR,
     ST_LOG_DELETE,
     ST_LOG_PRUNED_SET,
     ST_DATA_VERSION,
@@ -55,6 +56,8 @@ enum stmt_id {
 extern const char *const store_stmt_sql[ST_COUNT];
 /* Schema step 4 -> 5 (issue 15), in store_webhooks.c. */
 extern const char store_webhooks_schema[];
+/* Schema step 6 -> 7 (issue 15), in store_webhook_delivery.c. */
+extern const char store_webhook_delivery_schema[];
 
 struct store {
     sqlite3 *db;

@@ -343,7 +343,7 @@ int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t
                     int64_t *pruned)
 {
     struct store_log_head head = {0, 0};
-    int64_t cutoff, young = 0, from;
+    int64_t cutoff, young = 0, from, floor = 0;
     int rc;
 
     *pruned = 0;
@@ -358,6 +358,13 @@ int store_log_prune(struct store *s, int64_t keep_rows, int64_t keep_ms, int64_t
         cutoff = rc ? young - 1 : head.head;
     if (cutoff > upto)
         cutoff = upto;
+    /* Nor past what an enabled webhook endpoint has yet to derive events
+     * from (its cursor): those rows are its undelivered history. */
+    rc = step_int64(s, ST_LOG_WEBHOOK_FLOOR, cutoff, &floor);
+    if (rc < 0)
+        return rc;
+    if (rc)
+        cutoff = floor;
     if (cutoff <= head.pruned_through)
         return 0;
     rc = 0;

@@ -13,6 +13,7 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "store_aux.h"
 #include "store_int.h"
 
 /* Migration steps: steps[v] takes a database from version v to v + 1. Tables
@@ -63,6 +64,8 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE IF NOT EXISTS token_cutoffs(dc_id TEXT NOT NULL, customer_id TEXT NOT NULL,"
     " not_before_ms INTEGER NOT NULL, PRIMARY KEY (dc_id, customer_id)) WITHOUT ROWID;",
     store_webhooks_schema, /* 4 -> 5 (issue 15): webhook endpoints, store_webhooks.c */
+    store_aux_schema, /* 5 -> 6 (issue 14): the aux log the relay publishes, store_aux.c */
+    store_webhook_delivery_schema, /* 6 -> 7 (issue 15): webhook deliveries, store_webhook_delivery.c */
 };
 
 #define SQL_LOG_INSERT "INSERT INTO change_log(dc_id, customer_id, waypoint_id, kind, changed_ms)"

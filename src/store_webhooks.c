@@ -296,6 +296,10 @@ int store_webhook_remove(struct store *s, const char *id)
     if (!rc || rc == -ENOENT)
         rc = change_one(s, "DELETE FROM webhook_outbox WHERE endpoint_id = ?1", id, NULL, NULL);
     if (!rc || rc == -ENOENT)
+        rc = change_one(s, "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1", id, NULL, NULL);
+    if (!rc || rc == -ENOENT)
+        rc = change_one(s, "DELETE FROM webhook_failing WHERE endpoint_id = ?1", id, NULL, NULL);
+    if (!rc || rc == -ENOENT)
         rc = change_one(s, "DELETE FROM webhook_endpoints WHERE id = ?1", id, NULL, NULL);
     if (rc) {
         store_exec(s, "ROLLBACK");

@@ -637,6 +637,31 @@ static void test_prune_never_past_upto(void **state)
     expect_log_range(f, 9, 10);
 }
 
+/* Issue 15: a webhook endpoint's events are derived from the log after its
+ * cursor (log_seq); the log is never pruned past the cursor of an enabled
+ * endpoint, whatever the retention, so a slow fill loses nothing. A
+ * disabled endpoint holds nothing back (enable restarts it at the head). */
+static void test_prune_never_past_a_webhook_cursor(void **state)
+{
+    struct testdb *f = *state;
+    int64_t pruned = -1;
+
+    ten_rows_at_known_times(f);
+    sql(f, "INSERT INTO webhook_endpoints(id, url, events, secret, enabled, state_since_ms, created_ms, log_seq)"
+           " VALUES ('wh_a', 'https://a.example/h', 'waypoint.status_changed', x'00', 1, 0, 0, 3),"
+           " ('wh_b', 'https://b.example/h', 'waypoint.status_changed', x'00', 0, 0, 0, 1)");
+    assert_int_equal(store_log_prune(f->store, 0, 0, 1000000, 10, &pruned), 0);
+    assert_int_equal(pruned, 3);
+    expect_log_range(f, 4, 10);
+    sql(f, "UPDATE webhook_endpoints SET log_seq = 7 WHERE id = 'wh_a'");
+    assert_int_equal(store_log_prune(f->store, 0, 0, 1000000, 10, &pruned), 0);
+    assert_int_equal(pruned, 7);
+    expect_log_range(f, 8, 10);
+    sql(f, "UPDATE webhook_endpoints SET enabled = 0 WHERE id = 'wh_a'");
+    assert_int_equal(store_log_prune(f->store, 0, 0, 1000000, 10, &pruned), 0);
+    assert_int_equal(pruned, 10);
+}
+
 /* A writer holding the lock: prune gives up at once with -EBUSY, changes
  * nothing, and works once the writer is done. */
 static void test_prune_busy(void **state)
@@ -999,6 +1024,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_by_age, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_rows_or_age, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_prune_never_past_upto, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_prune_never_past_a_webhook_cursor, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_prune_in_chunks, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_prune_chunks_count_rows, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_dc_resume_uses_index, testdb_setup, testdb_teardown),

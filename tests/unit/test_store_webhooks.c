@@ -24,29 +24,6 @@
 #define T0 1764511392345LL
 #define HOUR_MS 3600000LL
 
-static void sql(sqlite3 *db, const char *text)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
-        print_error("%s: %s\n", text, msg ? msg : "?");
-        sqlite3_free(msg);
-        fail();
-    }
-}
-
-static long long sql_int(sqlite3 *db, const char *query)
-{
-    sqlite3_stmt *st = NULL;
-    long long v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* An endpoint as `webhook add` makes one, with its defaults. */
 static void endpoint(struct store_webhook *w, const char *id, const char *name, const char *const *dcs, size_t ndcs)
 {
@@ -106,10 +83,10 @@ static void test_defaults_in_the_table(void **state)
 
     /* Another program (or a later version) adding a row without thresholds
      * gets the issue's defaults. */
-    sql(t->db, "INSERT INTO webhook_endpoints(id, url, events, secret, state_since_ms, created_ms)"
+    testdb_sql(t->db, "INSERT INTO webhook_endpoints(id, url, events, secret, state_since_ms, created_ms)"
                " VALUES ('wh_raw', 'https://x.example/', 'webhook.test', zeroblob(32), 1, 1)");
-    assert_int_equal(sql_int(t->db, "SELECT eta_minutes FROM webhook_endpoints WHERE id = 'wh_raw'"), 5);
-    assert_int_equal(sql_int(t->db, "SELECT approach_stops = '3,1' AND approach_minutes = '' AND enabled = 1"
+    assert_int_equal(testdb_sql_int(t->db, "SELECT eta_minutes FROM webhook_endpoints WHERE id = 'wh_raw'"), 5);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT approach_stops = '3,1' AND approach_minutes = '' AND enabled = 1"
                                     " FROM webhook_endpoints WHERE id = 'wh_raw'"),
                      1);
 }
@@ -132,8 +109,8 @@ static void test_name_and_id_unique(void **state)
     assert_int_equal(store_webhook_insert(t->store, &c), 0);
     assert_int_equal(store_webhook_insert(t->store, &d), 0);
     /* The refused ones left nothing behind (one transaction each). */
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_endpoints"), 3);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_endpoint_dcs"), 3);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_endpoints"), 3);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_endpoint_dcs"), 3);
     /* Nothing to deliver to: refused. */
     endpoint(&d, "wh_00000000000e", NULL, dcs, 0);
     assert_int_equal(store_webhook_insert(t->store, &d), -EINVAL);
@@ -176,7 +153,7 @@ static void test_list_oldest_first_and_remove(void **state)
 
     assert_int_equal(store_webhook_remove(t->store, "wh_zzzzzzzzzzz1"), 0);
     assert_int_equal(store_webhook_remove(t->store, "wh_zzzzzzzzzzz1"), -ENOENT);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_endpoint_dcs"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_endpoint_dcs"), 1);
     memset(&l, 0, sizeof(l));
     assert_int_equal(store_webhook_list(t->store, list_cb, &l), 0);
     assert_int_equal(l.n, 1);
@@ -244,7 +221,7 @@ static void test_rotate_keeps_previous_for_grace(void **state)
     store_webhook_signing_keys(&out, T0 + HOUR_MS, keys, &n);
     assert_int_equal(n, 1);
     store_webhook_clear(&out);
-    assert_int_equal(sql_int(t->db, "SELECT prev_secret IS NULL AND prev_expires_ms IS NULL FROM webhook_endpoints"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT prev_secret IS NULL AND prev_expires_ms IS NULL FROM webhook_endpoints"), 1);
 
     assert_int_equal(store_webhook_rotate(t->store, "wh_nope", &k3, T0, 0), -ENOENT);
     k3.len = 3;
@@ -259,11 +236,11 @@ static void test_migrates_from_version_4(void **state)
     (void)state;
     assert_true(STORE_SCHEMA_VERSION >= 5);
     /* A database at version 4, made before webhooks existed. */
-    sql(t->db, "DROP TABLE webhook_endpoints; DROP TABLE webhook_endpoint_dcs; PRAGMA user_version = 4;");
+    testdb_sql(t->db, "DROP TABLE webhook_endpoints; DROP TABLE webhook_endpoint_dcs; PRAGMA user_version = 4;");
     assert_int_equal(store_migrate(t->store), 0);
     assert_int_equal(store_schema_version(t->store, &version), 0);
     assert_int_equal(version, STORE_SCHEMA_VERSION);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('webhook_endpoints',"
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM sqlite_schema WHERE name IN ('webhook_endpoints',"
                                     " 'webhook_endpoint_dcs', 'webhook_endpoints_name', 'webhook_endpoint_dcs_by_dc')"),
                      4);
     /* And again: idempotent. */

@@ -26,29 +26,6 @@
 #define NOW 1764511392000LL
 #define ID "wh_00000000000a"
 
-static void sql(sqlite3 *db, const char *text)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
-        print_error("%s: %s\n", text, msg ? msg : "?");
-        sqlite3_free(msg);
-        fail();
-    }
-}
-
-static long long sql_int(sqlite3 *db, const char *query)
-{
-    sqlite3_stmt *st = NULL;
-    long long v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* The text of the first column of the first row (malloc'd). */
 static char *sql_text(sqlite3 *db, const char *query)
 {
@@ -97,12 +74,12 @@ static void test_changes_before_the_endpoint_are_not_told(void **state)
     struct testdb *t = *state;
     struct store_webhook_fill f;
 
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, waypoints_ahead) VALUES ('dc1','w0','c1','r1',9)");
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, waypoints_ahead) VALUES ('dc1','w0','c1','r1',9)");
     add_endpoint(t, all_but_test);
     f = fill(t, 100);
     assert_int_equal(f.changes, 0);
     assert_int_equal(f.events, 0);
-    assert_int_equal(f.cursor, sql_int(t->db, "SELECT max(seq) FROM change_log"));
+    assert_int_equal(f.cursor, testdb_sql_int(t->db, "SELECT max(seq) FROM change_log"));
 }
 
 static void test_changes_become_outbox_rows_with_rest_bodies(void **state)
@@ -114,17 +91,17 @@ static void test_changes_become_outbox_rows_with_rest_bodies(void **state)
     char *rest, *body, *expected;
 
     add_endpoint(t, all_but_test);
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, estimated_time_of_arrival, waypoints_ahead)"
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, estimated_time_of_arrival, waypoints_ahead)"
                " VALUES ('dc1', 'w1', 'c1', 'r1', 1764514000000, 2);"
                "INSERT INTO waypoints(dc_id, id, customer_id, waypoints_ahead) VALUES ('dc2', 'x1', 'c9', 1);");
     f = fill(t, 100);
     assert_int_equal(f.changes, 1); /* dc2 is not this endpoint's */
     assert_int_equal(f.events, 2);  /* new: status_changed; 2 ahead: approaching (3) */
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_outbox WHERE state = 'pending' AND attempts = 0"
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_outbox WHERE state = 'pending' AND attempts = 0"
                                     " AND type IN ('waypoint.status_changed', 'waypoint.approaching')"
                                     " AND msg_id LIKE 'msg_00000000000a_%' AND msg_id NOT LIKE '%.%'"),
                      2);
-    assert_int_equal(f.cursor, sql_int(t->db, "SELECT max(seq) FROM change_log"));
+    assert_int_equal(f.cursor, testdb_sql_int(t->db, "SELECT max(seq) FROM change_log"));
 
     /* The body carries the REST waypoint object byte for byte. */
     assert_int_equal(store_waypoints_recent(t->store, "dc1", "c1", &w, 1, &n), 0);
@@ -149,17 +126,17 @@ static void test_changes_become_outbox_rows_with_rest_bodies(void **state)
     /* Nothing twice: a second fill finds nothing new. */
     f = fill(t, 100);
     assert_int_equal(f.changes, 0);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_outbox"), 2);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_outbox"), 2);
 
     /* Removal. */
-    sql(t->db, "DELETE FROM waypoints WHERE id = 'w1'");
+    testdb_sql(t->db, "DELETE FROM waypoints WHERE id = 'w1'");
     f = fill(t, 100);
     assert_int_equal(f.events, 1);
     body = sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.removed'");
     assert_non_null(strstr(body, "\"route_id\":null,\"data\":{\"seq\":"));
     assert_non_null(strstr(body, "\"customer_id\":\"c1\",\"waypoint_id\":\"w1\"}}"));
     free(body);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
 }
 
 static void test_cursor_moves_in_steps_of_max(void **state)
@@ -168,14 +145,14 @@ static void test_cursor_moves_in_steps_of_max(void **state)
     struct store_webhook_fill f;
 
     add_endpoint(t, "waypoint.status_changed");
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','a','c'), ('dc1','b','c'), ('dc1','c','c')");
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','a','c'), ('dc1','b','c'), ('dc1','c','c')");
     f = fill(t, 2);
     assert_int_equal(f.changes, 2);
     assert_int_equal(f.events, 2);
-    assert_int_equal(f.cursor, sql_int(t->db, "SELECT seq FROM change_log WHERE waypoint_id = 'b'"));
+    assert_int_equal(f.cursor, testdb_sql_int(t->db, "SELECT seq FROM change_log WHERE waypoint_id = 'b'"));
     f = fill(t, 2);
     assert_int_equal(f.changes, 1);
-    assert_int_equal(sql_int(t->db, "SELECT count(DISTINCT waypoint_id) FROM webhook_outbox"), 3);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(DISTINCT waypoint_id) FROM webhook_outbox"), 3);
 }
 
 static void test_state_survives_between_fills(void **state)
@@ -183,15 +160,15 @@ static void test_state_survives_between_fills(void **state)
     struct testdb *t = *state;
 
     add_endpoint(t, "waypoint.approaching,waypoint.eta_changed");
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, estimated_time_of_arrival, waypoints_ahead)"
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, estimated_time_of_arrival, waypoints_ahead)"
                " VALUES ('dc1', 'w1', 'c1', 'r1', 1764514000000, 5)");
     assert_int_equal(fill(t, 100).events, 0);
-    sql(t->db, "UPDATE waypoints SET waypoints_ahead = 3, estimated_time_of_arrival = 1764514120000");
+    testdb_sql(t->db, "UPDATE waypoints SET waypoints_ahead = 3, estimated_time_of_arrival = 1764514120000");
     assert_int_equal(fill(t, 100).events, 1); /* approaching 3; ETA +2 min: not yet */
-    sql(t->db, "UPDATE waypoints SET waypoints_ahead = 2, estimated_time_of_arrival = 1764514300000");
+    testdb_sql(t->db, "UPDATE waypoints SET waypoints_ahead = 2, estimated_time_of_arrival = 1764514300000");
     assert_int_equal(fill(t, 100).events, 1); /* ETA +5 min from the baseline */
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_outbox WHERE type = 'waypoint.eta_changed'"), 1);
-    assert_int_equal(sql_int(t->db, "SELECT eta_sent FROM webhook_wp_state"), 1764514300000LL);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_outbox WHERE type = 'waypoint.eta_changed'"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT eta_sent FROM webhook_wp_state"), 1764514300000LL);
 }
 
 static void test_disabled_gets_nothing_and_enable_starts_from_now(void **state)
@@ -201,20 +178,20 @@ static void test_disabled_gets_nothing_and_enable_starts_from_now(void **state)
 
     add_endpoint(t, "waypoint.status_changed");
     assert_int_equal(store_webhook_set_enabled(t->store, ID, 0, "test", NOW), 0);
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','a','c')");
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','a','c')");
     f = fill(t, 100);
     assert_int_equal(f.changes, 0);
     assert_int_equal(store_webhook_set_enabled(t->store, ID, 1, NULL, NOW), 0);
     f = fill(t, 100);
     assert_int_equal(f.changes, 0);
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','b','c')");
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','b','c')");
     f = fill(t, 100);
     assert_int_equal(f.events, 1);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_outbox WHERE waypoint_id = 'b'"), 1);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_outbox WHERE waypoint_id = 'b'"), 1);
     /* remove takes its outbox and state along. */
     assert_int_equal(store_webhook_remove(t->store, ID), 0);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_outbox"), 0);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_outbox"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
     assert_int_equal(store_webhook_outbox_fill(t->store, ID, NOW, 10, &f), -ENOENT);
 }
 
@@ -224,17 +201,17 @@ static void test_one_transaction(void **state)
     struct store_webhook_fill f;
 
     add_endpoint(t, "waypoint.status_changed");
-    sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','a','c'), ('dc1','b','c')");
+    testdb_sql(t->db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1','a','c'), ('dc1','b','c')");
     /* The second outbox insert fails: neither row, nor the state, nor the
      * cursor move may stay. */
-    sql(t->db, "CREATE TRIGGER boom BEFORE INSERT ON webhook_outbox WHEN NEW.waypoint_id = 'b'"
+    testdb_sql(t->db, "CREATE TRIGGER boom BEFORE INSERT ON webhook_outbox WHEN NEW.waypoint_id = 'b'"
                " BEGIN SELECT RAISE(ABORT, 'boom'); END");
     assert_int_not_equal(store_webhook_outbox_fill(t->store, ID, NOW, 100, &f), 0);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_outbox"), 0);
-    assert_int_equal(sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
-    assert_int_equal(sql_int(t->db, "SELECT log_seq FROM webhook_endpoints"),
-                     sql_int(t->db, "SELECT min(seq) - 1 FROM change_log"));
-    sql(t->db, "DROP TRIGGER boom");
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_outbox"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT count(*) FROM webhook_wp_state"), 0);
+    assert_int_equal(testdb_sql_int(t->db, "SELECT log_seq FROM webhook_endpoints"),
+                     testdb_sql_int(t->db, "SELECT min(seq) - 1 FROM change_log"));
+    testdb_sql(t->db, "DROP TRIGGER boom");
     f = fill(t, 100);
     assert_int_equal(f.events, 2);
 }

@@ -73,3 +73,26 @@ int testdb_teardown(void **state)
     free(t);
     return 0;
 }
+
+void testdb_sql(sqlite3 *db, const char *text)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK) {
+        print_error("%s: %s\n", text, msg ? msg : "?");
+        sqlite3_free(msg);
+        fail();
+    }
+}
+
+long long testdb_sql_int(sqlite3 *db, const char *query)
+{
+    sqlite3_stmt *st = NULL;
+    long long v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}

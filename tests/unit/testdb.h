@@ -29,4 +29,9 @@ void testdb_close(struct testdb *t);
 int testdb_setup(void **state);
 int testdb_teardown(void **state);
 
+/* Run SQL on a raw connection; a failure fails the test, saying why. */
+void testdb_sql(sqlite3 *db, const char *text);
+/* The first column of the first row of query (which must have one). */
+long long testdb_sql_int(sqlite3 *db, const char *query);
+
 #endif
