@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "change_msg.h"
+#include "live_notice.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -76,6 +77,7 @@ static void scopes_drop(struct live *lt, struct session *s)
     for (int i = 0; i < s->scopes.n; i++)
         subs_remove(lt->subs, s->scopes.v[i].dc_id, s->scopes.v[i].customer_id, s);
     scopeset_clear(&s->scopes);
+    live_notice_subs_clear(&s->notices);
 }
 
 void live_unlink(struct live *lt, struct session *s)
@@ -151,6 +153,43 @@ static int subscribe_allowed(struct live *lt, struct session *s, const struct vi
     return 0;
 }
 
+static void end_for_resume(struct live *lt, struct session *s);
+
+/* Send m to s: written at once when the transport can (write_now), else
+ * queued behind what waits. */
+static void push(struct session *s, struct msg *m);
+
+/* live_notice_subs_change's emit: a notice goes right after its change. */
+static void emit_notice(const struct view_notice *n, void *arg)
+{
+    struct session *s = arg;
+    unsigned char *buf;
+    struct msg *m;
+    size_t len = 0;
+
+    if (s->closing)
+        return;
+    buf = view_live_notice(n, 0, &len);
+    m = msg_wrap_notice(buf, 0, len, n->seq, n->dc_id, n->customer_id, n->waypoint_id);
+    if (!m) {
+        end_for_resume(s->live, s);
+        return;
+    }
+    push(s, m);
+    msg_unref(m);
+}
+
+/* The notices change m makes for s's subscriptions that asked, sent right
+ * after m. By minutes, only a change can cross a threshold here: time
+ * alone passing sends nothing (docs/live.md). */
+static void notices_after(struct session *s, const struct msg *m)
+{
+    if (!s->notices.n || !m->has_wp || s->closing)
+        return;
+    if (live_notice_subs_change(&s->notices, m->seq, m->wp_deleted, &m->wp, auth_now_ms(), emit_notice, s))
+        end_for_resume(s->live, s);
+}
+
 /* scopeset_resume's emit: queue one replayed change. */
 static void emit_replayed(void *item, void *arg)
 {
@@ -165,6 +204,7 @@ static void emit_replayed(void *item, void *arg)
         return;
     }
     session_enqueue(s, c);
+    notices_after(s, c);
     msg_unref(c);
 }
 
@@ -205,6 +245,33 @@ static int start_scope(struct live *lt, struct session *s, const struct view_cli
     return 0;
 }
 
+/* A fresh subscription's notices about its snapshot, right after the
+ * subscribed reply: a page opened when the driver is already 2 stops
+ * away is told so. 0 or -ENOMEM. */
+static int snapshot_notices(struct session *s, const struct view_client_msg *m, const struct store_sub_state *st)
+{
+    struct live_notice_subs one;
+    size_t i;
+
+    if (!m->notices.wanted)
+        return 0;
+    /* Only the new subscription's state: the others have seen these rows. */
+    for (i = 0; i < s->notices.n; i++)
+        if (!strcmp(s->notices.v[i].dc_id, m->dc_id) &&
+            (s->notices.v[i].customer_id ? m->customer_id && !strcmp(s->notices.v[i].customer_id, m->customer_id)
+                                         : !m->customer_id))
+            break;
+    if (i == s->notices.n)
+        return 0;
+    one = (struct live_notice_subs){&s->notices.v[i], 1};
+    one.v->start = st->seq - 1;
+    for (size_t k = 0; k < st->nw; k++)
+        if (live_notice_subs_change(&one, st->seq, 0, &st->w[k], auth_now_ms(), emit_notice, s))
+            return -ENOMEM;
+    one.v->start = st->seq;
+    return 0;
+}
+
 void live_subscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
 {
     const struct source *source = lt->conf->shared->source;
@@ -238,7 +305,12 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
         session_error(s, m->id_json, 500, "Out of memory", 0);
     } else {
         session_reply(s, buf, len);
-        if (start_scope(lt, s, m, &st))
+        /* Notices start with the scope: from its snapshot (each waypoint
+         * as if it had just changed, seq the snapshot's) or from the
+         * changes its resume replays (docs/live.md "Notices"). */
+        if (live_notice_subs_set(&s->notices, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq,
+                                 &m->notices) ||
+            (!st.resumed && snapshot_notices(s, m, &st)) || start_scope(lt, s, m, &st))
             end_for_resume(lt, s);
     }
     store_sub_state_clear(&st);
@@ -251,6 +323,7 @@ static void unsubscribe(struct live *lt, struct session *s, const struct view_cl
     size_t len = 0;
 
     if (i >= 0) {
+        (void)live_notice_subs_set(&s->notices, m->dc_id, m->customer_id, 0, NULL); /* removing: no memory */
         subs_remove(lt->subs, m->dc_id, m->customer_id, s);
         scopeset_remove(&s->scopes, i);
         metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, -1);
@@ -295,25 +368,31 @@ static int write_now(struct live *lt, struct session *s, const struct msg *m)
     return s->ops->write_now(s, m);
 }
 
+static void push(struct session *s, struct msg *m)
+{
+    int rc = write_now(s->live, s, m);
+
+    if (rc == 0) {
+        session_enqueue(s, m);
+    } else if (rc < 0) {
+        s->closing = 2; /* the transport failed: it closes */
+        s->ops->kill(s);
+    } else if (!m->notice) {
+        metrics_pushed(s->metrics, m->changed_ms, auth_now_ms());
+    }
+}
+
 /* Fan-out callback from subs_match: a session holding a customer and its
  * DC is called twice; scopeset_admit lets the change through once. */
 static void deliver(void *session, void *arg)
 {
     struct session *s = session;
     struct msg *m = arg;
-    int rc;
 
     if (s->closing || !scopeset_admit(&s->scopes, msg_dc_id(m), msg_customer_id(m), m->seq))
         return;
-    rc = write_now(s->live, s, m);
-    if (rc == 0) {
-        session_enqueue(s, m);
-    } else if (rc < 0) {
-        s->closing = 2; /* the transport failed: it closes */
-        s->ops->kill(s);
-    } else {
-        metrics_pushed(s->metrics, m->changed_ms, auth_now_ms());
-    }
+    push(s, m);
+    notices_after(s, m);
 }
 
 void live_take(struct live *lt)

@@ -112,3 +112,97 @@ int live_notices_change(struct live_notices *ln, int64_t seq, int deleted, const
     }
     return 0;
 }
+
+static int str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+static void sub_clear(struct live_notice_sub *sub)
+{
+    free(sub->dc_id);
+    free(sub->customer_id);
+    live_notices_clear(&sub->ln);
+}
+
+int live_notice_subs_set(struct live_notice_subs *ss, const char *dc_id, const char *customer_id, int64_t start,
+                         const struct view_notices *opt)
+{
+    struct live_notice_sub *g, sub = {0};
+    size_t i;
+
+    for (i = 0; i < ss->n; i++)
+        if (!strcmp(ss->v[i].dc_id, dc_id) && str_eq(ss->v[i].customer_id, customer_id))
+            break;
+    if (opt && opt->wanted) {
+        sub.dc_id = strdup(dc_id);
+        sub.customer_id = customer_id ? strdup(customer_id) : NULL;
+        if (!sub.dc_id || (customer_id && !sub.customer_id)) {
+            sub_clear(&sub);
+            return -ENOMEM;
+        }
+        sub.start = start;
+        live_notices_init(&sub.ln, opt);
+        if (i == ss->n) {
+            g = realloc(ss->v, (ss->n + 1) * sizeof(*g));
+            if (!g) {
+                sub_clear(&sub);
+                return -ENOMEM;
+            }
+            ss->v = g;
+            ss->n++;
+        } else {
+            sub_clear(&ss->v[i]);
+        }
+        ss->v[i] = sub;
+    } else if (i < ss->n) {
+        sub_clear(&ss->v[i]);
+        ss->v[i] = ss->v[--ss->n];
+    }
+    return 0;
+}
+
+void live_notice_subs_clear(struct live_notice_subs *ss)
+{
+    for (size_t i = 0; i < ss->n; i++)
+        sub_clear(&ss->v[i]);
+    free(ss->v);
+    ss->v = NULL;
+    ss->n = 0;
+}
+
+static int same_notice(const struct view_notice *a, const struct view_notice *b)
+{
+    return a->eta_changed == b->eta_changed && a->by_stops == b->by_stops && a->threshold == b->threshold;
+}
+
+int live_notice_subs_change(struct live_notice_subs *ss, int64_t seq, int deleted, const struct waypoint *w,
+                            int64_t now_ms, void (*emit)(const struct view_notice *n, void *arg), void *arg)
+{
+    /* What this change already told, across the subscriptions: a handful. */
+    struct view_notice told[4 * WEBHOOK_DERIVE_MAX], out[WEBHOOK_DERIVE_MAX];
+    size_t ntold = 0, n;
+    int rc = 0;
+
+    for (size_t i = 0; i < ss->n; i++) {
+        struct live_notice_sub *sub = &ss->v[i];
+
+        if (seq <= sub->start || strcmp(sub->dc_id, w->dc_id) ||
+            (sub->customer_id && strcmp(sub->customer_id, w->customer_id)))
+            continue;
+        if ((rc = live_notices_change(&sub->ln, seq, deleted, w, now_ms, out, &n)))
+            break;
+        for (size_t k = 0; k < n; k++) {
+            size_t j = 0;
+
+            while (j < ntold && !same_notice(&told[j], &out[k]))
+                j++;
+            if (j < ntold)
+                continue;
+            if (ntold < sizeof(told) / sizeof(told[0]))
+                told[ntold++] = out[k];
+            emit(&out[k], arg);
+        }
+    }
+    return rc;
+}
