@@ -76,6 +76,16 @@ struct view_notices {
     int eta_change_minutes; /* 0: no eta_changed notices */
 };
 
+/* The event stream's query form of the same option (docs/live.md):
+ * notices_stops=3,1, notices_minutes=10, notices_eta_change_minutes=5, each
+ * the value of its query argument or NULL when absent. All NULL: not
+ * wanted. 0, or -EINVAL (out untouched beyond what it holds then). */
+int view_parse_notices_query(const char *stops, const char *minutes, const char *eta_change_minutes,
+                             struct view_notices *out);
+#define VIEW_NOTICES_QUERY_WHY                                                                                   \
+    "notices_stops and notices_minutes must be comma-separated lists of at most 4 integers in 1..240, "          \
+    "notices_eta_change_minutes an integer in 1..240"
+
 enum view_msg_type { VIEW_MSG_SUBSCRIBE = 1, VIEW_MSG_UNSUBSCRIBE, VIEW_MSG_PING };
 
 struct view_client_msg {

@@ -62,6 +62,19 @@ static int64_t sse_since(struct lws *wsi)
     return *end || n < 0 ? -1 : n;
 }
 
+/* The notices_* query arguments (view_parse_notices_query): 0 or -EINVAL. */
+static int sse_notices(struct lws *wsi, struct view_notices *out)
+{
+    static const char *const names[] = {"notices_stops=", "notices_minutes=", "notices_eta_change_minutes="};
+    char arg[3][64];
+    const char *v[3] = {NULL, NULL, NULL};
+
+    for (int i = 0; i < 3; i++)
+        if (lws_get_urlarg_by_name(wsi, names[i], arg[i], sizeof(arg[i])))
+            v[i] = strchr(arg[i], '=') ? strchr(arg[i], '=') + 1 : arg[i];
+    return view_parse_notices_query(v[0], v[1], v[2], out);
+}
+
 /* The credential's verdict as the HTTP status REST gives: 0 when it may
  * follow the customer. */
 static int admit(struct vhost_state *conf, struct session *s, const char *bearer, const char *dc_id,
@@ -97,6 +110,11 @@ struct sse_stream *sse_open(struct lws *wsi, const char *bearer, const char *dc_
                                 .customer_id = (char *)customer_id, .since = sse_since(wsi)};
     struct sse_stream *st;
 
+    if (sse_notices(wsi, &m.notices)) {
+        *status = 400;
+        *why = VIEW_NOTICES_QUERY_WHY;
+        return NULL;
+    }
     *status = 500;
     *why = "Live channel unavailable";
     if (!conf->live || !(st = calloc(1, sizeof(*st))))

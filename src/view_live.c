@@ -309,6 +309,56 @@ static int parse_notices(struct json_object *o, struct view_notices *out)
     return 0;
 }
 
+/* One integer in [1, VIEW_NOTICE_VALUE_MAX], digits only, up to a comma
+ * or the end; *end after it. */
+static int query_int(const char *p, const char **end, int *v)
+{
+    long n = 0;
+
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((n = n * 10 + (*p - '0')) > VIEW_NOTICE_VALUE_MAX)
+            return -EINVAL;
+    if (n < 1)
+        return -EINVAL;
+    *v = (int)n;
+    *end = p;
+    return 0;
+}
+
+static int query_list(const char *p, int *out, size_t *n)
+{
+    if (!p)
+        return 0;
+    for (*n = 0;;) {
+        if (*n == VIEW_NOTICE_THRESHOLDS_MAX || query_int(p, &p, &out[*n]))
+            return -EINVAL;
+        (*n)++;
+        if (!*p)
+            return 0;
+        if (*p++ != ',')
+            return -EINVAL;
+    }
+}
+
+int view_parse_notices_query(const char *stops, const char *minutes, const char *eta_change_minutes,
+                             struct view_notices *out)
+{
+    const char *end;
+
+    memset(out, 0, sizeof(*out));
+    if (!stops && !minutes && !eta_change_minutes)
+        return 0;
+    if (query_list(stops, out->stops, &out->nstops) || query_list(minutes, out->minutes, &out->nminutes) ||
+        (eta_change_minutes && (query_int(eta_change_minutes, &end, &out->eta_change_minutes) || *end))) {
+        memset(out, 0, sizeof(*out));
+        return -EINVAL;
+    }
+    out->wanted = 1;
+    return 0;
+}
+
 int view_parse_client_msg(const char *buf, size_t len, struct view_client_msg *out, const char **why)
 {
     struct json_object *o = view_parse_json(buf, len), *idv;

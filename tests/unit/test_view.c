@@ -881,6 +881,33 @@ static void test_live_notice_render(void **state)
     free(out);
 }
 
+/* The event stream's query form of notices: same bounds as the JSON one. */
+static void test_notices_query(void **state)
+{
+    struct view_notices n;
+
+    (void)state;
+    assert_int_equal(view_parse_notices_query(NULL, NULL, NULL, &n), 0);
+    assert_int_equal(n.wanted, 0);
+    assert_int_equal(view_parse_notices_query("3,1", "10", "5", &n), 0);
+    assert_int_equal(n.wanted, 1);
+    assert_int_equal(n.nstops, 2);
+    assert_int_equal(n.stops[0], 3);
+    assert_int_equal(n.stops[1], 1);
+    assert_int_equal(n.nminutes, 1);
+    assert_int_equal(n.minutes[0], 10);
+    assert_int_equal(n.eta_change_minutes, 5);
+    assert_int_equal(view_parse_notices_query("240,1,2,3", NULL, NULL, &n), 0);
+    const char *bad[] = {"", "0", "241", "1,", ",1", "1,2,3,4,5", "a", "1 ", "-1", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(view_parse_notices_query(bad[i], NULL, NULL, &n), -EINVAL);
+        assert_int_equal(n.wanted, 0);
+        assert_int_equal(view_parse_notices_query(NULL, bad[i], NULL, &n), -EINVAL);
+    }
+    assert_int_equal(view_parse_notices_query(NULL, NULL, "1,2", &n), -EINVAL);
+    assert_int_equal(view_parse_notices_query(NULL, NULL, "0", &n), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -905,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_client_msg_notices),
         cmocka_unit_test(test_client_msg_notices_rejects),
         cmocka_unit_test(test_live_notice_render),
+        cmocka_unit_test(test_notices_query),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
