@@ -163,10 +163,12 @@ int sse_write_headers(struct lws *wsi, const char *cors)
 }
 
 /* Append one queued message as an event: "id:" for changes (what
- * Last-Event-ID resumes after), then the JSON on one data line. */
+ * Last-Event-ID resumes after; a notice carries its change's seq in its
+ * JSON but no id: line, since it is not a change), then the JSON on one
+ * data line. */
 static size_t sse_format(unsigned char *out, size_t cap, const struct msg *m)
 {
-    int n = m->seq ? lws_snprintf((char *)out, cap, "id: %lld\ndata: ", (long long)m->seq)
+    int n = m->seq && !m->notice ? lws_snprintf((char *)out, cap, "id: %lld\ndata: ", (long long)m->seq)
                    : lws_snprintf((char *)out, cap, "data: ");
 
     if ((size_t)n + m->len + 2 >= cap)
