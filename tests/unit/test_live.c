@@ -548,6 +548,26 @@ static void test_notice_written_directly_after_its_change(void **state)
     live_unlink(&e->live, &f.s);
 }
 
+/* A resumed subscription derives its notices from the replay: the change
+ * it missed tells its crossing right after that change (docs/live.md). */
+static void test_a_resume_tells_the_crossings_of_its_replay(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 64);
+    sql(e, "UPDATE waypoints SET waypoints_ahead = 3 WHERE id = 'w1'");
+    bus_set_through(e->shared.bus, 2); /* the source has offered change 2 */
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\",\"since\":1,"
+               "\"notices\":{\"stops\":[3]}}");
+    assert_int_equal(f.s.q.count, 3);
+    assert_non_null(strstr(queued(&f.s, 0), "\"resumed\":true"));
+    assert_non_null(strstr(queued(&f.s, 1), "\"type\":\"waypoint\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"notice\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"seq\":2"));
+    live_unlink(&e->live, &f.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -566,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notice_follows_its_change_once_per_route, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notices_only_when_asked_and_once_per_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notice_written_directly_after_its_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_resume_tells_the_crossings_of_its_replay, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
