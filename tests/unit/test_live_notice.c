@@ -153,6 +153,71 @@ static void test_waypoints_apart_and_removed(void **state)
     live_notices_clear(&ln);
 }
 
+struct told {
+    struct view_notice v[8];
+    size_t n;
+};
+
+static void record(const struct view_notice *n, void *arg)
+{
+    struct told *t = arg;
+
+    assert_true(t->n < 8);
+    t->v[t->n++] = *n;
+}
+
+/* A connection's subscriptions: each covers its scope from its start, two
+ * asking the same threshold are told once per change, a subscribe again
+ * starts afresh and one without notices forgets. */
+static void test_subscriptions_of_one_connection(void **state)
+{
+    struct view_notices three = {.wanted = 1, .stops = {3}, .nstops = 1};
+    struct view_notices one = {.wanted = 1, .stops = {1}, .nstops = 1};
+    struct live_notice_subs ss = {0};
+    struct waypoint w = wp("r1", "PENDING", 3, NOW + 60 * MIN_MS);
+    struct told t = {0};
+
+    (void)state;
+    assert_int_equal(live_notice_subs_set(&ss, "d", NULL, 5, &three), 0);
+    assert_int_equal(live_notice_subs_set(&ss, "d", "c", 7, &three), 0);
+    assert_int_equal(live_notice_subs_set(&ss, "d", "other", 0, &one), 0);
+    assert_int_equal(ss.n, 3);
+    /* At or before both starts: nobody's. */
+    assert_int_equal(live_notice_subs_change(&ss, 5, 0, &w, NOW, record, &t), 0);
+    assert_int_equal(t.n, 0);
+    /* After the DC's start only: the DC tells it. */
+    assert_int_equal(live_notice_subs_change(&ss, 6, 0, &w, NOW, record, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.v[0].threshold, 3);
+    /* The customer's subscription starts being told now; the DC's was told
+     * on this route already and stays quiet. */
+    t.n = 0;
+    assert_int_equal(live_notice_subs_change(&ss, 8, 0, &w, NOW, record, &t), 0);
+    assert_int_equal(t.n, 1);
+    /* A new route re-arms both, and both tell the same crossing of 3 in one
+     * change: the connection hears it once. The customer "other" does not
+     * cover c's waypoint. */
+    t.n = 0;
+    w = wp("r2", "PENDING", 1, NOW + 60 * MIN_MS);
+    assert_int_equal(live_notice_subs_change(&ss, 9, 0, &w, NOW, record, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.v[0].threshold, 3);
+    assert_int_equal(t.v[0].value, 1);
+    /* Subscribing again starts afresh; without notices forgets. */
+    assert_int_equal(live_notice_subs_set(&ss, "d", "c", 9, &three), 0);
+    assert_int_equal(ss.n, 3);
+    assert_int_equal(live_notice_subs_set(&ss, "d", NULL, 0, NULL), 0);
+    assert_int_equal(ss.n, 2);
+    t.n = 0;
+    assert_int_equal(live_notice_subs_change(&ss, 10, 0, &w, NOW, record, &t), 0);
+    assert_int_equal(t.n, 1); /* the customer's fresh state: 1 ahead crosses 3 */
+    assert_int_equal(live_notice_subs_set(&ss, "d", "nobody", 0, NULL), 0);
+    assert_int_equal(ss.n, 2);
+    live_notice_subs_clear(&ss);
+    assert_int_equal(ss.n, 0);
+    assert_null(ss.v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -161,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_eta_drift_accumulates),
         cmocka_unit_test(test_minutes_by_clock_and_status),
         cmocka_unit_test(test_waypoints_apart_and_removed),
+        cmocka_unit_test(test_subscriptions_of_one_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
