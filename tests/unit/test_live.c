@@ -568,6 +568,31 @@ static void test_a_resume_tells_the_crossings_of_its_replay(void **state)
     live_unlink(&e->live, &f.s);
 }
 
+/* A session behind: its queue merges the change a notice followed into the
+ * newer one, and the notice then follows that one (never read before the
+ * state of its waypoint). */
+static void test_a_slow_session_keeps_each_notice_after_its_waypoint(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 4);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\","
+               "\"notices\":{\"stops\":[3]}}");
+    publish_wp(e, 2, "r", 3);
+    publish_wp(e, 3, "r", 2);
+    publish_wp(e, 4, "r", 2);
+    live_take(&e->live);
+    assert_int_equal(f.s.closing, 0);
+    assert_int_equal(f.s.q.count, 4);
+    assert_non_null(strstr(queued(&f.s, 0), "\"type\":\"subscribed\""));
+    assert_non_null(strstr(queued(&f.s, 1), "{\"type\":\"waypoint\",\"seq\":3}"));
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"notice\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"seq\":2"));
+    assert_non_null(strstr(queued(&f.s, 3), "{\"type\":\"waypoint\",\"seq\":4}"));
+    live_unlink(&e->live, &f.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +612,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notices_only_when_asked_and_once_per_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notice_written_directly_after_its_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_resume_tells_the_crossings_of_its_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_slow_session_keeps_each_notice_after_its_waypoint, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
