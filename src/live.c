@@ -153,7 +153,6 @@ static int subscribe_allowed(struct live *lt, struct session *s, const struct vi
     return 0;
 }
 
-
 /* Send m to s: written at once when the transport can (write_now), else
  * queued behind what waits. */
 static void push(struct session *s, struct msg *m);
