@@ -11,8 +11,9 @@ struct msg;
 struct store_change;
 
 /* Render c (an upsert or a removal) as its push message with LWS_PRE
- * headroom, routed by c's DC, customer and waypoint ids. One reference to
- * a new message, or NULL when out of memory. Any thread. */
+ * headroom, routed by c's DC, customer and waypoint ids, carrying the
+ * waypoint fields the live notices read (msg_set_waypoint). One reference
+ * to a new message, or NULL when out of memory. Any thread. */
 struct msg *change_msg_render(const struct store_change *c);
 
 #endif

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model.h"
+
 struct msg {
     atomic_int refs;
     int64_t seq;        /* change number, or 0 for replies */
@@ -21,6 +23,17 @@ struct msg {
     unsigned char *buf; /* headroom, then len bytes of JSON */
     size_t pre;
     size_t len;
+    int notice;         /* 1: a proximity notice (msg_wrap_notice): never merged, and kept after the
+                         * newest queued change of its waypoint (outq.h) */
+    /* What the live channel's notices read of the change (live_notice.h),
+     * so that no subscriber parses the JSON: set once by msg_set_waypoint
+     * on the thread that renders the change (the source's, or a resume's
+     * service thread) before the message is shared, read-only afterwards.
+     * dc_id, customer_id and id point into key; status and route_id are
+     * owned. has_wp 0: a reply or a notice (nothing set). */
+    int has_wp;
+    int wp_deleted;     /* a waypoint_removed message: wp has only its ids */
+    struct waypoint wp;
 };
 
 /* Wrap a buffer from view_live_* (takes ownership of buf). A change passes
@@ -28,6 +41,14 @@ struct msg {
  * returned; NULL when out of memory (buf is freed then too). */
 struct msg *msg_wrap(unsigned char *buf, size_t pre, size_t len, int64_t seq, int64_t changed_ms, const char *dc_id,
                      const char *customer_id, const char *waypoint_id);
+/* A notice (view_live_notice's buffer, taken over) for the change seq of
+ * that waypoint; NULL when out of memory (buf freed too). */
+struct msg *msg_wrap_notice(unsigned char *buf, size_t pre, size_t len, int64_t seq, const char *dc_id,
+                            const char *customer_id, const char *waypoint_id);
+/* Copy into a change message (from msg_wrap, not yet shared) the fields of
+ * w the notices need: status, route_id, ETA, waypoints ahead, nulls.
+ * deleted: a removal. 0 or -ENOMEM. */
+int msg_set_waypoint(struct msg *m, int deleted, const struct waypoint *w);
 /* Add a reference; returns m. Any thread. */
 struct msg *msg_ref(struct msg *m);
 /* Drop a reference; frees on the last. msg_unref(NULL) does nothing. */

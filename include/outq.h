@@ -3,8 +3,12 @@
  * A connection's outbound queue of messages, bounded. When it fills, queued
  * changes to the same waypoint merge (the older is dropped, the newest keeps
  * its later place, so seq order holds), and a new change replaces a queued
- * one to the same waypoint; replies never merge. Pure; used by
- * one service thread.
+ * one to the same waypoint; replies never merge. Notices (msg->notice)
+ * never merge either, and a notice always follows the newest queued change
+ * of its waypoint: when a merge drops the change a notice was queued after,
+ * the notice moves to right after the change that superseded it (the
+ * notice keeps its own seq, that of the change that caused it). Pure; used
+ * by one service thread.
  */
 #ifndef WAYPOINTD_OUTQ_H
 #define WAYPOINTD_OUTQ_H

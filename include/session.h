@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "live_notice.h"
 #include "outq.h"
 #include "scopeset.h"
 
@@ -55,6 +56,7 @@ struct session {
     uint64_t cred_id;              /* rate-limit id of its credential (admission.h) */
     struct outq q;
     struct scopeset scopes;        /* what it follows, and what each scope has been sent */
+    struct live_notice_subs notices; /* the subscriptions that asked for notices (live.c) */
     struct msg *tx_msg;            /* a message partly written, out of the queue (a reference) */
     size_t tx_off;                 /* and how many of its bytes are out */
     int64_t last_rx_ms;            /* clock_mono_ms() when the peer last sent anything */

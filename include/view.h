@@ -47,6 +47,45 @@ unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre
 unsigned char *view_live_error(const char *id_json, int code, const char *message, int retry_after, size_t pre,
                                size_t *len);
 
+/* A proximity notice (issue 15, docs/live.md "Notices"): sent right after the
+ * waypoint message of the change that caused it. approaching: by "stops"
+ * (value = waypoints ahead) or "minutes" (value = whole minutes to the ETA,
+ * rounded up); eta_changed: by "minutes", value = the drift in whole minutes
+ * (signed), with eta and previous_eta (ms since the epoch). */
+struct view_notice {
+    int64_t seq;
+    const char *dc_id, *customer_id, *waypoint_id;
+    int eta_changed; /* 0: approaching */
+    int by_stops;    /* approaching only: 1 by stops, 0 by minutes */
+    int threshold;
+    int64_t value;
+    int64_t eta, previous_eta; /* eta_changed only */
+};
+unsigned char *view_live_notice(const struct view_notice *n, size_t pre, size_t *len);
+
+/* The optional "notices" member of a subscribe. Thresholds are integers in
+ * [1, VIEW_NOTICE_VALUE_MAX], at most VIEW_NOTICE_THRESHOLDS_MAX each. */
+#define VIEW_NOTICE_THRESHOLDS_MAX 4
+#define VIEW_NOTICE_VALUE_MAX 240
+struct view_notices {
+    int wanted; /* 0: the subscribe had no "notices" (nothing else is set) */
+    int stops[VIEW_NOTICE_THRESHOLDS_MAX];
+    size_t nstops;
+    int minutes[VIEW_NOTICE_THRESHOLDS_MAX];
+    size_t nminutes;
+    int eta_change_minutes; /* 0: no eta_changed notices */
+};
+
+/* The event stream's query form of the same option (docs/live.md):
+ * notices_stops=3,1, notices_minutes=10, notices_eta_change_minutes=5, each
+ * the value of its query argument or NULL when absent. All NULL: not
+ * wanted. 0, or -EINVAL (out untouched beyond what it holds then). */
+int view_parse_notices_query(const char *stops, const char *minutes, const char *eta_change_minutes,
+                             struct view_notices *out);
+#define VIEW_NOTICES_QUERY_WHY                                                                                   \
+    "notices_stops and notices_minutes must be comma-separated lists of at most 4 integers in 1..240, "          \
+    "notices_eta_change_minutes an integer in 1..240"
+
 enum view_msg_type { VIEW_MSG_SUBSCRIBE = 1, VIEW_MSG_UNSUBSCRIBE, VIEW_MSG_PING };
 
 struct view_client_msg {
@@ -55,6 +94,7 @@ struct view_client_msg {
     char *dc_id;       /* malloc'd; NULL for ping */
     char *customer_id; /* malloc'd; NULL: the whole DC */
     int64_t since;     /* -1 when absent */
+    struct view_notices notices; /* subscribe only */
 };
 /* Parse one client message. 0, or -EINVAL with *why a static explanation;
  * id_json is filled whenever the id could be read, for the error reply.

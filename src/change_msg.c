@@ -17,11 +17,19 @@
 struct msg *change_msg_render(const struct store_change *c)
 {
     unsigned char *buf;
+    struct msg *m;
     size_t len = 0;
 
     if (c->kind == STORE_CHANGE_DELETE)
         buf = view_live_removed(c->seq, c->w.dc_id, c->w.customer_id, c->w.id, LWS_PRE, &len);
     else
         buf = view_live_waypoint(c->seq, &c->w, LWS_PRE, &len);
-    return msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
+    m = msg_wrap(buf, LWS_PRE, len, c->seq, c->changed_ms, c->w.dc_id, c->w.customer_id, c->w.id);
+    /* What the notices need rides on the message (msg.h): set here, once,
+     * before anyone else holds it. */
+    if (m && msg_set_waypoint(m, c->kind == STORE_CHANGE_DELETE, &c->w)) {
+        msg_unref(m);
+        return NULL;
+    }
+    return m;
 }

@@ -19,6 +19,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "change_msg.h"
+#include "live_notice.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -76,6 +77,7 @@ static void scopes_drop(struct live *lt, struct session *s)
     for (int i = 0; i < s->scopes.n; i++)
         subs_remove(lt->subs, s->scopes.v[i].dc_id, s->scopes.v[i].customer_id, s);
     scopeset_clear(&s->scopes);
+    live_notice_subs_clear(&s->notices);
 }
 
 void live_unlink(struct live *lt, struct session *s)
@@ -151,20 +153,72 @@ static int subscribe_allowed(struct live *lt, struct session *s, const struct vi
     return 0;
 }
 
-/* scopeset_resume's emit: queue one replayed change. */
+/* Send m to s: written at once when the transport can (write_now), else
+ * queued behind what waits. */
+static void push(struct session *s, struct msg *m);
+
+/* Where live_notice_subs_change's emit sends a notice. */
+struct notice_to {
+    struct session *s;
+    int failed; /* out of memory: the caller ends the session, after the walk */
+};
+
+/* live_notice_subs_change's emit: a notice goes right after its change. */
+static void emit_notice(const struct view_notice *n, void *arg)
+{
+    struct notice_to *to = arg;
+    unsigned char *buf;
+    struct msg *m;
+    size_t len = 0;
+
+    if (to->s->closing || to->failed)
+        return;
+    buf = view_live_notice(n, 0, &len);
+    m = msg_wrap_notice(buf, 0, len, n->seq, n->dc_id, n->customer_id, n->waypoint_id);
+    if (!m) {
+        to->failed = 1;
+        return;
+    }
+    push(to->s, m);
+    msg_unref(m);
+}
+
+/* The notices change m makes for s's subscriptions that asked, sent right
+ * after m. By minutes, only a change can cross a threshold here: time
+ * alone passing sends nothing (docs/live.md). 0, or -ENOMEM: a notice could
+ * not be made, and the caller ends the session (it resumes, and is told
+ * again) once nothing walks its scopes or notices any more. */
+static int notices_after(struct session *s, const struct msg *m)
+{
+    struct notice_to to = {s, 0};
+
+    if (!s->notices.n || !m->has_wp || s->closing)
+        return 0;
+    if (live_notice_subs_change(&s->notices, m->seq, m->wp_deleted, &m->wp, auth_now_ms(), emit_notice, &to) ||
+        to.failed)
+        return -ENOMEM;
+    return 0;
+}
+
+/* scopeset_resume's emit (arg a struct notice_to): queue one replayed
+ * change and its notices. A failure is only noted: the session ends after
+ * the replay, since ending it here would free the scopes being walked. */
 static void emit_replayed(void *item, void *arg)
 {
-    struct session *s = arg;
+    struct notice_to *to = arg;
+    struct session *s = to->s;
     struct msg *c;
 
-    if (s->closing)
+    if (s->closing || to->failed)
         return;
     c = change_msg_render(item);
     if (!c) {
-        end_for_resume(s->live, s);
+        to->failed = 1;
         return;
     }
     session_enqueue(s, c);
+    if (notices_after(s, c))
+        to->failed = 1;
     msg_unref(c);
 }
 
@@ -179,6 +233,7 @@ static int start_scope(struct live *lt, struct session *s, const struct view_cli
 {
     int64_t start = st->resumed ? m->since : st->seq;
     struct scopeset_change *replay = NULL;
+    struct notice_to to = {s, 0};
     int added = scopeset_find(&s->scopes, m->dc_id, m->customer_id) < 0;
     int i = scopeset_add(&s->scopes, m->dc_id, m->customer_id, start);
 
@@ -200,9 +255,39 @@ static int start_scope(struct live *lt, struct session *s, const struct view_cli
         replay[k] = (struct scopeset_change){w->dc_id, w->customer_id, st->changes[k].seq, &st->changes[k]};
     }
     scopeset_resume(&s->scopes, i, replay, st->nchanges, lt->conf->shared->bus ? lt->through : INT64_MAX,
-                    emit_replayed, s);
+                    emit_replayed, &to);
     free(replay);
-    return 0;
+    return to.failed ? -ENOMEM : 0;
+}
+
+/* A fresh subscription's notices about its snapshot, right after the
+ * subscribed reply: a page opened when the driver is already 2 stops
+ * away is told so. 0 or -ENOMEM. */
+static int snapshot_notices(struct session *s, const struct view_client_msg *m, const struct store_sub_state *st)
+{
+    struct notice_to to = {s, 0};
+    struct live_notice_subs one;
+    size_t i;
+    int rc = 0;
+
+    if (!m->notices.wanted)
+        return 0;
+    /* Only the new subscription's state: the others have seen these rows. */
+    for (i = 0; i < s->notices.n; i++)
+        if (!strcmp(s->notices.v[i].dc_id, m->dc_id) &&
+            (s->notices.v[i].customer_id ? m->customer_id && !strcmp(s->notices.v[i].customer_id, m->customer_id)
+                                         : !m->customer_id))
+            break;
+    if (i == s->notices.n)
+        return 0;
+    one = (struct live_notice_subs){&s->notices.v[i], 1};
+    /* The snapshot is the scope's start, which changes at or before it do
+     * not pass: let its rows through, this once. */
+    one.v->start = st->seq - 1;
+    for (size_t k = 0; k < st->nw && !rc && !to.failed; k++)
+        rc = live_notice_subs_change(&one, st->seq, 0, &st->w[k], auth_now_ms(), emit_notice, &to);
+    one.v->start = st->seq;
+    return rc || to.failed ? -ENOMEM : 0;
 }
 
 void live_subscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
@@ -238,7 +323,12 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
         session_error(s, m->id_json, 500, "Out of memory", 0);
     } else {
         session_reply(s, buf, len);
-        if (start_scope(lt, s, m, &st))
+        /* Notices start with the scope: from its snapshot (each waypoint
+         * as if it had just changed, seq the snapshot's) or from the
+         * changes its resume replays (docs/live.md "Notices"). */
+        if (live_notice_subs_set(&s->notices, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq,
+                                 &m->notices) ||
+            (!st.resumed && snapshot_notices(s, m, &st)) || start_scope(lt, s, m, &st))
             end_for_resume(lt, s);
     }
     store_sub_state_clear(&st);
@@ -251,6 +341,7 @@ static void unsubscribe(struct live *lt, struct session *s, const struct view_cl
     size_t len = 0;
 
     if (i >= 0) {
+        (void)live_notice_subs_set(&s->notices, m->dc_id, m->customer_id, 0, NULL); /* removing: no memory */
         subs_remove(lt->subs, m->dc_id, m->customer_id, s);
         scopeset_remove(&s->scopes, i);
         metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, -1);
@@ -295,24 +386,35 @@ static int write_now(struct live *lt, struct session *s, const struct msg *m)
     return s->ops->write_now(s, m);
 }
 
+static void push(struct session *s, struct msg *m)
+{
+    int rc = write_now(s->live, s, m);
+
+    if (rc == 0) {
+        session_enqueue(s, m);
+    } else if (rc < 0) {
+        s->closing = 2; /* the transport failed: it closes */
+        s->ops->kill(s);
+    } else if (!m->notice) {
+        metrics_pushed(s->metrics, m->changed_ms, auth_now_ms());
+    }
+}
+
 /* Fan-out callback from subs_match: a session holding a customer and its
  * DC is called twice; scopeset_admit lets the change through once. */
 static void deliver(void *session, void *arg)
 {
     struct session *s = session;
     struct msg *m = arg;
-    int rc;
 
     if (s->closing || !scopeset_admit(&s->scopes, msg_dc_id(m), msg_customer_id(m), m->seq))
         return;
-    rc = write_now(s->live, s, m);
-    if (rc == 0) {
-        session_enqueue(s, m);
-    } else if (rc < 0) {
-        s->closing = 2; /* the transport failed: it closes */
-        s->ops->kill(s);
-    } else {
-        metrics_pushed(s->metrics, m->changed_ms, auth_now_ms());
+    push(s, m);
+    if (notices_after(s, m)) {
+        /* As end_for_resume, but its scopes stay until the session unlinks:
+         * subs_match is walking them. Nothing more reaches it (closing). */
+        session_drop_queue(s);
+        session_close_after(s, SESSION_CLOSE_UNEXPECTED, "server out of memory; reconnect with since");
     }
 }
 

@@ -6,6 +6,7 @@
  */
 #include "msg.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,38 @@ struct msg *msg_wrap(unsigned char *buf, size_t pre, size_t len, int64_t seq, in
     return m;
 }
 
+struct msg *msg_wrap_notice(unsigned char *buf, size_t pre, size_t len, int64_t seq, const char *dc_id,
+                            const char *customer_id, const char *waypoint_id)
+{
+    struct msg *m = msg_wrap(buf, pre, len, seq, 0, dc_id, customer_id, waypoint_id);
+
+    if (m)
+        m->notice = 1;
+    return m;
+}
+
+int msg_set_waypoint(struct msg *m, int deleted, const struct waypoint *w)
+{
+    const char *c;
+
+    if (!m->key)
+        return -EINVAL;
+    c = msg_customer_id(m);
+    m->wp = (struct waypoint){.dc_id = m->key, .customer_id = (char *)c, .id = (char *)c + strlen(c) + 1};
+    m->wp_deleted = deleted;
+    m->has_wp = 1;
+    if (deleted)
+        return 0;
+    m->wp.status = w->status ? strdup(w->status) : NULL;
+    m->wp.route_id = w->route_id ? strdup(w->route_id) : NULL;
+    m->wp.estimated_time_of_arrival = w->estimated_time_of_arrival;
+    m->wp.waypoints_ahead = w->waypoints_ahead;
+    m->wp.nulls = w->nulls;
+    if ((w->status && !m->wp.status) || (w->route_id && !m->wp.route_id))
+        return -ENOMEM; /* msg_unref frees what was copied */
+    return 0;
+}
+
 struct msg *msg_ref(struct msg *m)
 {
     atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
@@ -65,6 +98,8 @@ void msg_unref(struct msg *m)
         return;
     free(m->buf);
     free(m->key);
+    free(m->wp.status);
+    free(m->wp.route_id);
     free(m);
 }
 

@@ -54,32 +54,124 @@ static int grow(struct outq *q)
     return 0;
 }
 
-size_t outq_merge(struct outq *q)
+/* A table of the newest change of each key among the queued: seen[h] is an
+ * index into the queue, SIZE_MAX empty. tcap a power of two >= 2 * count. */
+static size_t *table_new(const struct outq *q, size_t *tcap)
 {
-    size_t tcap = 16, i, out, dropped = 0;
     size_t *seen;
 
-    if (!q->count)
+    *tcap = 16;
+    while (*tcap < q->count * 2)
+        *tcap <<= 1;
+    seen = malloc(*tcap * sizeof(*seen));
+    if (seen)
+        for (size_t i = 0; i < *tcap; i++)
+            seen[i] = SIZE_MAX;
+    return seen;
+}
+
+/* m's slot in the table: the one holding a change of m's key, or the empty
+ * one where it would go. */
+static size_t table_find(const struct outq *q, const size_t *seen, size_t tcap, const struct msg *m)
+{
+    size_t h = (size_t)m->merge_hash & (tcap - 1);
+
+    while (seen[h] != SIZE_MAX && !msg_same_key(*slot(q, seen[h]), m))
+        h = (h + 1) & (tcap - 1);
+    return h;
+}
+
+static int is_change(const struct msg *m)
+{
+    return m && m->merge_hash && !m->notice;
+}
+
+/* A notice follows its change, and a change that supersedes that one
+ * carries the newer state: every notice goes right after the newest queued
+ * change of its waypoint when that one is behind it (order among a
+ * waypoint's notices kept), so no notice is read before the waypoint
+ * message it speaks of, nor left before a newer one. 0 or -ENOMEM. */
+static int place_notices(struct outq *q)
+{
+    size_t tcap, *seen, *newest = NULL, *next = NULL, *head = NULL, *tail = NULL, i, out;
+    struct msg **tmp = NULL;
+    int rc = -ENOMEM, moved = 0;
+
+    if (!q->count || !(seen = table_new(q, &tcap)))
+        return q->count ? -ENOMEM : 0;
+    newest = malloc(q->count * sizeof(*newest));
+    next = malloc(q->count * sizeof(*next));
+    head = malloc(q->count * sizeof(*head));
+    tail = malloc(q->count * sizeof(*tail));
+    tmp = malloc(q->count * sizeof(*tmp));
+    if (!newest || !next || !head || !tail || !tmp)
+        goto fail;
+    for (i = q->count; i-- > 0;) {
+        struct msg *m = *slot(q, i);
+        size_t h;
+
+        newest[i] = head[i] = tail[i] = next[i] = SIZE_MAX;
+        if (!m->merge_hash)
+            continue;
+        h = table_find(q, seen, tcap, m);
+        if (!m->notice && seen[h] == SIZE_MAX)
+            seen[h] = i; /* from the newest back: the first seen is the newest */
+        else if (m->notice && seen[h] != SIZE_MAX && seen[h] > i)
+            newest[i] = seen[h];
+    }
+    /* Deferred notices hang off their change in queue order. */
+    for (i = 0; i < q->count; i++) {
+        size_t t = newest[i];
+
+        if (t == SIZE_MAX)
+            continue;
+        moved = 1;
+        if (head[t] == SIZE_MAX)
+            head[t] = i;
+        else
+            next[tail[t]] = i;
+        tail[t] = i;
+    }
+    if (moved) {
+        for (i = 0, out = 0; i < q->count; i++) {
+            if (newest[i] != SIZE_MAX)
+                continue;
+            tmp[out++] = *slot(q, i);
+            for (size_t k = head[i]; k != SIZE_MAX; k = next[k])
+                tmp[out++] = *slot(q, k);
+        }
+        for (i = 0; i < q->count; i++)
+            *slot(q, i) = tmp[i];
+    }
+    rc = 0;
+fail:
+    free(seen);
+    free(newest);
+    free(next);
+    free(head);
+    free(tail);
+    free(tmp);
+    return rc;
+}
+
+size_t outq_merge(struct outq *q)
+{
+    size_t tcap, i, out, dropped = 0;
+    size_t *seen;
+
+    if (!q->count || !(seen = table_new(q, &tcap)))
         return 0;
-    while (tcap < q->count * 2)
-        tcap <<= 1;
-    seen = malloc(tcap * sizeof(*seen));
-    if (!seen)
-        return 0;
-    for (i = 0; i < tcap; i++)
-        seen[i] = SIZE_MAX;
-    /* From the newest back: a change whose key was already seen is stale. */
+    /* From the newest back: a change whose key was already seen is stale.
+     * Notices never merge: each tells of a crossing the client has not been
+     * told. */
     for (i = q->count; i-- > 0;) {
         struct msg **m = slot(q, i);
         size_t h;
-        int dup = 0;
 
-        if (!(*m)->merge_hash)
+        if (!is_change(*m))
             continue;
-        h = (size_t)(*m)->merge_hash & (tcap - 1);
-        while (seen[h] != SIZE_MAX && !(dup = msg_same_key(*slot(q, seen[h]), *m)))
-            h = (h + 1) & (tcap - 1);
-        if (dup) {
+        h = table_find(q, seen, tcap, *m);
+        if (seen[h] != SIZE_MAX) {
             msg_unref(*m);
             *m = NULL;
             dropped++;
@@ -95,6 +187,11 @@ size_t outq_merge(struct outq *q)
             *slot(q, out++) = m;
     }
     q->count = out;
+    /* Out of memory here leaves a notice before its waypoint's newer
+     * change: still every message once, the order of one waypoint's notices
+     * kept. */
+    if (dropped)
+        (void)place_notices(q);
     return dropped;
 }
 
@@ -104,10 +201,10 @@ static int drop_superseded(struct outq *q, const struct msg *m)
 {
     size_t i;
 
-    if (!m->merge_hash)
+    if (!is_change(m))
         return 0;
     for (i = q->count; i-- > 0;)
-        if (msg_same_key(*slot(q, i), m))
+        if (is_change(*slot(q, i)) && msg_same_key(*slot(q, i), m))
             break;
     if (i == SIZE_MAX)
         return 0;
@@ -120,11 +217,16 @@ static int drop_superseded(struct outq *q, const struct msg *m)
 
 int outq_push(struct outq *q, struct msg *m)
 {
-    if (q->count == q->max && !outq_merge(q) && !drop_superseded(q, m))
+    int superseded = 0;
+
+    if (q->count == q->max && !outq_merge(q) && !(superseded = drop_superseded(q, m)))
         return -ENOBUFS;
     if (q->count == q->cap && grow(q))
         return -ENOMEM;
     *slot(q, q->count++) = msg_ref(m);
+    /* The dropped change's notices now follow m, its successor. */
+    if (superseded)
+        (void)place_notices(q);
     return 0;
 }
 

@@ -62,6 +62,19 @@ static int64_t sse_since(struct lws *wsi)
     return *end || n < 0 ? -1 : n;
 }
 
+/* The notices_* query arguments (view_parse_notices_query): 0 or -EINVAL. */
+static int sse_notices(struct lws *wsi, struct view_notices *out)
+{
+    static const char *const names[] = {"notices_stops=", "notices_minutes=", "notices_eta_change_minutes="};
+    char arg[3][64];
+    const char *v[3] = {NULL, NULL, NULL};
+
+    for (int i = 0; i < 3; i++)
+        if (lws_get_urlarg_by_name(wsi, names[i], arg[i], sizeof(arg[i])))
+            v[i] = strchr(arg[i], '=') ? strchr(arg[i], '=') + 1 : arg[i];
+    return view_parse_notices_query(v[0], v[1], v[2], out);
+}
+
 /* The credential's verdict as the HTTP status REST gives: 0 when it may
  * follow the customer. */
 static int admit(struct vhost_state *conf, struct session *s, const char *bearer, const char *dc_id,
@@ -93,10 +106,15 @@ struct sse_stream *sse_open(struct lws *wsi, const char *bearer, const char *dc_
                             int *status, const char **why)
 {
     struct vhost_state *conf = lws_vhost_user(lws_get_vhost(wsi));
-    struct view_client_msg m = {VIEW_MSG_SUBSCRIBE, (char *)"null", (char *)dc_id, (char *)customer_id,
-                                sse_since(wsi)};
+    struct view_client_msg m = {.type = VIEW_MSG_SUBSCRIBE, .id_json = (char *)"null", .dc_id = (char *)dc_id,
+                                .customer_id = (char *)customer_id, .since = sse_since(wsi)};
     struct sse_stream *st;
 
+    if (sse_notices(wsi, &m.notices)) {
+        *status = 400;
+        *why = VIEW_NOTICES_QUERY_WHY;
+        return NULL;
+    }
     *status = 500;
     *why = "Live channel unavailable";
     if (!conf->live || !(st = calloc(1, sizeof(*st))))
@@ -145,10 +163,12 @@ int sse_write_headers(struct lws *wsi, const char *cors)
 }
 
 /* Append one queued message as an event: "id:" for changes (what
- * Last-Event-ID resumes after), then the JSON on one data line. */
+ * Last-Event-ID resumes after; a notice carries its change's seq in its
+ * JSON but no id: line, since it is not a change), then the JSON on one
+ * data line. */
 static size_t sse_format(unsigned char *out, size_t cap, const struct msg *m)
 {
-    int n = m->seq ? lws_snprintf((char *)out, cap, "id: %lld\ndata: ", (long long)m->seq)
+    int n = m->seq && !m->notice ? lws_snprintf((char *)out, cap, "id: %lld\ndata: ", (long long)m->seq)
                    : lws_snprintf((char *)out, cap, "data: ");
 
     if ((size_t)n + m->len + 2 >= cap)

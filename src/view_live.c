@@ -127,6 +127,27 @@ unsigned char *view_live_error(const char *id_json, int code, const char *messag
     return finish_pre(o, pre, len);
 }
 
+unsigned char *view_live_notice(const struct view_notice *n, size_t pre, size_t *len)
+{
+    struct json_object *o = typed("notice");
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "seq", json_object_new_int64(n->seq));
+    json_object_object_add(o, "dc_id", json_object_new_string(n->dc_id));
+    json_object_object_add(o, "customer_id", json_object_new_string(n->customer_id));
+    json_object_object_add(o, "waypoint_id", json_object_new_string(n->waypoint_id));
+    json_object_object_add(o, "kind", json_object_new_string(n->eta_changed ? "eta_changed" : "approaching"));
+    json_object_object_add(o, "by", json_object_new_string(n->eta_changed || !n->by_stops ? "minutes" : "stops"));
+    json_object_object_add(o, "threshold", json_object_new_int(n->threshold));
+    json_object_object_add(o, "value", json_object_new_int64(n->value));
+    if (n->eta_changed) {
+        json_object_object_add(o, "eta", json_object_new_int64(n->eta));
+        json_object_object_add(o, "previous_eta", json_object_new_int64(n->previous_eta));
+    }
+    return finish_pre(o, pre, len);
+}
+
 void view_client_msg_clear(struct view_client_msg *m)
 {
     free(m->id_json);
@@ -235,6 +256,109 @@ static int parse_since(struct json_object *o, int64_t *since)
     return 0;
 }
 
+/* One threshold list: an array of 1..VIEW_NOTICE_THRESHOLDS_MAX integers in
+ * [1, VIEW_NOTICE_VALUE_MAX]. Absent leaves *n at 0. */
+static int parse_thresholds(struct json_object *o, const char *name, int *out, size_t *n)
+{
+    struct json_object *a, *v;
+    size_t count;
+
+    if (!json_object_object_get_ex(o, name, &a))
+        return 0;
+    if (!a || !json_object_is_type(a, json_type_array))
+        return -EINVAL;
+    count = json_object_array_length(a);
+    if (count < 1 || count > VIEW_NOTICE_THRESHOLDS_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < count; i++) {
+        v = json_object_array_get_idx(a, i);
+        if (!v || !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
+            json_object_get_int64(v) > VIEW_NOTICE_VALUE_MAX)
+            return -EINVAL;
+        out[i] = (int)json_object_get_int64(v);
+    }
+    *n = count;
+    return 0;
+}
+
+/* The optional "notices" object; unknown members are refused so that a typo
+ * does not silently turn notices off. */
+static int parse_notices(struct json_object *o, struct view_notices *out)
+{
+    struct json_object *no, *v;
+
+    if (!json_object_object_get_ex(o, "notices", &no))
+        return 0;
+    if (!no || !json_object_is_type(no, json_type_object))
+        return -EINVAL;
+    json_object_object_foreach(no, key, val) {
+        (void)val;
+        if (strcmp(key, "stops") && strcmp(key, "minutes") && strcmp(key, "eta_change_minutes"))
+            return -EINVAL;
+    }
+    if (parse_thresholds(no, "stops", out->stops, &out->nstops) ||
+        parse_thresholds(no, "minutes", out->minutes, &out->nminutes))
+        return -EINVAL;
+    if (json_object_object_get_ex(no, "eta_change_minutes", &v)) {
+        if (!v || !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 1 ||
+            json_object_get_int64(v) > VIEW_NOTICE_VALUE_MAX)
+            return -EINVAL;
+        out->eta_change_minutes = (int)json_object_get_int64(v);
+    }
+    out->wanted = 1;
+    return 0;
+}
+
+/* One integer in [1, VIEW_NOTICE_VALUE_MAX], digits only, up to a comma
+ * or the end; *end after it. */
+static int query_int(const char *p, const char **end, int *v)
+{
+    long n = 0;
+
+    if (*p < '0' || *p > '9')
+        return -EINVAL;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((n = n * 10 + (*p - '0')) > VIEW_NOTICE_VALUE_MAX)
+            return -EINVAL;
+    if (n < 1)
+        return -EINVAL;
+    *v = (int)n;
+    *end = p;
+    return 0;
+}
+
+static int query_list(const char *p, int *out, size_t *n)
+{
+    if (!p)
+        return 0;
+    for (*n = 0;;) {
+        if (*n == VIEW_NOTICE_THRESHOLDS_MAX || query_int(p, &p, &out[*n]))
+            return -EINVAL;
+        (*n)++;
+        if (!*p)
+            return 0;
+        if (*p++ != ',')
+            return -EINVAL;
+    }
+}
+
+int view_parse_notices_query(const char *stops, const char *minutes, const char *eta_change_minutes,
+                             struct view_notices *out)
+{
+    const char *end;
+
+    memset(out, 0, sizeof(*out));
+    if (!stops && !minutes && !eta_change_minutes)
+        return 0;
+    if (query_list(stops, out->stops, &out->nstops) || query_list(minutes, out->minutes, &out->nminutes) ||
+        (eta_change_minutes && (query_int(eta_change_minutes, &end, &out->eta_change_minutes) || *end))) {
+        memset(out, 0, sizeof(*out));
+        return -EINVAL;
+    }
+    out->wanted = 1;
+    return 0;
+}
+
 int view_parse_client_msg(const char *buf, size_t len, struct view_client_msg *out, const char **why)
 {
     struct json_object *o = view_parse_json(buf, len), *idv;
@@ -264,7 +388,13 @@ int view_parse_client_msg(const char *buf, size_t len, struct view_client_msg *o
         goto out;
     }
     *why = "since must be a non-negative integer";
-    if (out->type == VIEW_MSG_SUBSCRIBE && parse_since(o, &out->since))
+    if (out->type == VIEW_MSG_SUBSCRIBE && parse_since(o, &out->since)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    *why = "notices must be an object of stops and minutes (arrays of at most 4 integers in 1..240) and "
+           "eta_change_minutes (an integer in 1..240)";
+    if (out->type == VIEW_MSG_SUBSCRIBE && parse_notices(o, &out->notices))
         rc = -EINVAL;
 out:
     json_object_put(o);

@@ -163,10 +163,14 @@ function open(key, dc) {
     const probePath = "/dcs/" + encodeURIComponent(dc) + "/customers/-/waypoints";
     client = new LiveClient({
         credential: key, dcId: dc, customerId: null,
+        // The tracking page's thresholds (tracking.js): the board marks the
+        // stops whose customers were told.
+        notices: { stops: [3, 1], minutes: [10] },
         probe: () => probeRest(probePath, key),
         on: {
             state: setConn, snapshot: onSnapshot, resumed: () => { lastLive = Date.now(); render(); },
-            waypoint: onWaypoint, removed: onRemoved, problem: onProblem, clear: clearBoardProblem,
+            waypoint: onWaypoint, removed: onRemoved, notice: onNotice, problem: onProblem,
+            clear: clearBoardProblem,
         },
     });
     client.start();
@@ -249,7 +253,10 @@ function onWaypoint(m) {
     const now = Date.now();
     const had = stops.get(w.id);
     const wasDone = had && had.w.status !== "PENDING";
-    const entry = { w, changedAt: now, doneAt: had?.doneAt || 0 };
+    // What the customer was told stays with the stop until a new route
+    // re-arms the notices (docs/live.md).
+    const told = had && had.w.route_id === w.route_id ? had.told : null;
+    const entry = { w, changedAt: now, doneAt: had?.doneAt || 0, told };
     if (w.status !== "PENDING" && !wasDone) {
         entry.doneAt = now;
         if (w.status === "COMPLETED") doneSinceOpen++;
@@ -258,6 +265,15 @@ function onWaypoint(m) {
     stops.set(w.id, entry);
     lastChange = now;
     wantName(w.customer_id);
+    render();
+}
+
+// A notice follows its stop's waypoint message: the stop is in the map.
+function onNotice(m) {
+    const e = stops.get(m.waypoint_id);
+    if (!e || m.kind !== "approaching") return;
+    const v = Number(m.value);
+    e.told = m.by === "stops" ? (v <= 0 ? "next stop" : `${v} stop${v === 1 ? "" : "s"} away`) : `about ${v} min away`;
     render();
 }
 
@@ -413,7 +429,8 @@ function stopRow(e, now, pos) {
     const who = n && n !== "loading" ? n.name : w.customer_id;
     const detail = [w.id, n && n !== "loading" && n.address ? n.address : (n && n !== "loading" ? w.customer_id : "")]
         .filter(Boolean).join(" · ");
-    const sig = [status, late, seq, whenMain, whenSub, who, detail].join("|");
+    const told = w.status === "PENDING" ? e.told || "" : "";
+    const sig = [status, late, seq, whenMain, whenSub, who, detail, told].join("|");
     if (li.dataset.sig !== sig) {
         li.dataset.sig = sig;
         li.dataset.status = w.status;
@@ -423,10 +440,13 @@ function stopRow(e, now, pos) {
         const label = w.status === "PENDING"
             ? `Stop ${seq}: ${who}, ${typeof eta === "number" ? "ETA " + whenMain + ", " + whenSub : "no ETA yet"}`
             : `${who}: ${whenSub.toLowerCase()}${whenMain ? " at " + whenMain : ""}`;
-        li.setAttribute("aria-label", label + (late ? " (late)" : ""));
+        li.setAttribute("aria-label", label + (late ? " (late)" : "") + (told ? "; customer told: " + told : ""));
         li.replaceChildren(
             seqEl,
-            h("span", { class: "who" }, h("b", { text: who }), h("small", { text: detail })),
+            h("span", { class: "who" }, h("b", { text: who },
+                                          told ? h("span", { class: "badge told", title: "Customer told: " + told,
+                                                             text: "Told" }) : ""),
+              h("small", { text: detail })),
             h("span", { class: "when" }, h("b", { text: whenMain }),
               h("small", {}, late ? h("span", { class: "sr-only", text: "Late: " }) : "", whenSub)));
     }

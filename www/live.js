@@ -48,9 +48,15 @@ export function liveUrl(credential) {
  * (libwebsockets 4.1's lws_get_urlarg_by_name) stops at the first parameter
  * longer than its buffer, so a `since` after the token can be overlooked.
  */
-export function eventsUrl(path, credential, since = null) {
-    return path + "?" + (since != null ? "since=" + encodeURIComponent(since) + "&" : "") +
-           "access_token=" + encodeURIComponent(credential);
+export function eventsUrl(path, credential, since = null, notices = null) {
+    let q = since != null ? "since=" + encodeURIComponent(since) + "&" : "";
+    // The subscribe's notices option in the stream's query form (docs/live.md).
+    if (notices?.stops?.length) q += "notices_stops=" + encodeURIComponent(notices.stops.join(",")) + "&";
+    if (notices?.minutes?.length) q += "notices_minutes=" + encodeURIComponent(notices.minutes.join(",")) + "&";
+    if (notices?.eta_change_minutes) {
+        q += "notices_eta_change_minutes=" + encodeURIComponent(notices.eta_change_minutes) + "&";
+    }
+    return path + "?" + q + "access_token=" + encodeURIComponent(credential);
 }
 
 /**
@@ -100,6 +106,9 @@ export async function probeRest(path, credential, timeoutMs = 8000) {
  * on.resumed(msg)           resumed after `since`: keep what you have, changes follow
  * on.waypoint(msg)          an insert or update ({seq, dc_id, customer_id, waypoint})
  * on.removed(msg)           a delete ({seq, dc_id, customer_id, waypoint_id})
+ * on.notice(msg)            a proximity notice, when `notices` was given ({seq, dc_id,
+ *                           customer_id, waypoint_id, kind, by, threshold, value}),
+ *                           right after the waypoint message of its change
  * on.problem(problem)       something to tell the person: {kind, code, message, fatal}
  *                           kind: "auth" (401), "forbidden" (403), "request" (400),
  *                           "limit" (429), "server" (500), "unreachable", "closed"
@@ -107,8 +116,9 @@ export async function probeRest(path, credential, timeoutMs = 8000) {
  * on.clear()                the last problem is over (the subscription is live again)
  */
 export class LiveClient {
-    constructor({ credential, dcId, customerId = null, probe = null, eventsPath = null, on = {} }) {
+    constructor({ credential, dcId, customerId = null, probe = null, eventsPath = null, notices = null, on = {} }) {
         this.credential = credential;
+        this.notices = notices;   // the subscribe's notices option ({stops, minutes, eta_change_minutes})
         this.dcId = dcId;
         this.customerId = customerId;
         this.probe = probe;
@@ -256,7 +266,7 @@ export class LiveClient {
         }
         let es;
         try {
-            es = new EventSource(eventsUrl(this.eventsPath, this.credential, fresh ? null : this.seq));
+            es = new EventSource(eventsUrl(this.eventsPath, this.credential, fresh ? null : this.seq, this.notices));
         } catch (e) {
             this.on.problem?.({ kind: "closed", code: 0, message: String(e && e.message || e), fatal: true });
             this.stop();
@@ -283,6 +293,7 @@ export class LiveClient {
         const msg = { type: "subscribe", id: ++this.reqId, dc_id: this.dcId };
         if (this.customerId != null) msg.customer_id = this.customerId;
         if (resume && this.seq != null) msg.since = this.seq;
+        if (this.notices) msg.notices = this.notices;
         this._send(msg);
     }
 
@@ -337,6 +348,10 @@ export class LiveClient {
             if (m.type === "waypoint") this.on.waypoint?.(m);
             else this.on.removed?.(m);
             if (this.state === "live") this.lastLiveAt = Date.now();
+            break;
+        case "notice":
+            // Not a change: the seq (its change's) is not taken as "since".
+            this.on.notice?.(m);
             break;
         case "error":
             this._serverError(m);

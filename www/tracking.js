@@ -13,7 +13,12 @@ const els = {
     upcomingCard: $("upcoming-card"), upcoming: $("upcoming"),
     recentCard: $("recent-card"), recent: $("recent"), recentCount: $("recent-count"),
     recentEmpty: $("recent-empty"), updated: $("updated"), announce: $("announce"),
+    proximity: $("proximity"), notify: $("notify"), notifyBtn: $("notify-btn"), notifyState: $("notify-state"),
 };
+
+// What the server is asked to tell us (docs/live.md, "Notices"): 3 and 1
+// stops before ours, and 10 minutes before the ETA.
+const NOTICES = { stops: [3, 1], minutes: [10] };
 
 // ---- icons (static markup, no outside resources) ----------------------------
 
@@ -62,6 +67,70 @@ function maxAheadSeen(w) {
         else localStorage.setItem(aheadKey(w.id), String(cur));
     } catch (_) { /* storage disabled: progress starts from now */ }
     return seen;
+}
+
+// ---- proximity notices -----------------------------------------------------------
+
+let proximityFor = null;     // the waypoint the banner speaks of
+const notified = new Set();  // (waypoint, route, kind, by, threshold) already shown as a notification
+
+function noticeText(m) {
+    const v = Number(m.value);
+    if (m.kind === "approaching" && m.by === "stops") {
+        return v <= 0 ? "Your driver is heading to you next" : `Your driver is ${v} stop${v === 1 ? "" : "s"} away`;
+    }
+    if (m.kind === "approaching") {
+        return v <= 0 ? "Your driver is arriving now" : `Arriving in about ${v} minute${v === 1 ? "" : "s"}`;
+    }
+    if (m.kind === "eta_changed" && typeof m.eta === "number") return "New arrival time: " + formatTime(m.eta);
+    return "";
+}
+
+function onNotice(m) {
+    const text = noticeText(m);
+    if (!text || typeof m.waypoint_id !== "string") return;
+    proximityFor = m.waypoint_id;
+    els.proximity.replaceChildren(icon("truck"), h("span", { id: "proximity-text", text }));
+    els.proximity.hidden = false;
+    flash(els.proximity);
+    // A resumed connection tells a crossing again (docs/live.md): one
+    // notification per waypoint, route, kind and threshold.
+    const w = waypoints.find((x) => x.id === m.waypoint_id);
+    const key = [m.waypoint_id, w?.route_id ?? "", m.kind, m.by, m.threshold].join("|");
+    if (notified.has(key)) return;
+    notified.add(key);
+    if (typeof Notification === "function" && Notification.permission === "granted") {
+        try {
+            new Notification("Delivery update", { body: text, tag: "waypointd-" + m.waypoint_id });
+        } catch (_) { /* some browsers only notify from a service worker: the banner says it */ }
+    }
+}
+
+// The banner goes once its waypoint is no longer on the way.
+function proximityOnChange(w) {
+    if (proximityFor && w.id === proximityFor && w.status !== "PENDING") {
+        proximityFor = null;
+        els.proximity.hidden = true;
+        els.proximity.replaceChildren();
+    }
+}
+
+// Opt-in browser notifications: asked only when the person clicks.
+function renderNotify() {
+    if (typeof Notification !== "function") { els.notify.hidden = true; return; }
+    const p = Notification.permission;
+    els.notify.hidden = false;
+    els.notifyBtn.hidden = p !== "default";
+    els.notifyState.textContent = p === "granted" ? "Notifications are on: we tell you when the driver is close."
+        : p === "denied" ? "Notifications are blocked in this browser; this page still shows the news." : "";
+}
+
+function setupNotify() {
+    renderNotify();
+    els.notifyBtn.addEventListener("click", async () => {
+        try { await Notification.requestPermission(); } catch (_) { /* an old callback-style browser */ }
+        renderNotify();
+    });
 }
 
 // ---- problems, in words -------------------------------------------------------
@@ -474,14 +543,17 @@ if (!dcId || !customerId || !token) {
     document.title = "Track your delivery";
     renderFooter();
     const path = "/dcs/" + encodeURIComponent(dcId) + "/customers/" + encodeURIComponent(customerId) + "/waypoints";
+    setupNotify();
     client = new LiveClient({
-        credential: token, dcId, customerId,
+        credential: token, dcId, customerId, notices: NOTICES,
         // When WebSocket is missing or keeps failing to open: Server-Sent Events.
         eventsPath: path + "/events",
         probe: () => probeRest(path, token),
         on: {
             state: onState, snapshot: onSnapshot, resumed: () => { lastUpdate = Date.now(); },
-            waypoint: onWaypoint, removed: onRemoved, problem: onProblem, clear: clearProblem,
+            waypoint: (m) => { onWaypoint(m); if (m.waypoint) proximityOnChange(m.waypoint); },
+            removed: (m) => { onRemoved(m); proximityOnChange({ id: m.waypoint_id, status: "REMOVED" }); },
+            notice: onNotice, problem: onProblem, clear: clearProblem,
         },
     });
     client.start();

@@ -227,7 +227,8 @@ describe("dispatch board", () => {
         assert.equal(await page.inputValue("#api-key"), "", "the key does not linger in the form");
         // The DC subscription: no customer_id.
         const sub = wsMessages(rec).find((m) => m.dir === "sent" && m.msg.type === "subscribe");
-        assert.deepEqual(Object.keys(sub.msg).sort(), ["dc_id", "id", "type"]);
+        assert.deepEqual(Object.keys(sub.msg).sort(), ["dc_id", "id", "notices", "type"]);
+        assert.deepEqual(sub.msg.notices, { stops: [3, 1], minutes: [10] }, "the tracking page's thresholds");
         assertClean(rec);
     });
 

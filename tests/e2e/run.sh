@@ -49,7 +49,7 @@ if [ ! -f "$here/node_modules/playwright-core/package.json" ]; then
 fi
 
 cd "$here"
-[ $# -gt 0 ] || set -- tracking.test.mjs tracking-sse.test.mjs dispatch.test.mjs
+[ $# -gt 0 ] || set -- tracking.test.mjs tracking-sse.test.mjs dispatch.test.mjs notices.test.mjs
 # One file at a time (each starts its own server and browser); every test has
 # its own deadline, and the whole run one more. timeout signals the whole
 # process group; the tests kill their servers on the way out.

@@ -70,11 +70,56 @@ static void test_delete_renders_the_ids_only(void **state)
     msg_unref(m);
 }
 
+/* The fields the live notices read ride on the message, copied (the change
+ * is freed long before the message). */
+static void test_the_message_carries_what_notices_read(void **state)
+{
+    struct store_change c = {.seq = 7, .kind = STORE_CHANGE_UPSERT};
+    char route[] = "r1", status[] = "PENDING";
+    struct msg *m;
+
+    (void)state;
+    c.w.dc_id = "d1";
+    c.w.id = "w1";
+    c.w.customer_id = "c1";
+    c.w.route_id = route;
+    c.w.status = status;
+    c.w.waypoints_ahead = 3;
+    c.w.estimated_time_of_arrival = 1700000060000LL;
+    c.w.nulls = WAYPOINT_NULL_WAITING;
+    m = change_msg_render(&c);
+    assert_non_null(m);
+    memcpy(route, "xx", 3);
+    memcpy(status, "FAILED", 7);
+    assert_int_equal(m->has_wp, 1);
+    assert_int_equal(m->wp_deleted, 0);
+    assert_int_equal(m->notice, 0);
+    assert_string_equal(m->wp.dc_id, "d1");
+    assert_string_equal(m->wp.customer_id, "c1");
+    assert_string_equal(m->wp.id, "w1");
+    assert_string_equal(m->wp.route_id, "r1");
+    assert_string_equal(m->wp.status, "PENDING");
+    assert_int_equal(m->wp.waypoints_ahead, 3);
+    assert_int_equal(m->wp.estimated_time_of_arrival, 1700000060000LL);
+    assert_int_equal(m->wp.nulls, WAYPOINT_NULL_WAITING);
+    msg_unref(m);
+    c.kind = STORE_CHANGE_DELETE;
+    c.w.route_id = c.w.status = NULL;
+    m = change_msg_render(&c);
+    assert_non_null(m);
+    assert_int_equal(m->has_wp, 1);
+    assert_int_equal(m->wp_deleted, 1);
+    assert_string_equal(m->wp.id, "w1");
+    assert_null(m->wp.status);
+    msg_unref(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_upsert_renders_the_waypoint),
         cmocka_unit_test(test_delete_renders_the_ids_only),
+        cmocka_unit_test(test_the_message_carries_what_notices_read),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

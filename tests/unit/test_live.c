@@ -449,6 +449,150 @@ static void test_resume_of_a_second_scope_sends_each_change_once_in_order(void *
     live_unlink(&e->live, &f.s);
 }
 
+/* A change to w1 (d1/c1) carrying the waypoint fields notices read. */
+static void publish_wp(struct env *e, int64_t seq, const char *route, int64_t ahead)
+{
+    struct waypoint w = {.dc_id = (char *)"d1", .customer_id = (char *)"c1", .id = (char *)"w1",
+                         .route_id = (char *)route, .status = (char *)"PENDING", .waypoints_ahead = ahead,
+                         .nulls = WAYPOINT_NULL_ETA};
+    struct msg *m = change(seq);
+
+    assert_non_null(m);
+    assert_int_equal(msg_set_waypoint(m, 0, &w), 0);
+    bus_publish(e->shared.bus, &m, 1, seq);
+    msg_unref(m);
+}
+
+/* How many queued messages contain needle. */
+static size_t count_queued(const struct session *s, const char *needle)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->q.count; i++)
+        n += strstr(queued(s, i), needle) != NULL;
+    return n;
+}
+
+/* A subscription that asked gets its notice right after the change that
+ * crossed the threshold, once per route, and again on a new route. */
+static void test_notice_follows_its_change_once_per_route(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\","
+               "\"notices\":{\"stops\":[3]}}");
+    assert_int_equal(f.s.q.count, 1); /* the snapshot's w1 has no waypoints_ahead: nothing to tell */
+    publish_wp(e, 2, "r", 3);
+    live_take(&e->live);
+    assert_int_equal(f.s.q.count, 3);
+    assert_non_null(strstr(queued(&f.s, 1), "\"seq\":2"));
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"notice\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"seq\":2"));
+    assert_non_null(strstr(queued(&f.s, 2), "\"by\":\"stops\""));
+    publish_wp(e, 3, "r", 2);
+    live_take(&e->live);
+    assert_int_equal(count_queued(&f.s, "\"notice\""), 1);
+    publish_wp(e, 4, "r2", 3);
+    live_take(&e->live);
+    assert_int_equal(count_queued(&f.s, "\"notice\""), 2);
+    assert_non_null(strstr(queued(&f.s, f.s.q.count - 1), "\"seq\":4"));
+    live_unlink(&e->live, &f.s);
+}
+
+/* Without notices nothing changes; a customer and its DC both asking on
+ * one connection are told once; unsubscribing forgets. */
+static void test_notices_only_when_asked_and_once_per_connection(void **state)
+{
+    struct env *e = *state;
+    struct fake f, g;
+
+    open_key_session(e, &f, 64);
+    open_key_session(e, &g, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\"}");
+    say(e, &g, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"notices\":{\"stops\":[3]}}");
+    say(e, &g, "{\"type\":\"subscribe\",\"id\":2,\"dc_id\":\"d1\",\"customer_id\":\"c1\","
+               "\"notices\":{\"stops\":[3]}}");
+    publish_wp(e, 2, "r", 1);
+    live_take(&e->live);
+    assert_int_equal(f.s.q.count, 2);
+    assert_int_equal(count_queued(&f.s, "\"notice\""), 0);
+    assert_int_equal(count_queued(&g.s, "\"notice\""), 1);
+    assert_int_equal(g.s.notices.n, 2);
+    say(e, &g, "{\"type\":\"unsubscribe\",\"id\":3,\"dc_id\":\"d1\"}");
+    assert_int_equal(g.s.notices.n, 1);
+    live_unlink(&e->live, &f.s);
+    live_unlink(&e->live, &g.s);
+    assert_int_equal(g.s.notices.n, 0);
+}
+
+/* Written straight through: the notice follows its change the same way. */
+static void test_notice_written_directly_after_its_change(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    struct msg *m;
+
+    open_key_session(e, &f, 64);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"notices\":{\"stops\":[2]}}");
+    while ((m = session_tx_next(&f.s)))
+        session_tx_advance(&f.s, m, 1);
+    f.direct = 1;
+    publish_wp(e, 2, "r", 2);
+    live_take(&e->live);
+    assert_int_equal(f.nwritten, 2);
+    assert_int_equal(f.written[0], 2);
+    assert_int_equal(f.written[1], 2);
+    assert_null(session_tx_next(&f.s));
+    live_unlink(&e->live, &f.s);
+}
+
+/* A resumed subscription derives its notices from the replay: the change
+ * it missed tells its crossing right after that change (docs/live.md). */
+static void test_a_resume_tells_the_crossings_of_its_replay(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 64);
+    sql(e, "UPDATE waypoints SET waypoints_ahead = 3 WHERE id = 'w1'");
+    bus_set_through(e->shared.bus, 2); /* the source has offered change 2 */
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\",\"since\":1,"
+               "\"notices\":{\"stops\":[3]}}");
+    assert_int_equal(f.s.q.count, 3);
+    assert_non_null(strstr(queued(&f.s, 0), "\"resumed\":true"));
+    assert_non_null(strstr(queued(&f.s, 1), "\"type\":\"waypoint\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"notice\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"seq\":2"));
+    live_unlink(&e->live, &f.s);
+}
+
+/* A session behind: its queue merges the change a notice followed into the
+ * newer one, and the notice then follows that one (never read before the
+ * state of its waypoint). */
+static void test_a_slow_session_keeps_each_notice_after_its_waypoint(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 4);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\",\"customer_id\":\"c1\","
+               "\"notices\":{\"stops\":[3]}}");
+    publish_wp(e, 2, "r", 3);
+    publish_wp(e, 3, "r", 2);
+    publish_wp(e, 4, "r", 2);
+    live_take(&e->live);
+    assert_int_equal(f.s.closing, 0);
+    assert_int_equal(f.s.q.count, 4);
+    assert_non_null(strstr(queued(&f.s, 0), "\"type\":\"subscribed\""));
+    assert_non_null(strstr(queued(&f.s, 1), "{\"type\":\"waypoint\",\"seq\":3}"));
+    assert_non_null(strstr(queued(&f.s, 2), "\"type\":\"notice\""));
+    assert_non_null(strstr(queued(&f.s, 2), "\"seq\":2"));
+    assert_non_null(strstr(queued(&f.s, 3), "{\"type\":\"waypoint\",\"seq\":4}"));
+    live_unlink(&e->live, &f.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +608,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_direct_write_only_when_nothing_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_failed_direct_write_closes_the_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_of_a_second_scope_sends_each_change_once_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notice_follows_its_change_once_per_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notices_only_when_asked_and_once_per_connection, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notice_written_directly_after_its_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_resume_tells_the_crossings_of_its_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_slow_session_keeps_each_notice_after_its_waypoint, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -470,6 +470,78 @@ static void test_clear_drops_references(void **state)
     msg_unref(r);
 }
 
+/* A notice of the change seq to waypoint wp. */
+static struct msg *notice(int64_t seq, const char *wp)
+{
+    unsigned char *b = malloc(8);
+    struct msg *m;
+
+    assert_non_null(b);
+    memcpy(b, "....{}..", 8);
+    m = msg_wrap_notice(b, 4, 2, seq, "dc", "c", wp);
+    assert_non_null(m);
+    return m;
+}
+
+/* A merge that drops the change a notice followed moves the notice to
+ * right after the change that superseded it; notices never merge. */
+static void test_notice_follows_the_newest_change_after_a_merge(void **state)
+{
+    struct msg *a1 = change(1, "A"), *na1 = notice(1, "A"), *na1b = notice(1, "A"), *b2 = change(2, "B");
+    struct msg *a3 = change(3, "A"), *c4 = change(4, "C");
+    struct msg *all[] = {a1, na1, na1b, b2, a3, c4};
+    struct msg *want[] = {b2, a3, na1, na1b, c4};
+    struct outq q;
+
+    (void)state;
+    outq_init(&q, 5);
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal(outq_push(&q, all[i]), 0);
+    assert_int_equal(outq_push(&q, c4), 0); /* full: a1 merges into a3 */
+    expect_drain(&q, want, 5);
+    assert_int_equal(refs(a1), 1);
+    unref_all(all, 6);
+    outq_clear(&q);
+}
+
+/* Full with nothing to merge: the new change replaces its waypoint's
+ * queued one, and that one's notice follows the new change. */
+static void test_notice_follows_the_change_that_replaced_its_own(void **state)
+{
+    struct msg *a1 = change(1, "A"), *na1 = notice(1, "A"), *b2 = change(2, "B"), *a3 = change(3, "A");
+    struct msg *all[] = {a1, na1, b2, a3};
+    struct msg *want[] = {b2, a3, na1};
+    struct outq q;
+
+    (void)state;
+    outq_init(&q, 3);
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(outq_push(&q, all[i]), 0);
+    assert_int_equal(outq_push(&q, a3), 0);
+    expect_drain(&q, want, 3);
+    unref_all(all, 4);
+    outq_clear(&q);
+}
+
+/* Notices alone never make room: a queue full of them is a client too slow. */
+static void test_notices_never_merge(void **state)
+{
+    struct msg *n1 = notice(1, "A"), *n2 = notice(2, "A"), *n3 = notice(3, "A");
+    struct msg *all[] = {n1, n2};
+    struct outq q;
+
+    (void)state;
+    outq_init(&q, 2);
+    assert_int_equal(outq_push(&q, n1), 0);
+    assert_int_equal(outq_push(&q, n2), 0);
+    assert_int_equal(outq_push(&q, n3), -ENOBUFS);
+    expect_drain(&q, all, 2);
+    msg_unref(n1);
+    msg_unref(n2);
+    msg_unref(n3);
+    outq_clear(&q);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -488,6 +560,9 @@ int main(void)
         cmocka_unit_test(test_merge_across_wrap),
         cmocka_unit_test(test_newest_of_each_key_survives),
         cmocka_unit_test(test_clear_drops_references),
+        cmocka_unit_test(test_notice_follows_the_newest_change_after_a_merge),
+        cmocka_unit_test(test_notice_follows_the_change_that_replaced_its_own),
+        cmocka_unit_test(test_notices_never_merge),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

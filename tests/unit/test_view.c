@@ -788,6 +788,126 @@ static void test_client_msg_rejects(void **state)
     }
 }
 
+static void test_client_msg_notices(void **state)
+{
+    struct view_client_msg m;
+
+    (void)state;
+    assert_int_equal(client_msg("{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\"}", &m), 0);
+    assert_int_equal(m.notices.wanted, 0);
+    view_client_msg_clear(&m);
+    assert_int_equal(client_msg("{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":"
+                                "{\"stops\":[3,1],\"minutes\":[10],\"eta_change_minutes\":5}}", &m), 0);
+    assert_int_equal(m.notices.wanted, 1);
+    assert_int_equal(m.notices.nstops, 2);
+    assert_int_equal(m.notices.stops[0], 3);
+    assert_int_equal(m.notices.stops[1], 1);
+    assert_int_equal(m.notices.nminutes, 1);
+    assert_int_equal(m.notices.minutes[0], 10);
+    assert_int_equal(m.notices.eta_change_minutes, 5);
+    view_client_msg_clear(&m);
+    /* an empty object asks for notices with no thresholds: accepted, wanted */
+    assert_int_equal(client_msg("{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{}}", &m), 0);
+    assert_int_equal(m.notices.wanted, 1);
+    assert_int_equal(m.notices.nstops + m.notices.nminutes, 0);
+    view_client_msg_clear(&m);
+}
+
+static void test_client_msg_notices_rejects(void **state)
+{
+    static const char *const bad[] = {
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":[3]}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":null}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[0]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[-1]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[241]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[1.5]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[\"3\"]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":[1,2,3,4,5]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stops\":3}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"minutes\":[0]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"eta_change_minutes\":0}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"eta_change_minutes\":[5]}}",
+        "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d\",\"notices\":{\"stop\":[3]}}",
+    };
+    struct view_client_msg m;
+    const char *why = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (view_parse_client_msg(bad[i], strlen(bad[i]), &m, &why) != -EINVAL)
+            fail_msg("%s: accepted", bad[i]);
+        if (!why || !strstr(why, "notices"))
+            fail_msg("%s: reason %s", bad[i], why ? why : "(none)");
+        view_client_msg_clear(&m);
+    }
+}
+
+static void test_live_notice_render(void **state)
+{
+    struct view_notice n = {.seq = 42, .dc_id = "d", .customer_id = "c", .waypoint_id = "w",
+                            .by_stops = 1, .threshold = 3, .value = 2};
+    unsigned char *out;
+    size_t len = 0;
+
+    (void)state;
+    out = view_live_notice(&n, 0, &len);
+    assert_non_null(out);
+    assert_string_equal((char *)out, "{\"type\":\"notice\",\"seq\":42,\"dc_id\":\"d\",\"customer_id\":\"c\","
+                                     "\"waypoint_id\":\"w\",\"kind\":\"approaching\",\"by\":\"stops\","
+                                     "\"threshold\":3,\"value\":2}");
+    assert_int_equal(len, strlen((char *)out));
+    free(out);
+    n.by_stops = 0;
+    n.threshold = 10;
+    n.value = 9;
+    out = view_live_notice(&n, 16, &len);
+    assert_non_null(out);
+    assert_string_equal((char *)out + 16, "{\"type\":\"notice\",\"seq\":42,\"dc_id\":\"d\",\"customer_id\":\"c\","
+                                          "\"waypoint_id\":\"w\",\"kind\":\"approaching\",\"by\":\"minutes\","
+                                          "\"threshold\":10,\"value\":9}");
+    free(out);
+    n.eta_changed = 1;
+    n.threshold = 5;
+    n.value = -6;
+    n.eta = 1000;
+    n.previous_eta = 361000;
+    out = view_live_notice(&n, 0, &len);
+    assert_non_null(out);
+    assert_string_equal((char *)out, "{\"type\":\"notice\",\"seq\":42,\"dc_id\":\"d\",\"customer_id\":\"c\","
+                                     "\"waypoint_id\":\"w\",\"kind\":\"eta_changed\",\"by\":\"minutes\","
+                                     "\"threshold\":5,\"value\":-6,\"eta\":1000,\"previous_eta\":361000}");
+    free(out);
+}
+
+/* The event stream's query form of notices: same bounds as the JSON one. */
+static void test_notices_query(void **state)
+{
+    struct view_notices n;
+
+    (void)state;
+    assert_int_equal(view_parse_notices_query(NULL, NULL, NULL, &n), 0);
+    assert_int_equal(n.wanted, 0);
+    assert_int_equal(view_parse_notices_query("3,1", "10", "5", &n), 0);
+    assert_int_equal(n.wanted, 1);
+    assert_int_equal(n.nstops, 2);
+    assert_int_equal(n.stops[0], 3);
+    assert_int_equal(n.stops[1], 1);
+    assert_int_equal(n.nminutes, 1);
+    assert_int_equal(n.minutes[0], 10);
+    assert_int_equal(n.eta_change_minutes, 5);
+    assert_int_equal(view_parse_notices_query("240,1,2,3", NULL, NULL, &n), 0);
+    const char *bad[] = {"", "0", "241", "1,", ",1", "1,2,3,4,5", "a", "1 ", "-1", "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(view_parse_notices_query(bad[i], NULL, NULL, &n), -EINVAL);
+        assert_int_equal(n.wanted, 0);
+        assert_int_equal(view_parse_notices_query(NULL, bad[i], NULL, &n), -EINVAL);
+    }
+    assert_int_equal(view_parse_notices_query(NULL, NULL, "1,2", &n), -EINVAL);
+    assert_int_equal(view_parse_notices_query(NULL, NULL, "0", &n), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -809,6 +929,10 @@ int main(void)
         cmocka_unit_test(test_parse_ttl_rejects_non_json),
         cmocka_unit_test(test_client_msg_accepts_and_echoes_ids),
         cmocka_unit_test(test_client_msg_rejects),
+        cmocka_unit_test(test_client_msg_notices),
+        cmocka_unit_test(test_client_msg_notices_rejects),
+        cmocka_unit_test(test_live_notice_render),
+        cmocka_unit_test(test_notices_query),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
