@@ -150,14 +150,15 @@ static void set_applied(struct replica *r, const char *id)
     atomic_store(&r->applied_seq, id_seq(id));
 }
 
-/* Load a snapshot: the replica jumps to the origin's state at its id. */
-static int bootstrap(struct replica *r)
+/* Load a snapshot: the replica jumps to the origin's state at its id. gap:
+ * why, for the log (the caller has emptied applied either way). */
+static int bootstrap(struct replica *r, int gap)
 {
     char id[STORE_REPLICA_ID_MAX] = "", err[512] = "";
     int rc;
 
-    log_info("edge: asking the relay for a snapshot (%s)", r->applied[0] ? "the stream no longer holds what follows"
-                                                                          " this replica" : "a new replica");
+    log_info("edge: asking the relay for a snapshot (%s)", gap ? "the stream no longer holds what follows"
+                                                                 " this replica" : "a new replica");
     rc = cluster_snap_fetch(r->rc, r->snap_path, id, sizeof(id), clock_mono_ms() + REPLICA_SNAP_WAIT_MS);
     if (rc == -EIO) {
         redis_drop(r, r->rc->err ? r->rc->errstr : "snapshot transfer failed");
@@ -289,14 +290,14 @@ static void step(struct replica *r)
     if (!r->rc && redis_open(r))
         return;
     if (!r->applied[0]) {
-        if (bootstrap(r) && r->rc)
+        if (bootstrap(r, 0) && r->rc)
             sleep_ms(1000);
         return;
     }
     rc = read_once(r);
     if (rc == 2) {
         r->applied[0] = '\0'; /* after the entries that followed on */
-        if (bootstrap(r)) {
+        if (bootstrap(r, 1)) {
             char id[STORE_REPLICA_ID_MAX];
 
             /* Keep serving what we have; ask again in a second. */
@@ -325,7 +326,7 @@ static void *replica_main(void *arg)
 int replica_start(const struct replica_options *o, struct replica **out)
 {
     struct replica *r = calloc(1, sizeof(*r));
-    char err[512] = "";
+    char err[512] = "", applied[STORE_REPLICA_ID_MAX] = "";
     int64_t next_log;
     int rc;
 
@@ -339,13 +340,16 @@ int replica_start(const struct replica_options *o, struct replica **out)
     snprintf(r->snap_path, sizeof(r->snap_path), "%s.snapshot", o->db_path);
     rc = store_replica_open(o->db_path, &r->store, err, sizeof(err));
     if (!rc)
-        rc = store_replica_applied(r->store, r->applied, sizeof(r->applied));
+        rc = store_replica_applied(r->store, applied, sizeof(applied));
     if (rc) {
         fprintf(stderr, "waypointd: %s\n", err[0] ? err : "cannot read the replica's state");
         replica_stop(r);
         return rc;
     }
-    set_applied(r, r->applied);
+    /* Through a buffer of its own: set_applied copies into r->applied, and
+     * a copy onto itself (snprintf with overlapping buffers) emptied it, so
+     * every restarted edge loaded a whole snapshot instead of going on. */
+    set_applied(r, applied);
     contact(r);
     rc = -pthread_create(&r->tid, NULL, replica_main, r);
     if (rc) {
