@@ -188,6 +188,7 @@ class RedisProxy:
     def __init__(self, upstream_port):
         self.upstream = upstream_port
         self.mode = "pass"
+        self.head_seq = -1  # the change seq of the newest wpd:head answer forwarded
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", 0))
@@ -247,7 +248,12 @@ class RedisProxy:
                         self.socks.append(up)
                     uf = up.makefile("rb")
                 up.sendall(raw)
-                c.sendall(read_reply_raw(uf))
+                reply = read_reply_raw(uf)
+                if len(args) == 2 and args[0].upper() == b"GET" and args[1] == b"wpd:head" and reply[:1] == b"$":
+                    head = reply.split(b"\r\n")[1].split(b"-")[0]
+                    if head.isdigit():
+                        self.head_seq = max(self.head_seq, int(head))
+                c.sendall(reply)
         except (OSError, ValueError, ConnectionError):
             pass
         finally:

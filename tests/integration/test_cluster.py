@@ -555,6 +555,12 @@ class Fleet:
                 "lost": lost, "reconnects": sum(len(c.events) for c in self.clients)}
 
 
+def stream_head(cluster):
+    """The seq of the stream's head entry (wpd:head), -1 when none."""
+    head = redis_cmd(cluster.redis.port, "GET", "wpd:head")
+    return int(head.split("-")[0]) if isinstance(head, str) else -1
+
+
 def resume_delays(clients, after):
     """Seconds from a close (after `after`) to the resumed reply, per reconnect."""
     return [ev["resumed_at"] - ev["closed_at"] for c in clients for ev in c.events
@@ -624,6 +630,176 @@ class ClusterTest(unittest.TestCase):
             ends.append(v.closes[0][0] - out["revoke"])
         log("revoked key's live sessions closed after: %s" % figures(ends))
         self.assertLess(max(ends), 10)
+
+    # 2 ------------------------------------------------------------------
+    def test_2_edge_killed_mid_stream(self):
+        cluster = self.make_cluster()
+        out = {}
+
+        async def scenario(fleet):
+            await asyncio.sleep(3)
+            victim = cluster.edges[0]
+            out["t"] = time.monotonic()
+            await asyncio.to_thread(victim.kill9)
+            await asyncio.sleep(6)
+            # Back after the others took its clients: it resumes from its own replica.
+            await asyncio.to_thread(victim.start)
+            out["restart_log"] = victim.server.stderr()
+            await asyncio.sleep(2)
+
+        fleet, summary = self.run_case(cluster, scenario)
+        moved = [c for c in fleet.clients if c.events]
+        self.assertGreater(len(moved), 0, "no client was on the killed edge")
+        d = resume_delays(fleet.clients, out["t"])
+        log("after kill -9 of an edge: %d clients resumed elsewhere, close -> resumed %s" % (len(moved), figures(d)))
+        self.assertLess(max(d), 10)
+        # Its replica was intact: it goes on from it, no snapshot.
+        self.assertNotIn("snapshot", out["restart_log"])
+
+    # 3 ------------------------------------------------------------------
+    def test_3_relay_killed_and_restarted(self):
+        cluster = self.make_cluster()
+        out = {}
+
+        async def scenario(fleet):
+            await asyncio.sleep(3)
+            await asyncio.to_thread(cluster.kill_relay)
+            before = max(e.applied() for e in cluster.edges)
+            await asyncio.sleep(4)
+            backlog = origin_head(cluster.db) - before
+            self.assertGreater(backlog, 20)
+            t = time.monotonic()
+            cluster.start_relay()
+            head = origin_head(cluster.db)
+            await asyncio.to_thread(wpd.wait_until, lambda: all(e.applied() >= head for e in cluster.edges), 15, 0.05,
+                                    "the backlog on every edge")
+            out["backlog"], out["took"] = backlog, time.monotonic() - t
+            await asyncio.sleep(2)
+
+        fleet, summary = self.run_case(cluster, scenario)
+        self.assertEqual(summary["reconnects"], 0)
+        log("relay down 4 s: backlog of %d changes on every edge %.2f s after its restart" %
+            (out["backlog"], out["took"]))
+
+    # 4 ------------------------------------------------------------------
+    def test_4_redis_killed_restarted_emptied_trimmed(self):
+        cluster = self.make_cluster()
+        out = {}
+
+        async def restart_redis(wipe):
+            await asyncio.to_thread(cluster.redis.kill)
+            if wipe:
+                await asyncio.to_thread(cluster.redis.wipe)
+            await asyncio.sleep(1)
+            t = time.monotonic()
+            await asyncio.to_thread(cluster.redis.start)
+            head = origin_head(cluster.db)
+            await asyncio.to_thread(wpd.wait_until, lambda: all(e.applied() >= head for e in cluster.edges), 20, 0.1,
+                                    "every edge past seq %d" % head)
+            return time.monotonic() - t
+
+        async def scenario(fleet):
+            await asyncio.sleep(2)
+            out["aof"] = await restart_redis(wipe=False)
+            await asyncio.sleep(2)
+            out["empty"] = await restart_redis(wipe=True)
+            await asyncio.sleep(2)
+            # An edge whose position the stream no longer holds: stopped,
+            # the stream trimmed past it by hand, started again.
+            e = cluster.edges[2]
+            await asyncio.to_thread(e.server.stop)
+            at = await asyncio.to_thread(e.applied)
+            await asyncio.sleep(2)
+            head = origin_head(cluster.db)
+            # The others past it first: only the stopped edge is left behind the cut.
+            await asyncio.to_thread(wpd.wait_until, lambda: all(x.applied() >= head for x in cluster.edges[:2]),
+                                    10, 0.1, "the running edges at seq %d" % head)
+            await asyncio.to_thread(wpd.wait_until, lambda: stream_head(cluster) >= head, 10, 0.1,
+                                    "the stream at the origin's head")
+            trimmed = redis_cmd(cluster.redis.port, "XTRIM", "wpd:log", "MINID", "%d-0" % head)
+            self.assertGreater(trimmed, 0)
+            first = redis_cmd(cluster.redis.port, "XRANGE", "wpd:log", "-", "+", "COUNT", "1")[0][0]
+            self.assertGreater(int(first.split("-")[0]), at + 1)
+            await asyncio.to_thread(e.start)
+            out["trim_log"] = e.server.stderr()
+            out["trim"] = (at, first)
+            await asyncio.sleep(2)
+
+        fleet, summary = self.run_case(cluster, scenario)
+        self.assertIn("loaded from a snapshot", out["trim_log"])
+        self.assertIn("gap in the stream", out["trim_log"])
+        self.assertIn("the stream no longer holds what follows this replica", out["trim_log"])
+        log("redis kill -9 + AOF: edges past the head %.2f s after the restart; restarted empty: %.2f s; "
+            "edge at %d with the stream trimmed to %s: re-bootstrapped from a snapshot" %
+            (out["aof"], out["empty"], out["trim"][0], out["trim"][1]))
+
+    # 5 ------------------------------------------------------------------
+    def test_5_edge_cut_from_redis(self):
+        cluster = self.make_cluster(proxied=(1,))
+        out = {}
+
+        async def scenario(fleet):
+            await asyncio.sleep(3)
+            cut = cluster.edges[1]
+            t = out["t"] = time.monotonic()
+            cut.proxy.mode = "cut"
+            await asyncio.to_thread(wpd.wait_until, lambda: cut.healthz()[0] == 503, 10, 0.1, "/healthz failing")
+            out["health"] = time.monotonic() - t
+            out["healthz"] = cut.healthz()
+            await asyncio.sleep(max(0, t + 22 - time.monotonic()))
+            cut.proxy.mode = "pass"
+            await asyncio.sleep(3)
+            out["end"] = time.monotonic()
+
+        fleet, summary = self.run_case(cluster, scenario)
+        closed = [(ts - out["t"], code) for c in fleet.clients for ts, code in c.closes if out["t"] <= ts < out["end"]]
+        self.assertTrue(closed, "no client was on the edge cut off")
+        self.assertEqual({code for _t, code in closed}, {1012}, closed)
+        after = [x for x, _c in closed]
+        log("edge cut from redis: /healthz %r after %.1f s; %d live clients closed 1012 after %s; resumed: %s" %
+            (out["healthz"], out["health"], len(closed), figures(after), figures(resume_delays(fleet.clients,
+                                                                                                out["t"]))))
+        self.assertGreater(min(after), 10)
+        self.assertLess(max(after), 25)
+        self.assertLess(out["health"], 8)
+
+    # 6 ------------------------------------------------------------------
+    def test_6_since_ahead_of_the_edge(self):
+        cluster = self.make_cluster(proxied=(1,))
+        a, b = cluster.edges[0], cluster.edges[1]
+        out = {}
+
+        async def scenario(fleet):
+            cl = fleet.add(Client("direct", a.port, cluster.cert, cluster.tokens[("dc1", "c2")], "dc1", "c2"))
+            fleet.tasks.append(asyncio.ensure_future(cl.run()))
+            await fleet.wait_all([cl.subscribed.wait()], 10, "the direct client subscribed")
+            b.proxy.mode = "hold"
+            base = await asyncio.to_thread(b.applied)
+            await asyncio.to_thread(wpd.wait_until, lambda: cl.last is not None and cl.last > base + 5, 15, 0.1,
+                                    "changes of c2 past the held edge")
+            cl.gate.clear()
+            await cl.drop()
+            since = cl.last
+            await asyncio.to_thread(wpd.wait_until, lambda: b.proxy.head_seq >= since, 10, 0.1,
+                                    "the held edge read the engine's head")
+            out["b_applied"] = await asyncio.to_thread(b.applied)
+            self.assertLess(out["b_applied"], since)
+            cl.port = b.port
+            cl.gate.set()
+            await asyncio.to_thread(wpd.wait_until, lambda: cl.events, 10, 0.1, "the resume on the held edge")
+            out["since"], out["ev"] = since, cl.events[0]
+            await asyncio.sleep(2)
+            out["during_hold"] = len([s for s, _w in cl.pushes if s > since])
+            b.proxy.mode = "pass"
+            await asyncio.sleep(2)
+
+        fleet, summary = self.run_case(cluster, scenario, per_customer=1, per_dc=2)
+        self.assertIs(out["ev"]["resumed"], True)
+        self.assertEqual(out["ev"]["seq"], out["since"])
+        self.assertFalse(out["ev"]["snapshot"])
+        self.assertEqual(out["during_hold"], 0)
+        log("since %d on an edge at %d (the engine's head known to it): resumed:true, no snapshot; the rest "
+            "arrived once released" % (out["since"], out["b_applied"]))
 
 
 if __name__ == "__main__":
