@@ -25,7 +25,9 @@ import http.client
 import json
 import os
 import random
+import shutil
 import signal
+import socket
 import sqlite3
 import statistics
 import subprocess
@@ -262,8 +264,11 @@ class Cluster:
         """Every (running) edge healthy at the origin's head."""
         head = origin_head(self.db)
         for e in edges or self.edges:
-            wpd.wait_until(lambda: e.healthz() == (200, {"status": "ok", "change_seq": head}), deadline,
-                           interval=0.1, what="%s at seq %d (it says %r)" % (e.name, head, e.healthz()))
+            try:
+                wpd.wait_until(lambda: e.healthz() == (200, {"status": "ok", "change_seq": head}), deadline,
+                               interval=0.1, what="%s healthy at seq %d" % (e.name, head))
+            except wpd.WpdError as ex:
+                raise AssertionError("%s; its /healthz says %r" % (ex, e.healthz())) from None
         return head
 
     def origin_rows(self, dc, customer=None, pending_only=False):
@@ -571,6 +576,10 @@ def figures(d):
     return "n=%d median %.2f s max %.2f s" % (len(d), statistics.median(d), max(d)) if d else "n=0"
 
 
+NEEDS = [t for t in ("redis-server", "haproxy") if not shutil.which(t)]
+
+
+@unittest.skipIf(NEEDS, "not installed: %s (scripts/install-deps.sh)" % " ".join(NEEDS))
 class ClusterTest(unittest.TestCase):
     def setUp(self):
         self.t0 = time.monotonic()
@@ -587,12 +596,23 @@ class ClusterTest(unittest.TestCase):
         fleet = Fleet(self, cluster, **fleet_kw)
 
         async def main():
-            await fleet.start()
-            await scenario(fleet)
-            return await fleet.finish()
+            try:
+                await fleet.start()
+                await scenario(fleet)
+                return await fleet.finish()
+            finally:
+                fleet.writer.stop_flag.set()  # a failed case stops writing before the cleanup
         head, changes = asyncio.run(main())
         summary = fleet.check(head, changes)
         log("%s: %s" % (self.id().split(".")[-1], json.dumps(summary)))
+        # Stopped with SIGTERM, every edge and the relay exit 0 (under the
+        # sanitizers: no report, no leak).
+        for e in cluster.edges:
+            e.server.send_signal(signal.SIGTERM)
+        for e in cluster.edges:
+            self.assertEqual(e.server.stop(), 0, "%s: %s" % (e.name, e.server.stderr()[-3000:]))
+        cluster.relay.terminate()
+        self.assertEqual(cluster.relay.wait(timeout=DEADLINE), 0, open(cluster.relay_logs[-1]).read()[-3000:])
         return fleet, summary
 
     # 1 ------------------------------------------------------------------
@@ -800,6 +820,70 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(out["during_hold"], 0)
         log("since %d on an edge at %d (the engine's head known to it): resumed:true, no snapshot; the rest "
             "arrived once released" % (out["since"], out["b_applied"]))
+
+
+@unittest.skipIf(NEEDS, "not installed: %s (scripts/install-deps.sh)" % " ".join(NEEDS))
+class ClusterScriptTest(unittest.TestCase):
+    """scripts/cluster.sh, as a user runs it (with this build's binary)."""
+
+    def test_cluster_sh_serves_through_haproxy_and_stops_on_ctrl_c(self):
+        tmp = wpd.make_tempdir("wpd-cluster-sh-")
+        self.addCleanup(wpd.remove_tree, tmp)
+        port = free_port()
+        env = dict(os.environ, WAYPOINTD=os.path.abspath(wpd.WAYPOINTD), WAYPOINTD_PORT=str(port),
+                   WAYPOINTD_CLUSTER_DIR=os.path.join(tmp, "c"))
+        proc = subprocess.Popen(["sh", os.path.join(wpd.SOURCE_DIR, "scripts", "cluster.sh")], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+
+        def kill_group():
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            proc.wait(timeout=DEADLINE)
+            proc.stdout.close()
+            proc.stderr.close()
+        self.addCleanup(kill_group)
+        lines, box = [], {}
+
+        def read():
+            for line in proc.stdout:
+                lines.append(line.rstrip("\n"))
+                if line.lstrip().startswith("haproxy 127.0.0.1:%d" % port):
+                    box["ready"] = True
+                    return
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(timeout=90 * wpd.SLOW)
+        self.assertIn("ready", box, "cluster.sh printed %r; stderr %r" % (lines, proc.stderr))
+        text = "\n".join(lines)
+        self.assertIn("https://127.0.0.1:%d/dispatch.html" % port, text)
+        # The curl line as printed (two lines joined at the backslash), run by a shell.
+        i = next(n for n, line in enumerate(lines) if line.lstrip().startswith("curl "))
+        cmd = lines[i].rstrip("\\ ") + " " + lines[i + 1].strip()
+        self.assertIn("https://127.0.0.1:%d/dcs/" % port, cmd)
+        out = wpd.run(["sh", "-c", cmd + " --silent --show-error --max-time 10 --write-out '\\n%{http_code}'"])
+        body, _, code = out.stdout.rpartition("\n")
+        self.assertEqual(code, "200", out.stderr)
+        self.assertIn("waypoints", json.loads(body))
+        # Ctrl-C: the terminal sends SIGINT to the whole process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        self.assertEqual(proc.wait(timeout=30 * wpd.SLOW), 130)
+
+        def left():
+            out = []
+            for pid in os.listdir("/proc"):
+                if pid.isdigit():
+                    try:
+                        if os.getpgid(int(pid)) == proc.pid:
+                            out.append(pid)
+                    except OSError:
+                        pass
+            return out
+        wpd.wait_until(lambda: not left(), 10, 0.1, "every process of cluster.sh gone")
+        with self.assertRaises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
 if __name__ == "__main__":
