@@ -35,6 +35,7 @@ DIR=$(cd "$DIR" && pwd)
 W=$(cd "$(dirname "$WAYPOINTD")" && pwd)/$(basename "$WAYPOINTD")
 
 # Internal ports (Redis, edges, their metrics): free ones on loopback, chosen now.
+# shellcheck disable=SC2046 # five numbers, split on purpose
 set -- $(python3 -c 'import socket
 socks = [socket.socket() for _ in range(5)]
 for s in socks: s.bind(("127.0.0.1", 0))
@@ -45,7 +46,7 @@ REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
 PIDS=""
 stop_all() {
     trap - INT TERM EXIT
-    # Newest first: haproxy and the simulator, then the edges, the relay, Redis.
+    # Every process gets SIGTERM (the simulator and haproxy first), then each is waited for.
     for p in $PIDS; do
         kill -TERM "$p" 2>/dev/null || true
     done
