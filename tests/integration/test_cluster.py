@@ -610,7 +610,9 @@ class ClusterTest(unittest.TestCase):
         for e in cluster.edges:
             e.server.send_signal(signal.SIGTERM)
         for e in cluster.edges:
-            self.assertEqual(e.server.stop(), 0, "%s: %s" % (e.name, e.server.stderr()[-3000:]))
+            # wait, not stop: a second SIGTERM would cut the graceful stop short.
+            self.assertEqual(e.server.wait(), 0, "%s: %s" % (e.name, e.server.stderr()[-3000:]))
+            e.server.stop()
         cluster.relay.terminate()
         self.assertEqual(cluster.relay.wait(timeout=DEADLINE), 0, open(cluster.relay_logs[-1]).read()[-3000:])
         return fleet, summary
