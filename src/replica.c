@@ -33,6 +33,9 @@
 #define REPLICA_BACKOFF_MAX_MS 5000
 #define REPLICA_SNAP_WAIT_MS 120000
 #define REPLICA_WAIT_LOG_MS 5000
+/* Two sweeps of every service thread (sweep.h's SWEEP_MS, 2 s) and a margin:
+ * by then each has sent its live sessions elsewhere (source_replica.c). */
+#define REPLICA_RESET_WAIT_MS 5000
 
 struct replica {
     struct replica_options o;
@@ -46,6 +49,7 @@ struct replica {
     int started;
     _Atomic int stop;
     _Atomic int ready;      /* filled and caught up once */
+    _Atomic int resetting;  /* live sessions are being sent elsewhere before a reload */
     _Atomic int64_t applied_seq, engine_seq, contact_ms, behind_since, bootstraps, gaps, entries;
 };
 
@@ -150,6 +154,28 @@ static void set_applied(struct replica *r, const char *id)
     atomic_store(&r->applied_seq, id_seq(id));
 }
 
+/* A reload while serving, from a snapshot whose change log starts after
+ * what this replica applied (the origin pruned the changes between; that is
+ * why the stream no longer holds them either). The watcher would publish
+ * the snapshot's rows as if they followed on, and a live client here would
+ * never get the pruned ones, nor know it. So first every live session is
+ * sent elsewhere (source_replica.c: cut_off, taken by each thread's sweep)
+ * and new subscriptions are turned away (503, try again), and only then is
+ * the snapshot loaded: a client resumes with its since on an edge that
+ * still has the changes, or gets a fresh snapshot. */
+static void reset_begin(struct replica *r)
+{
+    int64_t pruned = 0, applied = atomic_load(&r->applied_seq);
+
+    if (store_replica_snap_pruned(r->snap_path, &pruned) || pruned <= applied)
+        return;
+    log_warn("edge: the snapshot holds no changes before seq %" PRId64 ", this replica is at %" PRId64
+             ": sending live clients elsewhere before loading it",
+             pruned + 1, applied);
+    atomic_store(&r->resetting, 1);
+    sleep_ms(REPLICA_RESET_WAIT_MS);
+}
+
 /* Load a snapshot: the replica jumps to the origin's state at its id. gap:
  * why, for the log (the caller has emptied applied either way). */
 static int bootstrap(struct replica *r, int gap)
@@ -170,7 +196,10 @@ static int bootstrap(struct replica *r, int gap)
         return rc;
     }
     contact(r);
+    if (gap)
+        reset_begin(r);
     rc = store_replica_load(r->store, r->snap_path, id, err, sizeof(err));
+    atomic_store(&r->resetting, 0);
     unlink(r->snap_path);
     if (rc) {
         log_error("edge: %s", err);
@@ -393,6 +422,7 @@ void replica_status_get(const struct replica *r, struct replica_status *st)
     st->bootstraps = atomic_load(&r->bootstraps);
     st->gaps = atomic_load(&r->gaps);
     st->entries = atomic_load(&r->entries);
+    st->resetting = atomic_load(&r->resetting);
 }
 
 int replica_health(const struct replica *r, int64_t now_ms, const char **why)
@@ -400,6 +430,10 @@ int replica_health(const struct replica *r, int64_t now_ms, const char **why)
     struct replica_status st;
 
     replica_status_get(r, &st);
+    if (st.resetting) {
+        *why = "reloading from a snapshot";
+        return -EAGAIN;
+    }
     if (now_ms - st.contact_ms > REPLICA_UNHEALTHY_MS) {
         *why = "cannot reach the cluster's redis";
         return -ENOTCONN;

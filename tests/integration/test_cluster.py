@@ -353,6 +353,8 @@ class Client:
         self.subscribed = asyncio.Event()
         self.done = asyncio.Event()
         self.stopping = False
+        self.allow_snapshot = False  # a reconnect may get a fresh snapshot (its since was pruned)
+        self.busy = 0                # "try again" (503) answers to a subscribe
 
     def scope_has(self, dc, customer):
         return dc == self.dc and (self.customer is None or customer == self.customer)
@@ -392,11 +394,15 @@ class Client:
         ev = {"since": since, "resumed": msg.get("resumed"), "seq": msg.get("seq"), "code": code,
               "closed_at": closed_at, "resumed_at": time.monotonic(), "snapshot": "waypoints" in msg}
         self.events.append(ev)
-        if msg.get("resumed") is not True or msg.get("seq") != since or "waypoints" in msg:
+        fresh = msg.get("resumed") is False and "waypoints" in msg
+        if not (fresh and self.allow_snapshot) and (msg.get("resumed") is not True or msg.get("seq") != since or
+                                                    "waypoints" in msg):
             self.errors.append("reconnect with since %d answered %s" % (since, json.dumps(msg)[:300]))
-            if "waypoints" in msg:  # a fresh snapshot: start over from it
-                self.state = {w["id"]: row(w) for w in msg["waypoints"]}
-                self.last = msg["seq"]
+        if "waypoints" in msg:  # a fresh snapshot: start over from it
+            self.state = {w["id"]: row(w) for w in msg["waypoints"]}
+            if self.customer is None:
+                self.state = {k: v for k, v in self.state.items() if v["status"] == "PENDING"}
+            self.last = msg["seq"]
 
     async def run(self):
         closed_at, code = None, None
@@ -437,6 +443,11 @@ class Client:
                         self._on_subscribed(msg, since, closed_at, code)
                     elif t in ("waypoint", "waypoint_removed"):
                         self._apply(msg)
+                    elif t == "error" and msg.get("code") == 503 and msg.get("id") == "s":
+                        # Busy (an edge about to reload): subscribe again, as the answer says.
+                        self.busy += 1
+                        await asyncio.sleep(min(max(msg.get("retry_after") or 1, 0.2), 5))
+                        await ws.send(json.dumps(sub))
                     elif t == "error":
                         if msg.get("code") == 401:
                             self.denied = (time.monotonic(), msg.get("message"))
@@ -489,6 +500,7 @@ class Fleet:
                         for i in range(victims)]
         self.writer = Writer(cluster.db)
         self.tasks = []
+        self.pruned = []  # change_log rows a case pruned from the origin, still owed to clients
 
     def add(self, client):
         self.clients.append(client)
@@ -510,7 +522,7 @@ class Fleet:
         its scope's last change, then close them all."""
         await asyncio.to_thread(self.writer.stop)
         head = await asyncio.to_thread(self.cluster.wait_caught_up)
-        changes = self.cluster.changes(0)
+        changes = sorted(set(self.cluster.changes(0)) | set(self.pruned))
         for c in self.clients:
             last = [s for s, dc, cu, _w in changes if c.scope_has(dc, cu) and s > (c.start_seq or 0)]
             c.target = max(last) if last else c.start_seq
@@ -525,7 +537,9 @@ class Fleet:
         return head, changes
 
     def check(self, head, changes):
-        """Nothing lost, in order, resumed, same state everywhere."""
+        """Nothing lost, in order, resumed (or, where allowed, a fresh
+        snapshot, which covers every change before its seq), same state
+        everywhere."""
         t = self.test
         lost = coalesced = covered = 0
         for c in self.clients:
@@ -537,11 +551,13 @@ class Fleet:
             got = {s for s, _w in c.pushes}
             scope = [(s, w) for s, dc, cu, w in changes if c.scope_has(dc, cu) and s > c.start_seq]
             missing = []
+            snap = max([ev["seq"] for ev in c.events if ev["snapshot"]] or [-1])
             for s, w in scope:
                 seqs = by_wp.get(w, [])
                 i = bisect.bisect_left(seqs, s)
                 if i == len(seqs):
-                    missing.append((s, w))
+                    if s > snap:
+                        missing.append((s, w))
                 elif seqs[i] != s:
                     coalesced += 1
                 covered += 1
@@ -554,7 +570,8 @@ class Fleet:
             want = self.cluster.origin_rows(c.dc, c.customer, pending_only=c.customer is None)
             t.assertEqual(c.state, want, "%s: final state differs from the origin's rows" % c.name)
             for ev in c.events:
-                t.assertIs(ev["resumed"], True, "%s %r" % (c.name, ev))
+                if not (c.allow_snapshot and ev["snapshot"]):
+                    t.assertIs(ev["resumed"], True, "%s %r" % (c.name, ev))
         self.cluster.check_rest(t)
         return {"clients": len(self.clients), "changes": head, "covered": covered, "coalesced": coalesced,
                 "lost": lost, "reconnects": sum(len(c.events) for c in self.clients)}
@@ -592,8 +609,10 @@ class ClusterTest(unittest.TestCase):
         self.addCleanup(c.close)
         return c
 
-    def run_case(self, cluster, scenario, **fleet_kw):
+    def run_case(self, cluster, scenario, prepare=None, **fleet_kw):
         fleet = Fleet(self, cluster, **fleet_kw)
+        if prepare:
+            prepare(fleet)
 
         async def main():
             try:
@@ -854,6 +873,58 @@ class ClusterTest(unittest.TestCase):
         fleet, summary = self.run_case(cluster, scenario, per_customer=1, per_dc=1)
         log("an edge held at %d while the stream was trimmed to %d-0 reloaded from a snapshot while serving; its "
             "clients lost nothing" % (out["at"], out["trim"]))
+
+    # 8 ------------------------------------------------------------------
+    def test_8_serving_edge_reloads_past_the_origins_pruned_log(self):
+        """The realistic way to a gap: the origin pruned its log (the relay
+        trims the stream to match) past a slow edge. The edge reloads from a
+        snapshot whose log starts after what its live clients have: they
+        must learn it (resume elsewhere, or a fresh snapshot), never just
+        miss the pruned changes."""
+        cluster = self.make_cluster(proxied=(1,))
+        b = cluster.edges[1]
+        out = {}
+
+        async def scenario(fleet):
+            direct = [fleet.add(Client("on-b/%s" % c, b.port, cluster.cert, cluster.tokens[("dc1", c)], "dc1", c))
+                      for c in CUSTOMERS["dc1"]]
+            for c in direct:
+                c.allow_snapshot = True
+            fleet.tasks += [asyncio.ensure_future(c.run()) for c in direct]
+            await fleet.wait_all([c.subscribed.wait() for c in direct], 10, "the clients on the held edge")
+            b.proxy.mode = "hold"
+            out["at"] = await asyncio.to_thread(b.applied)
+            await asyncio.sleep(3)
+            cut = origin_head(cluster.db) - 5
+            await asyncio.to_thread(wpd.wait_until, lambda: all(
+                x.applied() >= cut for x in (cluster.edges[0], cluster.edges[2])), 10, 0.1, "the others past the cut")
+            fleet.pruned = cluster.changes(0)
+            # What the pruner does (store_log_prune): delete, then move pruned_through.
+            await asyncio.to_thread(wpd.sql, cluster.db, "BEGIN; DELETE FROM change_log WHERE seq <= %d; UPDATE "
+                                    "change_log_state SET pruned_through = %d WHERE id = 1; COMMIT;" % (cut, cut))
+            await asyncio.to_thread(wpd.wait_until, lambda: int(redis_cmd(cluster.redis.port, "XRANGE", "wpd:log", "-",
+                                    "+", "COUNT", "1")[0][0].split("-")[0]) > out["at"] + 1, 10, 0.1,
+                                    "the stream trimmed past the held edge")
+            out["cut"] = cut
+            b.proxy.mode = "pass"
+            await asyncio.to_thread(wpd.wait_until, lambda: "gap in the stream" in b.server.stderr() and
+                                    "loaded from a snapshot" in b.server.stderr().split("gap in the stream")[-1],
+                                    15, 0.1, "the held edge reloaded from a snapshot")
+            await asyncio.sleep(3)
+            out["direct"] = direct
+
+        def allow(fleet):
+            for c in fleet.clients:
+                c.allow_snapshot = True
+        fleet, summary = self.run_case(cluster, scenario, per_customer=1, per_dc=1, prepare=allow)
+        on_b = out["direct"]
+        for c in on_b:
+            self.assertTrue(c.events, "%s on the reloaded edge was never told" % c.name)
+            self.assertEqual(c.closes[0][1], 1012, c.name)
+        log("edge held at %d, origin pruned through %d: its %d live clients sent elsewhere (1012) before the reload; "
+            "then %d resumed, %d fresh snapshots, %d busy answers; 0 lost" %
+            (out["at"], out["cut"], len(on_b), sum(1 for c in on_b for ev in c.events if not ev["snapshot"]),
+             sum(1 for c in on_b for ev in c.events if ev["snapshot"]), sum(c.busy for c in on_b)))
 
 
 @unittest.skipIf(NEEDS, "not installed: %s (scripts/install-deps.sh)" % " ".join(NEEDS))
