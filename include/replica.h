@@ -49,14 +49,16 @@ struct replica_status {
     int64_t gaps;          /* gaps found in the stream */
     int64_t entries;       /* entries applied */
     int64_t db_seq;        /* the origin database's last seq, from the relay's heartbeat; -1: no relay */
+    int resetting;         /* about to reload past a pruned range: live sessions go elsewhere */
 };
 
 /* A consistent-enough copy of the counters (each read atomically). Any
  * thread. */
 void replica_status_get(const struct replica *r, struct replica_status *st);
 
-/* 0 while the edge keeps up: Redis answered within REPLICA_UNHEALTHY_MS
- * and it has not been behind for that long; else a negative errno with *why
+/* 0 while the edge keeps up: Redis answered within REPLICA_UNHEALTHY_MS,
+ * it has not been behind for that long, and it is not about to reload past
+ * a pruned range (status.resetting); else a negative errno with *why
  * (static). Any thread. */
 int replica_health(const struct replica *r, int64_t now_ms, const char **why);
 

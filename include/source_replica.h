@@ -8,7 +8,11 @@
  *   snapshot: the changes after it arrive as the applier brings them;
  * - health fails when the applier is cut off from Redis or falls behind;
  * - cut off for REPLICA_CUT_OFF_MS, live sessions are told to resume
- *   elsewhere (cut_off).
+ *   elsewhere (cut_off);
+ * - before the applier reloads from a snapshot that lacks changes this
+ *   replica had not applied yet (pruned at the origin), the same: live
+ *   sessions go elsewhere, and a subscribe meanwhile is answered 503 "try
+ *   again", so that no session gets what follows the hole without it.
  */
 #ifndef WAYPOINTD_SOURCE_REPLICA_H
 #define WAYPOINTD_SOURCE_REPLICA_H

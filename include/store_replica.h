@@ -59,6 +59,10 @@ void store_replica_rollback(struct store *s);
 int store_replica_load(struct store *s, const char *snap_path, const char *id, const char *epoch, char *err,
                        size_t errlen);
 
+/* The change log's pruned_through in the snapshot file snap_path (read-only):
+ * the newest seq it no longer holds. 0 or -EIO. */
+int store_replica_snap_pruned(const char *snap_path, int64_t *pruned);
+
 /* Make a copy of the origin (VACUUM INTO's output) fit to leave it: delete
  * what an edge must never hold (webhook endpoints and their secrets, the
  * outbox) with secure_delete, so the bytes are gone from the file too.

@@ -34,6 +34,9 @@
 #define REPLICA_BACKOFF_MAX_MS 5000
 #define REPLICA_SNAP_WAIT_MS 120000
 #define REPLICA_WAIT_LOG_MS 5000
+/* Two sweeps of every service thread (sweep.h's SWEEP_MS, 2 s) and a margin:
+ * by then each has sent its live sessions elsewhere (source_replica.c). */
+#define REPLICA_RESET_WAIT_MS 5000
 
 struct replica {
     struct replica_options o;
@@ -49,6 +52,7 @@ struct replica {
     int started;
     _Atomic int stop;
     _Atomic int ready;      /* filled and caught up once */
+    _Atomic int resetting;  /* live sessions are being sent elsewhere before a reload */
     _Atomic int64_t applied_seq, engine_seq, contact_ms, behind_since, bootstraps, gaps, entries, db_seq;
 };
 
@@ -166,6 +170,28 @@ static void set_applied(struct replica *r, const char *id)
     atomic_store(&r->applied_seq, id_seq(id));
 }
 
+/* A reload while serving, from a snapshot whose change log starts after
+ * what this replica applied (the origin pruned the changes between; that is
+ * why the stream no longer holds them either). The watcher would publish
+ * the snapshot's rows as if they followed on, and a live client here would
+ * never get the pruned ones, nor know it. So first every live session is
+ * sent elsewhere (source_replica.c: cut_off, taken by each thread's sweep)
+ * and new subscriptions are turned away (503, try again), and only then is
+ * the snapshot loaded: a client resumes with its since on an edge that
+ * still has the changes, or gets a fresh snapshot. */
+static void reset_begin(struct replica *r)
+{
+    int64_t pruned = 0, applied = atomic_load(&r->applied_seq);
+
+    if (store_replica_snap_pruned(r->snap_path, &pruned) || pruned <= applied)
+        return;
+    log_warn("edge: the snapshot holds no changes before seq %" PRId64 ", this replica is at %" PRId64
+             ": sending live clients elsewhere before loading it",
+             pruned + 1, applied);
+    atomic_store(&r->resetting, 1);
+    sleep_ms(REPLICA_RESET_WAIT_MS);
+}
+
 /* The engine's epoch now ("" when it has none); -EIO. Read before a
  * snapshot is asked for: the copy is made after it, under it. */
 static int engine_epoch(struct replica *r, char *epoch, size_t cap)
@@ -202,7 +228,12 @@ static int bootstrap(struct replica *r, const char *why)
         return rc;
     }
     contact(r);
+    /* Reloading while serving: a snapshot that skips pruned changes sends
+     * the live clients elsewhere first (before ready there are none). */
+    if (r->applied[0] && atomic_load(&r->ready))
+        reset_begin(r);
     rc = store_replica_load(r->store, r->snap_path, id, epoch, err, sizeof(err));
+    atomic_store(&r->resetting, 0);
     unlink(r->snap_path);
     if (rc) {
         log_error("edge: %s", err);
@@ -435,6 +466,7 @@ void replica_status_get(const struct replica *r, struct replica_status *st)
     st->gaps = atomic_load(&r->gaps);
     st->entries = atomic_load(&r->entries);
     st->db_seq = atomic_load(&r->db_seq);
+    st->resetting = atomic_load(&r->resetting);
 }
 
 int replica_health(const struct replica *r, int64_t now_ms, const char **why)
@@ -442,6 +474,10 @@ int replica_health(const struct replica *r, int64_t now_ms, const char **why)
     struct replica_status st;
 
     replica_status_get(r, &st);
+    if (st.resetting) {
+        *why = "reloading from a snapshot";
+        return -EAGAIN;
+    }
     if (now_ms - st.contact_ms > REPLICA_UNHEALTHY_MS) {
         *why = "cannot reach the cluster's redis";
         return -ENOTCONN;

@@ -76,6 +76,8 @@ static int start_point(struct source_thread *t, const char *dc_id, const char *c
     struct replica_status st;
 
     replica_status_get(t->sr->rep, &st);
+    if (st.resetting)
+        return -EBUSY; /* answered "try again": after the reload */
     if (since > st.applied_seq && since <= st.engine_seq) {
         *out = (struct store_sub_state){.seq = since, .resumed = 1};
         return 0;
@@ -97,7 +99,7 @@ static int cut_off(struct source *s, int64_t now_ms)
     struct replica_status st;
 
     replica_status_get(r->rep, &st);
-    return now_ms - st.contact_ms > REPLICA_CUT_OFF_MS;
+    return st.resetting || now_ms - st.contact_ms > REPLICA_CUT_OFF_MS;
 }
 
 static const struct source_ops replica_ops = {

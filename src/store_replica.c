@@ -533,6 +533,27 @@ int store_replica_load(struct store *s, const char *snap_path, const char *id, c
     return rc;
 }
 
+int store_replica_snap_pruned(const char *snap_path, int64_t *pruned)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = -EIO;
+
+    *pruned = 0;
+    if (sqlite3_open_v2(snap_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, "SELECT pruned_through FROM change_log_state WHERE id = 1", -1, &st, NULL) ==
+            SQLITE_OK) {
+        int step = sqlite3_step(st);
+
+        if (step == SQLITE_ROW)
+            *pruned = sqlite3_column_int64(st, 0);
+        rc = step == SQLITE_ROW || step == SQLITE_DONE ? 0 : -EIO;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return rc;
+}
+
 /* Empty every table named webhook*: endpoints (with their secrets), the
  * outbox and its state; and aux_log, which the edge does not keep. The
  * DELETEs are written by SQLite, names quoted. */

@@ -9,120 +9,13 @@ of the database makes the relay exit 1."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import unittest
 
 import wpd
 
-DEADLINE = 15 * wpd.SLOW
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Resp:
-    """The few RESP commands the test needs."""
-
-    def __init__(self, port):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        self.buf = b""
-
-    def close(self):
-        self.sock.close()
-
-    def _line(self):
-        while b"\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("redis closed")
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def _read(self):
-        line = self._line()
-        t, rest = line[:1], line[1:]
-        if t == b"+":
-            return rest.decode()
-        if t == b"-":
-            return RuntimeError(rest.decode())
-        if t == b":":
-            return int(rest)
-        if t == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            while len(self.buf) < n + 2:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("redis closed")
-                self.buf += chunk
-            data, self.buf = self.buf[:n], self.buf[n + 2:]
-            return data.decode()
-        if t == b"*":
-            n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
-        raise ValueError("bad RESP %r" % line)
-
-    def cmd(self, *args):
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        self.sock.sendall(out)
-        return self._read()
-
-
-class Redis:
-    def __init__(self, directory, port=None, aof=True, password=None):
-        self.dir = directory
-        self.port = port or free_port()
-        self.aof = aof
-        self.password = password
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "yes" if self.aof else "no", "--appendfsync", "always", "--dir", self.dir,
-             "--maxmemory-policy", "noeviction", "--stream-node-max-entries", "2"]
-            + (["--requirepass", self.password] if self.password else []),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            try:
-                c = Resp(self.port)
-                if self.password:
-                    c.cmd("AUTH", self.password)
-                if c.cmd("PING") == "PONG":
-                    c.close()
-                    return
-                c.close()
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("redis-server did not start")
-            time.sleep(0.05)
-
-    def kill(self):
-        if self.proc:
-            self.proc.kill()
-            self.proc.wait(timeout=DEADLINE)
-            self.proc = None
-
-    def wipe(self):
-        for root, _dirs, files in os.walk(self.dir):
-            for f in files:
-                if f.startswith("appendonly") or f.endswith(".aof") or f.endswith(".rdb") or f.endswith(".manifest"):
-                    os.remove(os.path.join(root, f))
-        d = os.path.join(self.dir, "appendonlydir")
-        if os.path.isdir(d):
-            wpd.remove_tree(d)
+from cluster_util import DEADLINE, Redis, Resp
 
 
 class RelayTest(unittest.TestCase):

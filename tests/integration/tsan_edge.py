@@ -23,7 +23,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wpd  # noqa: E402
 from live_client import Live  # noqa: E402
-from test_relay import Redis  # noqa: E402
+from cluster_util import Redis  # noqa: E402
 from tsan_smoke import SUPPRESSIONS, TSAN_EXIT, TSAN_OPTIONS, is_tsan_binary, tsan_reports  # noqa: E402
 
 logging.getLogger("asyncio").setLevel(logging.ERROR)

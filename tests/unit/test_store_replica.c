@@ -225,6 +225,29 @@ static void test_snapshot_replaces_the_state(void **state)
     testdb_close(&o);
 }
 
+/* What the applier compares with its applied seq before a reload. */
+static void test_a_snapshots_pruned_through_is_read(void **state)
+{
+    struct testdb o;
+    char copy[64], sql[160];
+    int64_t pruned = -1;
+
+    (void)state;
+    testdb_open(&o, "origin");
+    testdb_sql(o.db, "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1', 'w1', 'c1');"
+                     "INSERT INTO waypoints(dc_id, id, customer_id) VALUES ('dc1', 'w2', 'c1');"
+                     "UPDATE change_log_state SET pruned_through = 7 WHERE id = 1;");
+    testdb_temp_path(copy, sizeof(copy), "copy");
+    unlink(copy);
+    snprintf(sql, sizeof(sql), "VACUUM INTO '%s'", copy);
+    testdb_sql(o.db, sql);
+    assert_int_equal(store_replica_snap_pruned(copy, &pruned), 0);
+    assert_int_equal(pruned, 7);
+    testdb_remove(copy);
+    assert_int_equal(store_replica_snap_pruned(copy, &pruned), -EIO); /* gone: no file to read */
+    testdb_close(&o);
+}
+
 static void test_a_snapshot_at_another_schema_is_refused(void **state)
 {
     struct rep *r = *state;
@@ -254,6 +277,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_entries_are_refused_and_change_nothing, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_replaces_the_state, rep_setup, rep_teardown),
         cmocka_unit_test_setup_teardown(test_a_snapshot_at_another_schema_is_refused, rep_setup, rep_teardown),
+        cmocka_unit_test(test_a_snapshots_pruned_through_is_read),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
