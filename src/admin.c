@@ -94,10 +94,14 @@ static int write_answer(struct lws *wsi, struct pss_admin *pss)
         memcpy(p, pss->body, pss->len);
         p += pss->len;
         if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) == (int)(p - start))
-            rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+            rc = 0;
     }
     free(buf);
     pss_clear(pss);
+    /* Last: on a keep-alive connection lws frees pss here (it binds the
+     * connection to its protocol again for the next request). */
+    if (!rc && lws_http_transaction_completed(wsi))
+        rc = -1;
     return rc;
 }
 

@@ -6,12 +6,14 @@ Prometheus /metrics and /healthz on a separate plain-HTTP address.
 Run directly: /usr/bin/python3 tests/integration/test_metrics.py
 """
 import asyncio
+import http.client
 import os
 import re
 import sys
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,6 +94,23 @@ class MetricsTest(MetricsCase):
 
     def test_unknown_admin_path(self):
         self.assertEqual(self.fetch("/nope")[0], 404)
+
+    def test_keep_alive_scrapes(self):
+        """Several requests on one connection, as Prometheus scrapes: each
+        answered (an answer once read what lws had freed for the next
+        request: a use-after-free under AddressSanitizer)."""
+        u = urllib.parse.urlsplit(self.admin)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=DEADLINE)
+        try:
+            for path in ("/healthz", "/metrics", "/healthz", "/nope", "/metrics"):
+                conn.request("GET", path)
+                r = conn.getresponse()
+                body = r.read()
+                self.assertEqual(r.status, 404 if path == "/nope" else 200, (path, body[:200]))
+                self.assertFalse(r.will_close, path)
+        finally:
+            conn.close()
+        self.assertEqual(self.fetch("/healthz")[0], 200)  # and the server is still there
 
     def test_rest_requests_by_route_and_status(self):
         before = self.metrics()
