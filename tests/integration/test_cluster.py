@@ -41,6 +41,7 @@ import websockets  # noqa: E402
 import websockets.exceptions  # noqa: E402
 
 import wpd  # noqa: E402
+from live_client import Live  # noqa: E402
 from cluster_util import DEADLINE, Haproxy, Redis, RedisProxy, free_port, redis_cmd  # noqa: E402
 
 PROTOCOL = "waypoints.v1"
@@ -248,10 +249,11 @@ class Cluster:
     def redis_url(self):
         return "redis://127.0.0.1:%d" % self.redis.port
 
-    def start_relay(self):
+    def start_relay(self, *extra):
         err = open(os.path.join(self.tmp, "relay-%d.log" % len(self.relay_logs)), "w")
         self.relay_logs.append(err.name)
-        self.relay = subprocess.Popen([wpd.WAYPOINTD, "relay", "--db", self.db, "--redis", self.redis_url()],
+        self.relay = subprocess.Popen([wpd.WAYPOINTD, "relay", "--db", self.db, "--redis", self.redis_url()]
+                                      + list(extra),
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         err.close()
 
@@ -595,7 +597,6 @@ def figures(d):
 
 NEEDS = [t for t in ("redis-server", "haproxy") if not shutil.which(t)]
 
-
 @unittest.skipIf(NEEDS, "not installed: %s (scripts/install-deps.sh)" % " ".join(NEEDS))
 class ClusterTest(unittest.TestCase):
     def setUp(self):
@@ -927,6 +928,63 @@ class ClusterTest(unittest.TestCase):
             "then %d resumed, %d fresh snapshots, %d busy answers; 0 lost" %
             (out["at"], out["cut"], len(on_b), sum(1 for c in on_b for ev in c.events if not ev["snapshot"]),
              sum(1 for c in on_b for ev in c.events if ev["snapshot"]), sum(c.busy for c in on_b)))
+
+    # 9 ------------------------------------------------------------------
+    def test_9_origin_restored_from_a_backup(self):
+        """docs/cluster.md's procedure: the origin restored from an older
+        backup (its log behind the engine's head), its seq moved past
+        everything handed out and its log before marked gone, then `relay
+        --reset-engine`. The relay refuses the old engine before; after,
+        every edge loads a snapshot under the new epoch and equals the
+        restored origin, and a client's since from before gets
+        resumed:false with a fresh snapshot, never a resume across other
+        changes."""
+        cluster = self.make_cluster(n_edges=2)
+        bump = "UPDATE waypoints SET waypoints_ahead = COALESCE(waypoints_ahead, 0) + 1 WHERE dc_id = 'dc1'"
+        wpd.sql(cluster.db, bump)
+        cluster.wait_caught_up()
+        backup = os.path.join(cluster.tmp, "backup.db")
+        with sqlite3.connect(cluster.db) as src, sqlite3.connect(backup) as dst:
+            src.backup(dst)
+        for _ in range(3):
+            wpd.sql(cluster.db, bump)
+        old_head = cluster.wait_caught_up()
+        cluster.kill_relay()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(cluster.db + suffix):
+                os.remove(cluster.db + suffix)
+        shutil.copy(backup, cluster.db)
+        wpd.sql(cluster.db, "PRAGMA journal_mode=WAL")
+        # Without the procedure the relay refuses the engine that is ahead.
+        refused = subprocess.run([wpd.WAYPOINTD, "relay", "--db", cluster.db, "--redis", cluster.redis_url()],
+                                 capture_output=True, text=True, timeout=DEADLINE)
+        self.assertEqual(refused.returncode, 1, refused.stderr)
+        self.assertIn("--reset-engine", refused.stderr)
+        wpd.sql(cluster.db, "UPDATE sqlite_sequence SET seq = seq + 1000000 WHERE name = 'change_log';"
+                            "UPDATE change_log_state SET pruned_through ="
+                            " (SELECT seq FROM sqlite_sequence WHERE name = 'change_log') WHERE id = 1")
+        cluster.start_relay("--reset-engine")
+        for e in cluster.edges:
+            wpd.wait_until(lambda e=e: "the engine was reset" in e.server.stderr() and
+                           "loaded from a snapshot" in e.server.stderr().split("the engine was reset")[-1],
+                           CATCH_UP, 0.1, "%s reloaded under the new epoch" % e.name)
+        wpd.sql(cluster.db, bump)  # the restored origin goes on, with seqs past 1,000,000
+        head = cluster.wait_caught_up()
+        self.assertGreater(head, 1000000)
+        cluster.check_rest(self)
+
+        async def resume():
+            live = await Live.open(cluster.edges[0].server, cluster.cert, key=cluster.fleet_key)
+            try:
+                return await live.subscribe("dc1", "c1", since=old_head, timeout=DEADLINE)
+            finally:
+                await live.close()
+        reply = asyncio.run(resume())
+        self.assertEqual(reply.get("type"), "subscribed", reply)
+        self.assertFalse(reply["resumed"], reply)
+        self.assertGreater(reply["seq"], 1000000)
+        log("origin restored: edges reloaded under the new epoch; since %d from before got a fresh snapshot at %d"
+            % (old_head, reply["seq"]))
 
 
 @unittest.skipIf(NEEDS, "not installed: %s (scripts/install-deps.sh)" % " ".join(NEEDS))
