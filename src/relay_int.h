@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT
  *
- * Private to relay.c (the loop), relay_head.c (the engine's head) and
- * relay_publish.c (the appends): the relay's state, one per process, owned
- * by its only thread.
+ * Private to relay.c (the loop), relay_head.c (the engine's head),
+ * relay_publish.c (the appends) and relay_conn.c (what they share of the
+ * two connections): the relay's state, one per process, owned by its only
+ * thread.
  */
 #ifndef WAYPOINTD_RELAY_INT_H
 #define WAYPOINTD_RELAY_INT_H
@@ -30,7 +31,8 @@ struct relay {
     int reset_pending; /* --reset-engine, not done yet */
 };
 
-/* Log an outage once and drop the connection (the loop reconnects). */
+/* relay_conn.c. Log an outage once and drop the connection (the loop
+ * reconnects). */
 void relay_redis_drop(struct relay *r, const char *why);
 /* The first column of sql's first row, ?1 bound to a; 0, -EAGAIN (the
  * database is busy), -EIO. */
