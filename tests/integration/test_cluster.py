@@ -188,6 +188,20 @@ class Edge:
         finally:
             c.close()
 
+    def metric(self, name):
+        """One unlabelled value from the edge's /metrics; -1 when unreachable or absent."""
+        c = http.client.HTTPConnection("127.0.0.1", self.mport, timeout=3)
+        try:
+            c.request("GET", "/metrics")
+            for line in c.getresponse().read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.split()[1])
+            return -1
+        except (OSError, ValueError):
+            return -1
+        finally:
+            c.close()
+
     def applied(self):
         """The replica's newest change seq, read from its file."""
         conn = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
@@ -824,8 +838,10 @@ class ClusterTest(unittest.TestCase):
             cl.gate.clear()
             await cl.drop()
             since = cl.last
-            await asyncio.to_thread(wpd.wait_until, lambda: b.proxy.head_seq >= since, 10, 0.1,
-                                    "the held edge read the engine's head")
+            # The edge itself (not just the proxy in front of it) knows the
+            # engine's head is past since: its /metrics say so.
+            await asyncio.to_thread(wpd.wait_until, lambda: b.metric("waypointd_replica_engine_seq") >= since, 10,
+                                    0.1, "the held edge read the engine's head")
             out["b_applied"] = await asyncio.to_thread(b.applied)
             self.assertLess(out["b_applied"], since)
             cl.port = b.port
