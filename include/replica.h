@@ -18,7 +18,7 @@ struct redis_addr;
 struct replica;
 
 struct replica_options {
-    const char *url;     /* for messages: redis_addr_describe's, without the password */
+    const char *url;     /* for messages: redis_addr_describe's, without the password (copied) */
     const struct redis_addr *addr; /* Redis (redis_url.h); the caller's, outliving the replica */
     const char *stream;  /* CLUSTER_STREAM_DEFAULT unless given */
     const char *db_path; /* the replica file, created when missing */

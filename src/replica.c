@@ -44,6 +44,7 @@ struct replica {
     redisContext *rc;
     char applied[STORE_REPLICA_ID_MAX]; /* "" before the first snapshot */
     char epoch[64];         /* the engine's epoch the replica was loaded under */
+    char url[320];          /* o.url's copy, for messages */
     int reset_seen;         /* the engine's epoch is another: load a snapshot */
     char snap_path[4096];
     int outage;             /* an outage was logged, not yet its end */
@@ -407,6 +408,10 @@ int replica_start(const struct replica_options *o, struct replica **out)
     if (!r)
         return -ENOMEM;
     r->o = *o;
+    /* The caller's url may be gone once we return (serve's is a stack
+     * buffer): the thread logs with our copy. */
+    snprintf(r->url, sizeof(r->url), "%s", o->url ? o->url : "");
+    r->o.url = r->url;
     if (!r->o.stream)
         r->o.stream = CLUSTER_STREAM_DEFAULT;
     r->backoff_ms = 100;

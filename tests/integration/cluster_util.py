@@ -212,12 +212,22 @@ class RedisProxy:
             self.lsock.close()
         except OSError:
             pass
+        self._drop_all()
+
+    def _drop_all(self):
         with self.lock:
             for s in self.socks:
                 try:
                     s.close()
                 except OSError:
                     pass
+            self.socks = []
+
+    def retarget(self, upstream_port):
+        """A failover: every connection through the proxy is cut, and new
+        ones reach upstream_port (what Sentinel or a virtual address does)."""
+        self.upstream = upstream_port
+        self._drop_all()
 
     def _accept(self):
         while not self.closed:

@@ -220,9 +220,9 @@ class Edge:
 class Cluster:
     """Redis, the origin, the relay, edges and haproxy in one temp dir."""
 
-    def __init__(self, n_edges=3, proxied=()):
+    def __init__(self, n_edges=3, proxied=(), failover=False):
         self.tmp = wpd.make_tempdir("wpd-cluster-")
-        self.redis = self.relay = self.lb = None
+        self.redis = self.relay = self.lb = self.rproxy = None
         self.edges = []
         self.relay_logs = []
         try:
@@ -236,6 +236,9 @@ class Cluster:
             os.mkdir(rdir)
             self.redis = Redis(rdir)
             self.redis.start()
+            # failover: the relay and the edges reach Redis through one
+            # proxy, which a failover points at another server.
+            self.rproxy = RedisProxy(self.redis.port) if failover else None
             self.start_relay()
             self.edges = [Edge(self, "edge%d" % i, proxied=i in proxied) for i in range(n_edges)]
             errors = []
@@ -261,7 +264,7 @@ class Cluster:
             raise
 
     def redis_url(self):
-        return "redis://127.0.0.1:%d" % self.redis.port
+        return self.rproxy.url() if self.rproxy else "redis://127.0.0.1:%d" % self.redis.port
 
     def start_relay(self, *extra):
         err = open(os.path.join(self.tmp, "relay-%d.log" % len(self.relay_logs)), "w")
@@ -336,6 +339,8 @@ class Cluster:
         for e in self.edges:
             e.close()
         self.kill_relay()
+        if self.rproxy:
+            self.rproxy.close()
         if self.redis:
             self.redis.kill()
         wpd.remove_tree(self.tmp)
@@ -1001,6 +1006,58 @@ class ClusterTest(unittest.TestCase):
         self.assertGreater(reply["seq"], 1000000)
         log("origin restored: edges reloaded under the new epoch; since %d from before got a fresh snapshot at %d"
             % (old_head, reply["seq"]))
+
+    # 10 -----------------------------------------------------------------
+    def test_10_failover_to_a_replica_that_missed_the_tail(self):
+        """Redis fails over to a replica that stopped following before the
+        last appends (the research note's recipe: an asynchronous replica
+        always can). The relay finds the engine's head behind what it
+        published and publishes the tail again with the same ids; edges
+        ahead of the new head wait for it; nothing is lost."""
+        cluster = self.make_cluster(failover=True)
+        rdir = os.path.join(cluster.tmp, "redis-replica")
+        os.mkdir(rdir)
+        replica = Redis(rdir)
+        replica.start()
+        self.addCleanup(replica.kill)
+        redis_cmd(replica.port, "REPLICAOF", "127.0.0.1", str(cluster.redis.port))
+        out = {}
+
+        def head(port):
+            h = redis_cmd(port, "GET", "wpd:head")
+            return int(h.split("-")[0]) if isinstance(h, str) else -1
+
+        async def scenario(fleet):
+            await asyncio.sleep(2)
+            await asyncio.to_thread(wpd.wait_until, lambda: head(replica.port) == head(cluster.redis.port) > 0,
+                                    10, 0.05, "the replica following the master")
+            # The replica stops following; the master and the relay go on.
+            redis_cmd(replica.port, "REPLICAOF", "NO", "ONE")
+            out["replica"] = head(replica.port)
+            await asyncio.to_thread(wpd.wait_until, lambda: head(cluster.redis.port) > out["replica"] + 10, 10, 0.05,
+                                    "appends the replica missed")
+            await asyncio.sleep(1)
+            out["master"] = head(cluster.redis.port)
+            out["edges"] = max(e.applied() for e in cluster.edges)
+            t = time.monotonic()
+            await asyncio.to_thread(cluster.redis.kill)
+            cluster.rproxy.retarget(replica.port)
+            now = origin_head(cluster.db)
+            await asyncio.to_thread(wpd.wait_until, lambda: all(e.applied() >= now for e in cluster.edges), 20, 0.1,
+                                    "every edge past the failover")
+            out["took"] = time.monotonic() - t
+            await asyncio.sleep(2)
+
+        fleet, summary = self.run_case(cluster, scenario)
+        self.assertGreater(out["master"], out["replica"])
+        self.assertGreater(out["edges"], out["replica"], "no edge was ahead of the promoted replica")
+        with open(cluster.relay_logs[-1]) as f:
+            relay_log = f.read()
+        # It took the promoted replica's older head and published after it.
+        self.assertRegex(relay_log, r"engine's head is %d-\d+|engine head %d-\d+, publishing after it"
+                         % (out["replica"], out["replica"]))
+        log("failover to a replica at %d (the master was at %d, edges at %d): every edge past the head %.2f s later"
+            % (out["replica"], out["master"], out["edges"], out["took"]))
 
 
 @unittest.skipIf(NEEDS, "not installed: %s (scripts/install-deps.sh)" % " ".join(NEEDS))
