@@ -145,6 +145,13 @@ int store_replica_open(const char *path, struct store **out, char *err, size_t e
                            " applied TEXT NOT NULL DEFAULT '', epoch TEXT NOT NULL DEFAULT '');"
                            "INSERT OR IGNORE INTO replica_state(id, applied) VALUES (1, '');"
                            "COMMIT");
+    /* This connection applies the stream. A replica can be refilled from
+     * Redis: in WAL mode NORMAL skips the sync at every commit (a crash
+     * loses at most the last batches, with the id they moved, and the
+     * applier reads them again), which otherwise came once per change on
+     * every edge (docs/performance-cluster.md). */
+    if (!rc)
+        rc = store_exec(s, "PRAGMA synchronous = NORMAL");
     if (rc) {
         store_set_err(err, errlen, "cannot prepare replica %s: %s", path, sqlite3_errmsg(s->db));
         store_replica_rollback(s);

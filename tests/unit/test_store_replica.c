@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "../../src/store_int.h"
 #include "testdb.h"
 
 struct rep {
@@ -78,6 +79,8 @@ static void test_new_file_is_a_replica_without_triggers(void **state)
     assert_int_equal(testdb_sql_int(r->db, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'"), 0);
     assert_int_equal(store_replica_applied(r->store, id, sizeof(id)), 0);
     assert_string_equal(id, "");
+    /* The applier's connection does not sync at every commit (1: NORMAL). */
+    assert_int_equal(testdb_sql_int(r->store->db, "PRAGMA synchronous"), 1);
     /* Opened again: still a replica, still no triggers. */
     store_close(r->store);
     assert_int_equal(store_replica_open(r->path, &r->store, NULL, 0), 0);
