@@ -330,6 +330,8 @@ PROCS=$(((N + PER_PROC - 1) / PER_PROC))
 DUR=$((CONNECT_TIMEOUT + SETTLE + SECS * 3 + DRAIN + 240))
 RESUME_ARGS=()
 [ "$SCENARIO" = kill ] && RESUME_ARGS=(--resume --resume-jitter "$JITTER" --resume-attempts 10 --resume-timeout 30)
+edge_cpus() { local e; for ((e = 0; e < EDGES; e++)); do printf '%s,' "$(cpu_ticks "${EDGE_PIDS[$e]}")"; done; }
+EO0=$(edge_cpus)
 base=0
 for ((i = 0; i < PROCS; i++)); do
     cnt=$((N / PROCS + (i < N % PROCS ? 1 : 0)))
@@ -363,6 +365,7 @@ say "opening $N subscribers ($PROCS wsload processes) to $EDGES edges"
 T_OPEN=$EPOCHREALTIME
 wait_clients ready $((CONNECT_TIMEOUT + 30)) || true
 OPEN_S=$($PY -c "print(round($EPOCHREALTIME - $T_OPEN, 1))")
+EO1=$(edge_cpus)
 OPENED=$(cat "${CL_OUTS[@]}" 2>/dev/null | sed -n 's/^ready .*"opened":\([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')
 say "$OPENED of $N subscribed in $OPEN_S s; settling $SETTLE s"
 sleep "$SETTLE"
@@ -370,7 +373,6 @@ RSS1=()
 for ((e = 0; e < EDGES; e++)); do RSS1+=("$(rss_kib "${EDGE_PIDS[$e]}")"); done
 
 # --------------------------------------------------------------- 8. the writer
-edge_cpus() { local e; for ((e = 0; e < EDGES; e++)); do printf '%s,' "$(cpu_ticks "${EDGE_PIDS[$e]}")"; done; }
 KILLED=-1
 KILL_US=
 R0=$(redis_info r0_)
@@ -439,7 +441,7 @@ $PY "$REPO/bench/cluster_report.py" --run "$RUN" --meta "$META" --results "${RES
     scenario="$SCENARIO" n="$N" edges="$EDGES" threads="$THREADS" rate="$RATE" seconds="$SECS" sync="$SYNC" \
     opened="$OPENED" open_s="$OPEN_S" settle="$SETTLE" edge_start_s="$EDGE_START_S" clk_tck="$CLK_TCK" \
     rss0="$(join "${RSS0[@]}")" rss1="$(join "${RSS1[@]}")" rss2="$(join "${RSS2[@]}")" \
-    ecpu0="${E0%,}" ecpu1="${E1%,}" relay_cpu0="$RL0" relay_cpu1="$RL1" redis_cpu0="$RD0" redis_cpu1="$RD1" \
+    ecpu0="${E0%,}" ecpu1="${E1%,}" eopen0="${EO0%,}" eopen1="${EO1%,}" relay_cpu0="$RL0" relay_cpu1="$RL1" redis_cpu0="$RD0" redis_cpu1="$RD1" \
     ccpu0="$CC0" ccpu1="$CC1" t0="$T0" t1="$T1" killed="$KILLED" kill_us="${KILL_US:-0}" kill_at="$KILL_AT" \
     edge_alive="$(join "${EDGE_ALIVE[@]}")" edge_err="$(join "${EDGE_ERR[@]}")" jitter="$JITTER" \
     $R0 $R1

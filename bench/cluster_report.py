@@ -133,6 +133,7 @@ def main(argv):
     # per edge: RSS per connection, CPU
     rss0, rss1, rss2 = ints(r["rss0"]), ints(r["rss1"]), ints(r["rss2"])
     c0, c1 = ints(r["ecpu0"]), ints(r["ecpu1"])
+    o0, o1 = ints(r["eopen0"]), ints(r["eopen1"])
     wall = r["t1"] - r["t0"]
     r["window_s"] = wall
     rows = []
@@ -143,12 +144,15 @@ def main(argv):
     for e in range(edges):
         kib = (rss1[e] - rss0[e]) / per_target[e] if per_target[e] else None
         cpu = (c1[e] - c0[e]) / tick if c0[e] >= 0 and c1[e] >= 0 else None
-        ed = {"conns": per_target[e], "rss0_kib": rss0[e], "rss1_kib": rss1[e], "rss_end_kib": rss2[e],
+        ocpu = (o1[e] - o0[e]) / tick
+        ed = {"open_cpu_s": ocpu, "open_cpu_ms_per_conn": 1000 * ocpu / per_target[e] if per_target[e] else None,
+              "conns": per_target[e], "rss0_kib": rss0[e], "rss1_kib": rss1[e], "rss_end_kib": rss2[e],
               "kib_per_conn": kib, "cpu_s": cpu, "cpu_pct": 100 * cpu / wall if cpu is not None and wall > 0 else None,
               "alive": alive[e] if e < len(alive) else None, "stderr_lines": errs[e] if e < len(errs) else None}
         r["edge"].append(ed)
         rows.append([e, per_target[e], f(rss0[e] / 1024), f(rss1[e] / 1024), f(kib),
-                     f(rss2[e] / 1024) if e != killed else "killed", f(cpu), f(ed["cpu_pct"], 0)])
+                     f(rss2[e] / 1024) if e != killed else "killed", f(ocpu), f(ed["open_cpu_ms_per_conn"], 2), f(cpu),
+                     f(ed["cpu_pct"], 0)])
     kibs = [x["kib_per_conn"] for x in r["edge"] if x["kib_per_conn"] is not None]
     r["kib_per_conn_max"] = max(kibs) if kibs else None
     r["relay_cpu_s"] = (r["relay_cpu1"] - r["relay_cpu0"]) / tick
@@ -241,11 +245,11 @@ def main(argv):
                       "status"]))
     out.append("")
     out.append("Per edge (KiB/conn = (RSS %s s after the subscribers opened − RSS before) / its connections; CPU "
-               "over the %.1f s from the writer's start until every subscriber had the last change):" % (
+               "over the %.1f s from the writer's start until every subscriber had the last change; opening CPU: while the subscribers opened, TLS handshake included, and per connection):" % (
                    r.get("settle", 3), wall))
     out.append("")
     out.append(table(rows, ["edge", "connections", "RSS before MiB", "RSS open MiB", "KiB/conn", "RSS end MiB",
-                            "CPU s", "CPU %"]))
+                            "opening CPU s", "ms/conn", "CPU s", "CPU %"]))
     out.append("")
     out.append("Redis (`INFO memory`, `MEMORY USAGE wpd:log SAMPLES 0`, `XLEN wpd:log`): used_memory %.1f MiB "
                "before the writer, %.1f MiB after (RSS %.1f MiB); the stream %.1f MiB for %s entries = %s bytes "
