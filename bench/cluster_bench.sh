@@ -51,6 +51,7 @@ BUILD_DIR=$REPO/build-bench
 BINARY=
 WSLOAD_BIN=
 RESULTS_OUT=
+TMP_PARENT=/tmp
 ARGS_GIVEN="$*"
 
 usage() {
@@ -78,6 +79,8 @@ usage: bench/cluster_bench.sh [options]
   --results FILE           also write the result record (JSON)
   --no-install             do not apt-get install what is missing
   --keep                   keep the temp folder (logs, latencies)
+  --tmp DIR                make the temp folder (every database, Redis's AOF) in DIR (default /tmp;
+                           /dev/shm takes the disk's fsync latency out of the figure)
 Exits 1 when the run had an anomaly (a subscriber refused, a lost change, a
 resumed:false, an edge that died uninvited...), after the table.
 EOF
@@ -106,6 +109,7 @@ while [ $# -gt 0 ]; do
     --results) RESULTS_OUT=$2; shift ;;
     --no-install) INSTALL=0 ;;
     --keep) KEEP=1 ;;
+    --tmp) TMP_PARENT=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "cluster_bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -196,7 +200,9 @@ else
 fi
 
 # --------------------------------------------------------------- 3. set-up
-TMP=$(mktemp -d /tmp/cluster-bench.XXXXXX)
+[ -d "$TMP_PARENT" ] || die "--tmp $TMP_PARENT is not a folder"
+TMP=$(mktemp -d "$TMP_PARENT/cluster-bench.XXXXXX")
+TMP_FS=$(df --output=fstype "$TMP" 2>/dev/null | tail -1 || echo unknown)
 chmod 755 "$TMP"
 cp "$BINARY" "$TMP/waypointd"
 cp "$WSLOAD_BIN" "$TMP/wsload"
@@ -439,7 +445,7 @@ set +e
 # shellcheck disable=SC2086
 $PY "$REPO/bench/cluster_report.py" --run "$RUN" --meta "$META" --results "${RESULTS_OUT:-$TMP/result.json}" \
     scenario="$SCENARIO" n="$N" edges="$EDGES" threads="$THREADS" rate="$RATE" seconds="$SECS" sync="$SYNC" \
-    opened="$OPENED" open_s="$OPEN_S" settle="$SETTLE" edge_start_s="$EDGE_START_S" clk_tck="$CLK_TCK" \
+    tmp_fs="$TMP_FS" opened="$OPENED" open_s="$OPEN_S" settle="$SETTLE" edge_start_s="$EDGE_START_S" clk_tck="$CLK_TCK" \
     rss0="$(join "${RSS0[@]}")" rss1="$(join "${RSS1[@]}")" rss2="$(join "${RSS2[@]}")" \
     ecpu0="${E0%,}" ecpu1="${E1%,}" eopen0="${EO0%,}" eopen1="${EO1%,}" relay_cpu0="$RL0" relay_cpu1="$RL1" redis_cpu0="$RD0" redis_cpu1="$RD1" \
     ccpu0="$CC0" ccpu1="$CC1" t0="$T0" t1="$T1" killed="$KILLED" kill_us="${KILL_US:-0}" kill_at="$KILL_AT" \

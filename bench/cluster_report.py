@@ -232,9 +232,9 @@ def main(argv):
     out.append("**%s**: %s wss subscribers (one per customer) on %s edges (`serve --replica-of`, --threads %s), "
                "connected straight to the edges (no proxy); a writer process commits %s changes/s for %s s at the "
                "origin (synchronous=%s); latency = receive − commit stamp in the row, per change. Subscribers "
-               "opened in %s s; the edges started and caught up in %s s." % (
+               "opened in %s s; the edges started and caught up in %s s. Databases and Redis's AOF on %s." % (
                    r["scenario"], r["n"], edges, r["threads"], r["rate"], r["seconds"], r["sync"], r["open_s"],
-                   r["edge_start_s"]))
+                   r["edge_start_s"], r.get("tmp_fs", "?")))
     out.append("")
     out.append(table([[r["n"], edges, r.get("opened"), "%s (%s/s)" % (w.get("sent", "-"), f(w.get("rate"), 0)),
                        r["expected"], r["lost"], r["coalesced"], f(r["p50_ms"], 2), f(r["p99_ms"], 2),
