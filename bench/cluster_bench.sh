@@ -52,6 +52,7 @@ BINARY=
 WSLOAD_BIN=
 RESULTS_OUT=
 TMP_PARENT=/tmp
+FILL=
 ARGS_GIVEN="$*"
 
 usage() {
@@ -79,6 +80,9 @@ usage: bench/cluster_bench.sh [options]
   --results FILE           also write the result record (JSON)
   --no-install             do not apt-get install what is missing
   --keep                   keep the temp folder (logs, latencies)
+  --redis-fill N           at the end, N copies of the newest change entry in a scratch stream:
+                           Redis memory for N retained changes, measured (default 1000000 for
+                           spread, 0 for kill; 0: off)
   --tmp DIR                make the temp folder (every database, Redis's AOF) in DIR (default /tmp;
                            /dev/shm takes the disk's fsync latency out of the figure)
 Exits 1 when the run had an anomaly (a subscriber refused, a lost change, a
@@ -110,18 +114,19 @@ while [ $# -gt 0 ]; do
     --no-install) INSTALL=0 ;;
     --keep) KEEP=1 ;;
     --tmp) TMP_PARENT=$2; shift ;;
+    --redis-fill) FILL=$2; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "cluster_bench.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
     esac
     shift
 done
 case $SCENARIO in
-spread) : "${N:=45000}" "${EDGES:=3}" ;;
-kill) : "${N:=45000}" "${EDGES:=4}" ;;
+spread) : "${N:=45000}" "${EDGES:=3}" "${FILL:=1000000}" ;;
+kill) : "${N:=45000}" "${EDGES:=4}" "${FILL:=0}" ;;
 *) echo "cluster_bench.sh: --scenario spread or kill" >&2; exit 2 ;;
 esac
 : "${KILL_AT:=$((SECS / 2))}"
-for v in N EDGES RATE SECS THREADS PER_PROC CONCURRENCY CONNECT_TIMEOUT SETTLE DRAIN KILL_AT JITTER; do
+for v in FILL N EDGES RATE SECS THREADS PER_PROC CONCURRENCY CONNECT_TIMEOUT SETTLE DRAIN KILL_AT JITTER; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "cluster_bench.sh: ${v,,} must be a whole number" >&2; exit 2; }
 done
 ((N >= 1 && EDGES >= 1 && EDGES <= 32 && RATE >= 1 && SECS >= 1)) || { echo "cluster_bench.sh: bad sizes" >&2; exit 2; }
@@ -431,6 +436,12 @@ for ((e = 0; e < EDGES; e++)); do
     EDGE_ERR+=("$(grep -c -v -e 'level="info"' -e '^$' "$RUN/edge$e.err" 2>/dev/null || true)")
 done
 stop_pid "$RELAY_PID" 10
+if ((FILL > 0)); then
+    say "Redis: $FILL copies of a change entry in a scratch stream (no AOF for them)"
+    "${RCLI[@]}" CONFIG SET appendonly no >/dev/null
+    timeout 600 $PY "$REPO/bench/redis_fill.py" --port "$REDIS_PORT" --count "$FILL" >"$RUN/redis_fill.json" ||
+        say "redis_fill.py failed"
+fi
 
 # --------------------------------------------------------------- 9. table
 join() { local IFS=,; echo "$*"; }

@@ -165,6 +165,11 @@ def main(argv):
     if dx > 0:
         r["stream_bytes_per_change"] = (r["r1_stream_bytes"] - r["r0_stream_bytes"]) / dx
         r["used_memory_per_change"] = (r["r1_used_memory"] - r["r0_used_memory"]) / dx
+    try:
+        with open(os.path.join(run, "redis_fill.json")) as fh:
+            r["redis_fill"] = json.load(fh)
+    except (OSError, ValueError):
+        pass
     # the kill: resumes
     res = []
     for p in glob.glob(os.path.join(run, "resume.*")):
@@ -259,6 +264,16 @@ def main(argv):
                    r.get("r1_used_memory_rss", 0) / 2**20, r.get("r1_stream_bytes", 0) / 2**20, r.get("r1_xlen"),
                    f(r.get("stream_bytes_per_entry"), 0), dx, f(r.get("stream_bytes_per_change"), 0),
                    f(r.get("used_memory_per_change"), 0), r.get("r1_snap_keys")))
+    fill = r.get("redis_fill") or {}
+    if fill.get("count"):
+        out.append("Redis with %s retained changes (copies of the newest change entry, %s bytes of `d` each, "
+                   "in a scratch stream): the stream %.1f MiB = %.0f bytes per change; used_memory grew by %.1f MiB "
+                   "= %.0f bytes per change." % (
+                       fill["count"], fill.get("entry_d_bytes"), fill["stream_bytes"] / 2**20,
+                       fill["stream_bytes_per_entry"], (fill["used_memory_after"] - fill["used_memory_before"]) / 2**20,
+                       fill["used_memory_per_entry"]))
+    elif fill:
+        out.append("Redis fill: %s" % fill)
     out.append("")
     if r["scenario"] == "kill":
         out.append("**Kill**: edge %s (%s clients) got `kill -9` %s s into the writing. Resumes (wsload "
