@@ -137,7 +137,7 @@ struct conn {
     int lost_target;   /* the server of the last loss: a resume goes elsewhere */
     int attempts;      /* resume attempts since the last loss */
     unsigned resuming : 1, resume_wait : 1, gave_up : 1;
-    double lost_at, resume_at, attempt_at; /* monotonic s */
+    double resume_at, attempt_at; /* monotonic s */
     int64_t lost_us;   /* CLOCK_REALTIME µs of the loss */
     struct rec *recs;
     size_t nrecs, caprecs;
@@ -452,7 +452,6 @@ static void conn_lost(struct conn *c)
         return;
     resumes++;
     resume_pending++;
-    c->lost_at = mono();
     c->lost_us = now_us();
     if (first_loss_us < 0)
         first_loss_us = c->lost_us;
