@@ -45,13 +45,39 @@
  * none came. Messages are matched to changes by customer_id: the benchmark's
  * customers have one waypoint each.
  *
- * Build: cc -O2 -std=c11 -Wall -Wextra -o wsload bench/wsload.c -lssl -lcrypto
+ * Several servers (bench/cluster_bench.sh): --targets IP:PORT,IP:PORT,... in
+ * place of --host/--port; connection i opens to target i % (number of
+ * targets). The ready line says how many opened on each ("per_target").
+ *
+ * --resume (waypointd mode): a subscribed connection that is lost (the server
+ * hung up, reset it, or closed it) is opened again after a jittered delay
+ * (uniform in 0..--resume-jitter s for the first attempt, then 0.25 s doubling
+ * up to 8 s, each x 0.5..1) on another target than the one it lost (spread
+ * over the others by its index), at most --resume-attempts times, each attempt
+ * at most --resume-timeout s, and subscribes again with "since": the newest
+ * seq it had on that subscription (the snapshot's or resume's seq, or the
+ * last message's). A "subscribed" reply with "resumed":true counts as
+ * resumed_true; "resumed":false (a fresh snapshot: the client would have
+ * missed changes) as resumed_false, a failure; a connection out of attempts as
+ * resume_gave_up. Nothing is dropped silently: every loss is in "resumes" and
+ * ends in exactly one of those three (or resume_waiting at the close). The
+ * messages of both subscriptions count for the changes: a change is delivered
+ * when a message for its waypoint at least as new arrives before or after the
+ * move (the replay after "since" brings the newest state of what was
+ * missed); snapshot rows of a resumed:false are not counted as deliveries.
+ * With --resume, --latency-out lines have a 4th column: 1 when the connection
+ * was lost at some point (its changes include those replayed after a move).
+ * --resume-out F: one line per finished resume: LOSS_US DONE_US RESUMED
+ * FROM_TARGET TO_TARGET ATTEMPTS (CLOCK_REALTIME µs; RESUMED 1 or 0; -1 gave up).
+ *
+ * Build: cc -O2 -std=c11 -Wall -Wextra -o wsload bench/wsload.c -lssl -lcrypto -lm
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -78,6 +104,7 @@
 #define MAX_MESSAGE (16u << 20) /* a larger message fails the connection */
 #define MAX_HEADER 16384
 #define READ_CHUNK 65536
+#define MAX_TARGETS 64
 
 enum mode { MODE_WAYPOINTD, MODE_NCHAN };
 enum state { S_NEW, S_TCP, S_TLS, S_UPGRADE, S_SUBSCRIBE, S_READY, S_CLOSING, S_DONE, S_FAILED };
@@ -105,19 +132,36 @@ struct conn {
     unsigned char *msg; /* a fragmented message being assembled */
     size_t msg_len, msg_cap;
     int64_t last_seq;
+    int64_t sub_seq;   /* the newest seq of the subscription: what a resume sends as "since" */
+    int target;        /* index in targets[] of the current (or next) server */
+    int lost_target;   /* the server of the last loss: a resume goes elsewhere */
+    int attempts;      /* resume attempts since the last loss */
+    unsigned resuming : 1, resume_wait : 1, gave_up : 1;
+    double resume_at, attempt_at; /* monotonic s */
+    int64_t lost_us;   /* CLOCK_REALTIME µs of the loss */
     struct rec *recs;
     size_t nrecs, caprecs;
 };
 
 static struct {
-    const char *host, *path, *ca, *key, *protocol, *dc, *customers_file, *latency_out, *changes_log;
-    int port, conns, concurrency, index_base, src_spread, verbose;
+    const char *host, *path, *ca, *key, *protocol, *dc, *customers_file, *latency_out, *changes_log, *targets,
+        *resume_out;
+    int port, conns, concurrency, index_base, src_spread, verbose, resume, resume_attempts;
     enum mode mode;
-    double connect_timeout, duration, drain, close_timeout;
+    double connect_timeout, duration, drain, close_timeout, resume_jitter, resume_timeout;
 } opt = {
     .host = "127.0.0.1", .path = "/live", .conns = 1, .concurrency = 200, .mode = MODE_WAYPOINTD,
     .connect_timeout = 120, .duration = 900, .drain = 30, .close_timeout = 10,
+    .resume_attempts = 8, .resume_jitter = 2, .resume_timeout = 30,
 };
+
+static struct target {
+    struct sockaddr_in addr;
+    char host[INET_ADDRSTRLEN];
+    int port;
+    long opened, resumed_in;
+} targets[MAX_TARGETS];
+static int ntargets;
 
 static struct conn *conns;
 static int epfd, sigfd;
@@ -129,6 +173,12 @@ static size_t scratch_cap;
 /* counters */
 static long started, opened, failed, inflight, dropped, closed_clean, close_timeouts;
 static long msgs_waypoint, msgs_other, msgs_error, msgs_unstamped, order_errors, pings;
+static long resumes, resumed_true, resumed_false, resume_gave_up, resume_attempt_failures, resume_pending;
+static int64_t first_loss_us = -1, last_resumed_us = -1;
+static int64_t *resume_lat; /* loss -> resubscribed, µs, per finished resume */
+static size_t nresume_lat, capresume_lat;
+static FILE *resume_fp;
+static int closing_all; /* the close phase began: a loss is no longer resumed */
 static int64_t first_recv = -1, last_recv = -1;
 static double t_start, t_ready;
 
@@ -370,6 +420,67 @@ static int opening(const struct conn *c)
     return c->state >= S_TCP && c->state <= S_SUBSCRIBE;
 }
 
+/* --resume: the next attempt for c, or the end of its tries. */
+static void resume_schedule(struct conn *c)
+{
+    if (c->attempts >= opt.resume_attempts) {
+        c->gave_up = 1;
+        c->resume_wait = 0;
+        resume_pending--;
+        resume_gave_up++;
+        note_reason("resume: gave up after %d attempts", c->attempts);
+        if (resume_fp)
+            fprintf(resume_fp, "%" PRId64 " %" PRId64 " -1 %d %d %d\n", c->lost_us, now_us(), c->lost_target,
+                    c->target, c->attempts);
+        return;
+    }
+    double d = c->attempts == 0 ? opt.resume_jitter * drand48()
+                                : fmin(8.0, 0.25 * (double)(1 << (c->attempts < 6 ? c->attempts : 6))) *
+                                      (0.5 + 0.5 * drand48());
+    c->resume_at = mono() + d;
+    c->resume_wait = 1;
+    /* another server than the lost one, the lost one's clients spread evenly over the others */
+    if (ntargets > 1)
+        c->target = (c->lost_target + 1 + (c->gidx / ntargets + c->attempts) % (ntargets - 1)) % ntargets;
+    c->attempts++;
+}
+
+/* A subscribed connection is gone: with --resume, open it again elsewhere. */
+static void conn_lost(struct conn *c)
+{
+    if (!opt.resume || closing_all || opt.mode != MODE_WAYPOINTD)
+        return;
+    resumes++;
+    resume_pending++;
+    c->lost_us = now_us();
+    if (first_loss_us < 0)
+        first_loss_us = c->lost_us;
+    c->lost_target = c->target;
+    c->attempts = 0;
+    resume_schedule(c);
+}
+
+/* The "subscribed" reply of a resume. */
+static void resume_done(struct conn *c, int resumed)
+{
+    int64_t t = now_us();
+    resumed ? resumed_true++ : resumed_false++;
+    if (!resumed)
+        note_reason("resume: resumed:false (a fresh snapshot)");
+    resume_pending--;
+    last_resumed_us = t;
+    targets[c->target].resumed_in++;
+    if (nresume_lat == capresume_lat) {
+        capresume_lat = capresume_lat ? capresume_lat * 2 : 1024;
+        resume_lat = xrealloc(resume_lat, capresume_lat * sizeof(int64_t));
+    }
+    resume_lat[nresume_lat++] = t - c->lost_us;
+    if (resume_fp)
+        fprintf(resume_fp, "%" PRId64 " %" PRId64 " %d %d %d %d\n", c->lost_us, t, resumed, c->lost_target, c->target,
+                c->attempts);
+    c->resuming = 0;
+}
+
 static void conn_fail(struct conn *c, const char *fmt, ...)
 {
     char t[120];
@@ -383,13 +494,20 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(t, sizeof(t), fmt, ap);
     va_end(ap);
-    if (opening(c)) {
+    int lost = 0, retry = 0;
+    if (opening(c) && c->resuming) {
+        note_reason("resume attempt: %s", t);
+        resume_attempt_failures++;
+        inflight--;
+        retry = 1;
+    } else if (opening(c)) {
         note_reason("open: %s", t);
         failed++;
         inflight--;
     } else if (c->state == S_READY) {
         note_reason("dropped: %s", t);
         dropped++;
+        lost = 1;
     } else { /* closing */
         note_reason("close: %s", t);
     }
@@ -397,6 +515,10 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
         fprintf(stderr, "wsload: connection %d: %s\n", c->gidx, t);
     conn_release(c);
     c->state = S_FAILED;
+    if (lost)
+        conn_lost(c);
+    else if (retry && !closing_all)
+        resume_schedule(c);
 }
 
 /* Our side is done: the close handshake completed (clean), the server's close
@@ -493,12 +615,17 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
-static void became_ready(struct conn *c)
+static void became_ready(struct conn *c, int resumed)
 {
     c->state = S_READY;
+    inflight--;
+    if (c->resuming) {
+        resume_done(c, resumed);
+        return;
+    }
     c->was_ready = 1;
     opened++;
-    inflight--;
+    targets[c->target].opened++;
 }
 
 /* ------------------------------------------------------- messages */
@@ -516,7 +643,11 @@ static void on_message(struct conn *c, const char *m, int64_t t)
     if (c->state == S_SUBSCRIBE) {
         int64_t id;
         if (json_type_is(m, "subscribed") && !json_int(m, "id", &id) && id == c->gidx) {
-            became_ready(c);
+            int64_t s;
+            const char *r = json_find(m, "resumed");
+            if (!json_int(m, "seq", &s) && s > c->sub_seq)
+                c->sub_seq = s;
+            became_ready(c, r && !strncmp(r, "true", 4));
         } else if (json_type_is(m, "error")) {
             int64_t code = 0;
             json_int(m, "code", &code);
@@ -536,6 +667,8 @@ static void on_message(struct conn *c, const char *m, int64_t t)
             if (c->last_seq && seq <= c->last_seq)
                 order_errors++;
             c->last_seq = seq;
+            if (seq > c->sub_seq)
+                c->sub_seq = seq;
         }
         if (json_str(m, "customer_id", &cid, &n) || json_int(m, "estimated_time_of_arrival", &v)) {
             msgs_unstamped++;
@@ -621,10 +754,12 @@ static long parse_upgrade(struct conn *c)
                          c->gidx, opt.dc, key_names[c->key]);
         else
             n = snprintf(sub, sizeof(sub), "{\"type\":\"subscribe\",\"id\":%d,\"dc_id\":\"%s\"}", c->gidx, opt.dc);
+        if (c->resuming && n > 0 && (size_t)n < sizeof(sub) - 32)
+            n += snprintf(sub + n - 1, sizeof(sub) - (size_t)n + 1, ",\"since\":%" PRId64 "}", c->sub_seq) - 1;
         queue_frame(c, 1, sub, (size_t)n);
         c->state = S_SUBSCRIBE;
     } else {
-        became_ready(c);
+        became_ready(c, 0);
     }
     return (long)hlen;
 }
@@ -697,15 +832,24 @@ static int parse_frames(struct conn *c, int64_t t)
                     rn = sizeof(reason) - 1;
                 memcpy(reason, pl + 2, rn);
                 reason[rn] = 0;
-                if (c->state == S_READY) {
+                int was_ready = c->state == S_READY;
+                if (was_ready) {
                     note_reason("closed by server: %d %s", code, reason);
                     dropped++;
+                } else if (c->resuming) {
+                    note_reason("resume attempt: closed by server: %d %s", code, reason);
+                    resume_attempt_failures++;
+                    inflight--;
                 } else {
                     note_reason("open: closed by server: %d %s", code, reason);
                     failed++;
                     inflight--;
                 }
-                c->state = S_DONE; /* counted; answer and go */
+                c->state = S_DONE; /* counted; answer and go (a resume releases what is left) */
+                if (was_ready)
+                    conn_lost(c);
+                else if (c->resuming && !closing_all)
+                    resume_schedule(c);
             }
             if (!c->sent_close)
                 queue_close(c, code == 1005 ? 1000 : code, "");
@@ -827,7 +971,7 @@ static void tls_step(struct conn *c)
         int n = snprintf(req, sizeof(req),
                          "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s%s%s%s\r\n",
-                         opt.path, opt.host, opt.port, c->ws_key, opt.protocol ? "Sec-WebSocket-Protocol: " : "",
+                         opt.path, targets[c->target].host, targets[c->target].port, c->ws_key, opt.protocol ? "Sec-WebSocket-Protocol: " : "",
                          opt.protocol ? opt.protocol : "", opt.protocol ? "\r\n" : "", opt.key ? "Authorization: Bearer " : "",
                          opt.key ? opt.key : "", opt.key ? "\r\n" : "");
         if (n <= 0 || (size_t)n >= sizeof(req))
@@ -855,11 +999,13 @@ static void tls_step(struct conn *c)
 
 static void conn_start(struct conn *c)
 {
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opt.port)};
-    inet_pton(AF_INET, opt.host, &dst.sin_addr);
+    struct sockaddr_in dst = targets[c->target].addr;
     started++;
     inflight++;
     c->state = S_TCP;
+    c->hs_want_write = c->read_want_write = c->close_after_flush = c->sent_close = c->in_msg = 0;
+    c->events = 0;
+    c->attempt_at = mono();
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         conn_fail(c, "socket: %s", strerror(errno));
@@ -908,7 +1054,7 @@ static void on_event(struct conn *c, uint32_t ev)
             conn_fail(c, "SSL_new: %s", ssl_err_text());
             return;
         }
-        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), opt.host);
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), targets[c->target].host);
         c->state = S_TLS;
         tls_step(c);
     } else if (c->state == S_TLS) {
@@ -1009,7 +1155,7 @@ static void scan_max(const struct conn *c)
 
 static int conn_caught_up(struct conn *c)
 {
-    if (c->caught_up || !c->was_ready)
+    if (c->caught_up || !c->was_ready || c->gave_up)
         return 1;
     scan_max(c);
     if (c->key >= 0) {
@@ -1053,6 +1199,43 @@ static int64_t pct(const int64_t *v, size_t n, double q)
     if (r > n)
         r = n;
     return v[r - 1];
+}
+
+/* ,"resumes":...: the --resume figures, for the result and closed lines. */
+static void print_resumes(FILE *f)
+{
+    if (nresume_lat)
+        qsort(resume_lat, nresume_lat, sizeof(int64_t), cmp_i64);
+    fprintf(f,
+            ",\"resumes\":%ld,\"resumed_true\":%ld,\"resumed_false\":%ld,\"resume_gave_up\":%ld,"
+            "\"resume_waiting\":%ld,\"resume_attempt_failures\":%ld,\"first_loss_us\":%" PRId64
+            ",\"last_resumed_us\":%" PRId64 ",\"resume_p50_us\":%" PRId64 ",\"resume_max_us\":%" PRId64
+            ",\"resumed_in\":[",
+            resumes, resumed_true, resumed_false, resume_gave_up, resume_pending, resume_attempt_failures, first_loss_us,
+            last_resumed_us, pct(resume_lat, nresume_lat, 50), nresume_lat ? resume_lat[nresume_lat - 1] : -1);
+    for (int i = 0; i < ntargets; i++)
+        fprintf(f, "%s%ld", i ? "," : "", targets[i].resumed_in);
+    fputs("]", f);
+}
+
+/* --resume: start the attempts that are due (within --concurrency), time out slow ones. */
+static void resume_tick(double now)
+{
+    for (int i = 0; i < opt.conns && resume_pending > 0; i++) {
+        struct conn *c = &conns[i];
+        if (c->resuming && opening(c) && now - c->attempt_at > opt.resume_timeout) {
+            static const char *names[] = {"new", "TCP connect", "TLS handshake", "upgrade", "subscribe"};
+            conn_fail(c, "timeout in %s", names[c->state]);
+            continue;
+        }
+        if (!c->resume_wait || now < c->resume_at || inflight >= opt.concurrency)
+            continue;
+        if (c->fd >= 0) /* a close we answered and did not finish sending: no matter now */
+            conn_release(c);
+        c->resume_wait = 0;
+        c->resuming = 1;
+        conn_start(c);
+    }
 }
 
 static void report(int have_log, double drain_s, int caught)
@@ -1128,7 +1311,9 @@ static void report(int have_log, double drain_s, int caught)
                     lat = xrealloc(lat, caplat * sizeof(int64_t));
                 }
                 lat[nlat++] = l;
-                if (lo)
+                if (lo && opt.resume) /* 4th column: the connection moved (was lost and resumed) */
+                    fprintf(lo, "%" PRId64 " %" PRId64 " %d %d\n", ch->stamp, l, is_exact, c->lost_us != 0);
+                else if (lo)
                     fprintf(lo, "%" PRId64 " %" PRId64 " %d\n", ch->stamp, l, is_exact);
             }
         }
@@ -1159,6 +1344,7 @@ static void report(int have_log, double drain_s, int caught)
            caught ? "true" : "false", drain_s, pct(lat, nlat, 50), pct(lat, nlat, 99), nlat ? lat[nlat - 1] : -1,
            nlat ? lat[0] : -1, first_stamp, last_stamp, first_recv, last_recv, span > 0 ? msgs_waypoint / span : 0.0);
     print_reasons(stdout);
+    print_resumes(stdout);
     printf("}\n");
     fflush(stdout);
     free(lat);
@@ -1186,7 +1372,14 @@ static void usage(FILE *f)
           "  --latency-out F       write STAMP LATENCY_US EXACT per delivered change\n"
           "  --duration S          close everything S s after the start at the latest (900)\n"
           "  --close-timeout S     wait at most S s for the close handshakes (10)\n"
-          "  --verbose             one stderr line per failed connection\n",
+          "  --verbose             one stderr line per failed connection\n"
+          "  --targets IP:PORT,...  several servers (in place of --host/--port): connection i opens\n"
+          "                        to target i %% count\n"
+          "  --resume              reopen a lost subscription on another target with \"since\"\n"
+          "  --resume-jitter S     first attempt after a loss: uniform in 0..S s (2)\n"
+          "  --resume-attempts N   attempts per loss (8)\n"
+          "  --resume-timeout S    one attempt's time limit (30)\n"
+          "  --resume-out F        one line per finished resume (see the header of wsload.c)\n",
           f);
 }
 
@@ -1198,7 +1391,9 @@ int main(int argc, char **argv)
         {"index-base", 1, 0, 'b'}, {"src-spread", 0, 0, 's'}, {"dc", 1, 0, 'd'}, {"customers-file", 1, 0, 'f'},
         {"concurrency", 1, 0, 'C'}, {"connect-timeout", 1, 0, 'T'}, {"changes-log", 1, 0, 'l'},
         {"drain", 1, 0, 'D'}, {"latency-out", 1, 0, 'o'}, {"duration", 1, 0, 'u'},
-        {"close-timeout", 1, 0, 'x'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'H'}, {0, 0, 0, 0}};
+        {"close-timeout", 1, 0, 'x'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'H'}, {"targets", 1, 0, 'g'},
+        {"resume", 0, 0, 'R'}, {"resume-jitter", 1, 0, 'J'}, {"resume-attempts", 1, 0, 'A'},
+        {"resume-timeout", 1, 0, 'I'}, {"resume-out", 1, 0, 'O'}, {0, 0, 0, 0}};
     int ch, proto_set = 0;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -1229,19 +1424,57 @@ int main(int argc, char **argv)
         case 'u': opt.duration = atof(optarg); break;
         case 'x': opt.close_timeout = atof(optarg); break;
         case 'v': opt.verbose = 1; break;
+        case 'g': opt.targets = optarg; break;
+        case 'R': opt.resume = 1; break;
+        case 'J': opt.resume_jitter = atof(optarg); break;
+        case 'A': opt.resume_attempts = atoi(optarg); break;
+        case 'I': opt.resume_timeout = atof(optarg); break;
+        case 'O': opt.resume_out = optarg; break;
         case 'H': usage(stdout); return 0;
         default: usage(stderr); return 1;
         }
     }
-    if (optind != argc || opt.port <= 0 || opt.port > 65535 || !opt.ca || opt.conns < 1 || opt.conns > 1000000 ||
-        opt.concurrency < 1 || opt.index_base < 0 || opt.connect_timeout <= 0 || opt.duration <= 0 ||
-        opt.drain < 0 || opt.close_timeout < 0) {
+    if (optind != argc || (!opt.targets && (opt.port <= 0 || opt.port > 65535)) || !opt.ca || opt.conns < 1 ||
+        opt.conns > 1000000 || opt.concurrency < 1 || opt.index_base < 0 || opt.connect_timeout <= 0 ||
+        opt.duration <= 0 || opt.drain < 0 || opt.close_timeout < 0 || opt.resume_attempts < 1 ||
+        opt.resume_attempts > 100 || opt.resume_jitter < 0 || opt.resume_timeout <= 0) {
         usage(stderr);
         return 1;
     }
-    struct in_addr probe;
-    if (inet_pton(AF_INET, opt.host, &probe) != 1)
-        die("--host must be an IPv4 address");
+    if (opt.targets) {
+        char *list = strdup(opt.targets), *save = NULL;
+        if (!list)
+            die("out of memory");
+        for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            char *colon = strrchr(t, ':');
+            int port = colon ? atoi(colon + 1) : 0;
+            if (ntargets == MAX_TARGETS || !colon || port <= 0 || port > 65535 || colon - t >= INET_ADDRSTRLEN)
+                die("--targets: IPv4:PORT,... (at most %d)", MAX_TARGETS);
+            *colon = 0;
+            snprintf(targets[ntargets].host, sizeof(targets[ntargets].host), "%s", t);
+            targets[ntargets].port = port;
+            ntargets++;
+        }
+        free(list);
+        if (!ntargets)
+            die("--targets: empty");
+    } else {
+        if (strlen(opt.host) >= INET_ADDRSTRLEN)
+            die("--host must be an IPv4 address");
+        snprintf(targets[0].host, sizeof(targets[0].host), "%s", opt.host);
+        targets[0].port = opt.port;
+        ntargets = 1;
+    }
+    for (int i = 0; i < ntargets; i++) {
+        targets[i].addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)targets[i].port)};
+        if (inet_pton(AF_INET, targets[i].host, &targets[i].addr.sin_addr) != 1)
+            die("%s: not an IPv4 address", targets[i].host);
+    }
+    if (opt.resume && opt.mode != MODE_WAYPOINTD)
+        die("--resume needs --mode waypointd");
+    if (opt.resume_out && !(resume_fp = fopen(opt.resume_out, "w")))
+        die("%s: %s", opt.resume_out, strerror(errno));
+    srand48((long)getpid() ^ (long)now_us());
     if (opt.mode == MODE_WAYPOINTD && !opt.dc)
         die("--mode waypointd needs --dc");
     if (!opt.dc)
@@ -1308,6 +1541,7 @@ int main(int argc, char **argv)
         conns[i].fd = -1;
         conns[i].gidx = opt.index_base + i;
         conns[i].key = ncust ? cust_keys[(opt.index_base + i) % ncust] : -1;
+        conns[i].target = (opt.index_base + i) % ntargets;
     }
 
     enum { P_OPEN, P_RUN, P_DRAIN, P_IDLE, P_CLOSE } phase = P_OPEN;
@@ -1340,8 +1574,11 @@ int main(int argc, char **argv)
             }
             if (done) {
                 t_ready = mono();
-                printf("ready {\"conns\":%d,\"opened\":%ld,\"failed\":%ld,\"open_s\":%.3f,\"reasons\":", opt.conns, opened,
-                       failed, t_ready - t_start);
+                printf("ready {\"conns\":%d,\"opened\":%ld,\"failed\":%ld,\"open_s\":%.3f,\"per_target\":[",
+                       opt.conns, opened, failed, t_ready - t_start);
+                for (int t = 0; t < ntargets; t++)
+                    printf("%s%ld", t ? "," : "", targets[t].opened);
+                printf("],\"reasons\":");
                 print_reasons(stdout);
                 printf("}\n");
                 fflush(stdout);
@@ -1373,8 +1610,13 @@ int main(int argc, char **argv)
             }
             phase = P_CLOSE;
             close_start = mono();
+            closing_all = 1;
             for (int i = 0; i < opt.conns; i++) {
                 struct conn *c = &conns[i];
+                if (c->resume_wait || (c->resuming && opening(c))) {
+                    note_reason("resume: not done at the close");
+                    c->resume_wait = 0;
+                }
                 if (c->state == S_READY) {
                     c->state = S_CLOSING;
                     queue_close(c, 1000, "bye");
@@ -1405,11 +1647,16 @@ int main(int argc, char **argv)
                        "\"dropped\":%ld,\"reasons\":",
                        closed_clean, close_timeouts, mono() - close_start, pings, dropped);
                 print_reasons(stdout);
+                print_resumes(stdout);
                 printf("}\n");
+                if (resume_fp)
+                    fclose(resume_fp);
                 fflush(stdout);
                 break;
             }
         }
+        if (opt.resume && resume_pending > 0 && phase != P_CLOSE)
+            resume_tick(mono());
         deadline = phase == P_OPEN ? 0.02 : 0.05;
         int n = epoll_wait(epfd, evs, 512, (int)(deadline * 1000));
         if (n < 0 && errno != EINTR)
@@ -1421,8 +1668,11 @@ int main(int argc, char **argv)
                     if (si.ssi_signo == SIGUSR1) {
                         want_drain = 1;
                     } else if (si.ssi_signo == SIGUSR2) {
-                        printf("mark {\"pings\":%ld,\"received\":%ld,\"opened\":%ld,\"dropped\":%ld}\n", pings,
-                               msgs_waypoint, opened, dropped);
+                        printf("mark {\"pings\":%ld,\"received\":%ld,\"opened\":%ld,\"dropped\":%ld,\"resumes\":%ld,"
+                               "\"resumed_true\":%ld,\"resumed_false\":%ld,\"resume_gave_up\":%ld,"
+                               "\"resume_waiting\":%ld}\n",
+                               pings, msgs_waypoint, opened, dropped, resumes, resumed_true, resumed_false,
+                               resume_gave_up, resume_pending);
                         fflush(stdout);
                     } else
                         want_close = 1;
