@@ -191,7 +191,7 @@ if [ -n "$WSLOAD_BIN" ]; then
     [ -x "$WSLOAD_BIN" ] || die "--wsload $WSLOAD_BIN is not an executable"
 else
     mkdir -p "$BUILD_DIR"
-    cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$REPO/bench/wsload.c" -lssl -lcrypto ||
+    cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$REPO/bench/wsload.c" -lssl -lcrypto -lm ||
         die "building wsload failed"
     WSLOAD_BIN=$BUILD_DIR/wsload
 fi
