@@ -29,18 +29,6 @@
 #define DAY (24 * 3600 * 1000LL)
 #define ID "wh_00000000000b"
 
-static char *sql_text(sqlite3 *db, const char *query)
-{
-    sqlite3_stmt *st = NULL;
-    char *v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return v;
-}
-
 static void add_endpoint(struct testdb *t, const char *events, const char *minutes)
 {
     testdb_webhook_add(t, ID, events, minutes, 0);
@@ -82,7 +70,7 @@ static void test_confident_fires_once(void **state)
     assert_int_equal(cfill(t), 1);
     assert_int_equal(count(t, "type = 'customer.location_confident' AND state = 'pending' AND dc_id = 'dc1'"
                               " AND msg_id NOT LIKE '%.%' AND msg_id LIKE 'msg_00000000000b_c%'"), 1);
-    body = sql_text(t->db, "SELECT body FROM webhook_outbox");
+    body = testdb_sql_text(t->db, "SELECT body FROM webhook_outbox");
     assert_non_null(strstr(body, "{\"type\":\"customer.location_confident\",\"timestamp\":\""));
     assert_non_null(strstr(body, "\"event\":\"CUSTOMER_LOCATION_CONFIDENT\",\"hook_timestamp_millis\":"));
     assert_non_null(strstr(body, "\"dc_id\":\"dc1\",\"route_id\":null,\"data\":{\"customer_id\":\"c1\","
@@ -186,7 +174,7 @@ static void test_sweep_fires_minutes_once_as_time_passes(void **state)
     assert_int_equal(sweep(t, NOW).events, 0);                  /* 25 min to go */
     assert_int_equal(sweep(t, NOW + 14 * MIN).events, 0);       /* 11 min */
     assert_int_equal(sweep(t, NOW + 15 * MIN + 1000).events, 1); /* 9 min 59 s: within 10 */
-    body = sql_text(t->db, "SELECT body FROM webhook_outbox");
+    body = testdb_sql_text(t->db, "SELECT body FROM webhook_outbox");
     assert_non_null(strstr(body, "\"type\":\"waypoint.approaching\""));
     assert_non_null(strstr(body, "\"data\":{\"seq\":null,\"customer_id\":\"c1\",\"trigger\":{\"kind\":\"eta\","
                                  "\"threshold_seconds\":600,\"seconds_to_eta\":599},\"waypoint\":{\"id\":\"w1\""));

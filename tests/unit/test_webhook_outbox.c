@@ -26,19 +26,6 @@
 #define NOW 1764511392000LL
 #define ID "wh_00000000000a"
 
-/* The text of the first column of the first row (malloc'd). */
-static char *sql_text(sqlite3 *db, const char *query)
-{
-    sqlite3_stmt *st = NULL;
-    char *v;
-
-    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    v = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    return v;
-}
-
 static void add_endpoint(struct testdb *t, const char *events)
 {
     testdb_webhook_add(t, ID, events, "", 0);
@@ -95,7 +82,7 @@ static void test_changes_become_outbox_rows_with_rest_bodies(void **state)
     rest = view_waypoints(&w, 1, &len);
     waypoint_clear(&w);
     rest[len - 2] = '\0';                       /* cut "]}" */
-    body = sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.status_changed'");
+    body = testdb_sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.status_changed'");
     assert_non_null(strstr(body, rest + strlen("{\"waypoints\":[")));
     expected = "{\"type\":\"waypoint.status_changed\",\"timestamp\":\"";
     assert_int_equal(strncmp(body, expected, strlen(expected)), 0);
@@ -104,7 +91,7 @@ static void test_changes_become_outbox_rows_with_rest_bodies(void **state)
     assert_non_null(strstr(body, "\"customer_id\":\"c1\",\"previous\":{\"status\":null},\"waypoint\":{"));
     assert_string_equal(body + strlen(body) - 2, "}}");
     free(body);
-    body = sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.approaching'");
+    body = testdb_sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.approaching'");
     assert_non_null(strstr(body, "\"trigger\":{\"kind\":\"stops\",\"threshold\":3,\"waypoints_ahead\":2}"));
     free(body);
     free(rest);
@@ -118,7 +105,7 @@ static void test_changes_become_outbox_rows_with_rest_bodies(void **state)
     testdb_sql(t->db, "DELETE FROM waypoints WHERE id = 'w1'");
     f = fill(t, 100);
     assert_int_equal(f.events, 1);
-    body = sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.removed'");
+    body = testdb_sql_text(t->db, "SELECT body FROM webhook_outbox WHERE type = 'waypoint.removed'");
     assert_non_null(strstr(body, "\"route_id\":null,\"data\":{\"seq\":"));
     assert_non_null(strstr(body, "\"customer_id\":\"c1\",\"waypoint_id\":\"w1\"}}"));
     free(body);

@@ -120,3 +120,16 @@ void testdb_webhook_add(struct testdb *t, const char *id, const char *events, co
     w.created_ms = w.state_since_ms = created_ms;
     assert_int_equal(store_webhook_insert(t->store, &w), 0);
 }
+
+char *testdb_sql_text(sqlite3 *db, const char *query)
+{
+    sqlite3_stmt *st = NULL;
+    char *v;
+
+    assert_int_equal(sqlite3_prepare_v2(db, query, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    v = strdup((const char *)sqlite3_column_text(st, 0));
+    assert_non_null(v);
+    sqlite3_finalize(st);
+    return v;
+}

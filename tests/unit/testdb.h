@@ -33,6 +33,8 @@ int testdb_teardown(void **state);
 void testdb_sql(sqlite3 *db, const char *text);
 /* The first column of the first row of query (which must have one). */
 long long testdb_sql_int(sqlite3 *db, const char *query);
+/* The text of the first column of the first row, malloc'd (the caller frees). */
+char *testdb_sql_text(sqlite3 *db, const char *query);
 
 /* An enabled webhook endpoint for dc1 (thresholds: ETA 5 min, stops 3,1,
  * minutes approach_minutes), created and enabled at created_ms. */
