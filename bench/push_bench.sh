@@ -128,6 +128,7 @@ case $SYNC in NORMAL | FULL) ;; *) echo "push_bench.sh: --sync NORMAL or FULL" >
 
 say() { printf '[push_bench %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+. "$REPO/bench/lib.sh"
 
 # --------------------------------------------------------------- cleanup
 PIDS=()
@@ -152,49 +153,19 @@ trap 'say "interrupted"; exit 130' INT TERM
 # --------------------------------------------------------------- 1. install
 NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 install_missing() {
-    local need=() p
     local pkgs=(gcc libc6-dev cmake pkg-config libssl-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
-        libjson-c-dev libsqlite3-dev sqlite3 python3 curl openssl procps)
+        libjson-c-dev libsqlite3-dev libhiredis-dev libcurl4-openssl-dev sqlite3 python3 curl openssl procps)
     [[ " $SCENARIOS " == *" nchan "* ]] && pkgs+=(nginx libnginx-mod-nchan)
-    for p in "${pkgs[@]}"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
-    done
-    ((${#need[@]})) || return 0
-    ((INSTALL)) || die "missing: ${need[*]} (run without --no-install, as root)"
-    [ "$(id -u)" = 0 ] || die "missing: ${need[*]}; run as root to apt-get install them"
-    say "installing: ${need[*]}"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+    bench_install "${pkgs[@]}"
 }
 install_missing
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 # --------------------------------------------------------------- 2. build
-# What is measured: the commit the build starts from, and whether src/ differed from it.
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD -- src include CMakeLists.txt 2>/dev/null ||
-    COMMIT="$COMMIT + uncommitted changes in src/"
-if [ -n "$BINARY" ]; then
-    [ -x "$BINARY" ] || die "--binary $BINARY is not an executable"
-    COMMIT="$COMMIT (the work tree's; measured: --binary $BINARY)"
-else
-    say "building waypointd (Release) in $BUILD_DIR (commit $COMMIT)"
-    cmake -S "$REPO" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null ||
-        die "cmake configure failed"
-    cmake --build "$BUILD_DIR" -j2 >/dev/null || die "cmake build failed"
-    BINARY=$BUILD_DIR/waypointd
-fi
+bench_build
 # bench/run.sh builds once and says what it built.
 [ -z "${BENCH_COMMIT:-}" ] || COMMIT=$BENCH_COMMIT
-if [ -n "$WSLOAD_BIN" ]; then
-    [ -x "$WSLOAD_BIN" ] || die "--wsload $WSLOAD_BIN is not an executable"
-else
-    mkdir -p "$BUILD_DIR"
-    cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$REPO/bench/wsload.c" -lssl -lcrypto -lm ||
-        die "building wsload failed"
-    WSLOAD_BIN=$BUILD_DIR/wsload
-fi
 if [ -n "$PERF_DIR" ]; then
     command -v perf >/dev/null || die "--perf needs perf (apt-get install linux-perf)"
     mkdir -p "$PERF_DIR"
