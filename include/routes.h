@@ -19,10 +19,12 @@
 #define ROUTES_BODY_MAX 4096
 
 struct cache;
+struct source;
 
 struct routes_ctx {
     struct store *store;          /* this thread's connection */
     struct cache *cache;          /* this thread's cache, or NULL for none */
+    const struct source *source;  /* whose commit generation keeps the cache fresh; NULL: data_version */
     const uint8_t *secret;        /* STORE_SECRET_LEN bytes */
     int64_t now_ms;
     const char *map_config;       /* the body of /map-config.json (view_map_config); NULL: no basemap */

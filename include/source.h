@@ -57,7 +57,21 @@ struct source_ops {
      * been cut off from its changes too long), else 0; NULL: never. Any
      * thread. */
     int (*cut_off)(struct source *s, int64_t now_ms);
+    /* The source's commit generation: a number that moves at the
+     * watcher's next look after any connection of any process commits
+     * (docs/architecture.md, "The answer cache"). 0 and *gen, or -EAGAIN
+     * when it cannot be trusted now (no inotify watch, reads failing, a
+     * look running longer than SOURCE_GEN_LOOK_MS, no look for
+     * SOURCE_GEN_STALE_MS): the caller then reads PRAGMA data_version
+     * itself. now_ms: clock_mono_ms(). NULL: never. Any thread; one atomic
+     * load or three, no lock. */
+    int (*commit_gen)(const struct source *s, int64_t now_ms, int64_t *gen);
 };
+
+/* A look that has run this long may have missed commits made during it. */
+#define SOURCE_GEN_LOOK_MS 20
+/* The watcher looks at least every second when it is well. */
+#define SOURCE_GEN_STALE_MS 2000
 
 struct source {
     const struct source_ops *ops;

@@ -10,11 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Looks after a write was seen, in ms from one to the next. */
-static const int recheck_ms[] = {1, 2, 5, 10, 20, 50, 100};
-#define RECHECKS ((int)(sizeof(recheck_ms) / sizeof(recheck_ms[0])))
+/* Looks after a write was seen, in µs from one to the next. The first
+ * come soon: the inotify event wakes the watcher while the writer is
+ * still between its WAL write and its WAL-index update (tens of µs
+ * without an fsync), and the service threads' caches wait for the look
+ * that sees the commit (freshness.h). */
+static const int recheck_us[] = {100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000};
+#define RECHECKS ((int)(sizeof(recheck_us) / sizeof(recheck_us[0])))
 
 int dbwatch_open(struct dbwatch *w, const char *db_path)
 {
@@ -72,13 +77,15 @@ int dbwatch_drain(struct dbwatch *w)
 int dbwatch_wait(struct dbwatch *w, int extra_fd, int idle_ms)
 {
     struct pollfd p[2];
-    int n = 0, k, timeout = w->recheck < RECHECKS ? recheck_ms[w->recheck] : idle_ms;
+    long long us = w->recheck < RECHECKS ? recheck_us[w->recheck] : (long long)idle_ms * 1000;
+    struct timespec timeout = {(time_t)(us / 1000000), (long)(us % 1000000) * 1000};
+    int n = 0, k;
 
     if (extra_fd >= 0)
         p[n++] = (struct pollfd){.fd = extra_fd, .events = POLLIN};
     if (w->fd >= 0)
         p[n++] = (struct pollfd){.fd = w->fd, .events = POLLIN};
-    k = poll(p, (nfds_t)n, timeout);
+    k = ppoll(p, (nfds_t)n, &timeout, NULL);
     if (k < 0 && errno != EINTR)
         return -errno;
     if (k > 0 && extra_fd >= 0 && p[0].revents)

@@ -174,8 +174,8 @@ static int answer(struct lws *wsi, struct pss_http *pss)
 {
     const struct vhost_state *conf = lws_vhost_user(lws_get_vhost(wsi));
     char auth[ADMISSION_CRED_MAX];
-    struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .secret = conf->secret, .now_ms = auth_now_ms(),
-                             .map_config = conf->shared->map_config};
+    struct routes_ctx ctx = {.store = conf->store, .cache = conf->cache, .source = conf->shared->source,
+                             .secret = conf->secret, .now_ms = auth_now_ms(), .map_config = conf->shared->map_config};
     struct routes_request req = {pss->method, pss->path, NULL, pss->body_in, pss->body_in_len};
 
     /* An over-long header is treated as no credential: 401, not a crash. */

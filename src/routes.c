@@ -12,6 +12,8 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "clock.h"
+#include "freshness.h"
 #include "path.h"
 #include "view.h"
 
@@ -325,7 +327,7 @@ int routes_handle(const struct routes_ctx *ctx, const struct routes_request *req
         /* Anything committed since the cache was filled empties it; when
          * that cannot be known, answer without the cache. A lock held
          * elsewhere would only make every later read wait again: 503 now. */
-        rc = store_data_version(ctx->store, &version);
+        rc = freshness_version(ctx->source, ctx->store, clock_mono_ms(), &version);
         if (rc == -EBUSY)
             return internal_error(resp, rc);
         if (rc) {

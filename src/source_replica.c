@@ -102,6 +102,14 @@ static int cut_off(struct source *s, int64_t now_ms)
     return st.resetting || now_ms - st.contact_ms > REPLICA_CUT_OFF_MS;
 }
 
+/* The replica's watcher sees the applier's commits like anyone's. */
+static int commit_gen(const struct source *s, int64_t now_ms, int64_t *gen)
+{
+    const struct source_replica *r = (const struct source_replica *)s;
+
+    return r->inner->ops->commit_gen(r->inner, now_ms, gen);
+}
+
 static const struct source_ops replica_ops = {
     .name = "replica",
     .start = start,
@@ -111,6 +119,7 @@ static const struct source_ops replica_ops = {
     .start_point = start_point,
     .health = health,
     .cut_off = cut_off,
+    .commit_gen = commit_gen,
 };
 
 int source_replica_new(const struct source_sqlite_config *cfg, struct replica *rep, struct source **out)

@@ -50,7 +50,11 @@ struct source_sqlite {
     struct dbwatch watch;        /* when to look (dbwatch.h) */
     int stop_fd;
     int64_t cursor;              /* newest log row read */
-    int64_t data_version;
+    int64_t data_version;        /* the last version published to the bus */
+    int64_t seen_version;        /* the last version read (commit_gen) */
+    _Atomic int64_t gen;         /* moves when seen_version does (commit_gen) */
+    _Atomic int64_t look_since_ms; /* a look began then; 0: not looking */
+    _Atomic int gen_ok;          /* inotify watches and reads succeed */
     _Atomic int64_t last_check_ms; /* the last successful look (clock_mono_ms()), for health */
     int64_t last_prune_ms;
     dev_t dev;                   /* the database file opened at start */
@@ -164,6 +168,16 @@ static void check_surroundings(struct source_sqlite *f)
     }
 }
 
+/* A new version moves the commit generation before anything else is done
+ * with it: the service threads' caches need not wait for the publishing. */
+static void see_version(struct source_sqlite *f, int64_t v)
+{
+    if (v == f->seen_version)
+        return;
+    f->seen_version = v;
+    atomic_fetch_add_explicit(&f->gen, 1, memory_order_release);
+}
+
 static void check(struct source_sqlite *f)
 {
     int64_t v;
@@ -173,11 +187,14 @@ static void check(struct source_sqlite *f)
         if (!f->read_failing)
             log_error("change feed: cannot read the database: %s (retrying)", store_errmsg(f->store));
         f->read_failing = 1;
+        atomic_store(&f->gen_ok, 0);
         return;
     }
+    see_version(f, v);
     if (f->read_failing)
         log_info("change feed: reading the database again");
     f->read_failing = 0;
+    atomic_store(&f->gen_ok, f->watch.fd >= 0);
     /* The version is recorded only once everything up to it is published,
      * so a failed read is retried at the next look (at the latest the
      * fallback's, a second later), not at the next commit. */
@@ -195,8 +212,10 @@ static void *watch_main(void *arg)
 
     /* The stop eventfd ends the loop; everything else is a look. */
     while (dbwatch_wait(&f->watch, f->stop_fd, WATCH_FALLBACK_MS) == 0) {
+        atomic_store_explicit(&f->look_since_ms, clock_mono_ms(), memory_order_release);
         check(f);
-        maybe_prune(f);
+        maybe_prune(f); /* a long prune is a long look: commits wait for the next */
+        atomic_store_explicit(&f->look_since_ms, 0, memory_order_release);
     }
     return NULL;
 }
@@ -242,6 +261,26 @@ static int health(struct source *s, int64_t now_ms, const char **why)
     return 0;
 }
 
+/* The commit generation (source.h), trusted only while the watcher is
+ * quick: a commit made during a long look (a big batch to publish, a lock)
+ * is not in it until the next look, so requests look for themselves then.
+ * The order of the loads matters: look_since before gen, so a look that
+ * starts after the gen was read is not mistaken for a quick one. */
+static int commit_gen(const struct source *s, int64_t now_ms, int64_t *gen)
+{
+    struct source_sqlite *f = (struct source_sqlite *)s;
+    int64_t since, seen;
+
+    if (!atomic_load_explicit(&f->gen_ok, memory_order_acquire))
+        return -EAGAIN;
+    since = atomic_load_explicit(&f->look_since_ms, memory_order_acquire);
+    seen = atomic_load_explicit(&f->last_check_ms, memory_order_relaxed);
+    if ((since && now_ms - since > SOURCE_GEN_LOOK_MS) || now_ms - seen > SOURCE_GEN_STALE_MS)
+        return -EAGAIN;
+    *gen = atomic_load_explicit(&f->gen, memory_order_acquire);
+    return 0;
+}
+
 /* Everything start opened, and the bus's through, before the thread runs:
  * a subscription made as soon as start returns misses nothing. */
 static int open_all(struct source_sqlite *f)
@@ -257,6 +296,7 @@ static int open_all(struct source_sqlite *f)
     }
     if (store_log_head(f->store, &head) || store_data_version(f->store, &f->data_version))
         return -EIO;
+    f->seen_version = f->data_version;
     f->cursor = head.head;
     f->last_check_ms = clock_mono_ms();
     if (stat(f->cfg.db_path, &st))
@@ -272,6 +312,7 @@ static int open_all(struct source_sqlite *f)
     if (rc)
         log_error("cannot watch %s (%s); polling every %d ms instead", f->cfg.db_path,
                 strerror(-rc), WATCH_FALLBACK_MS);
+    atomic_store(&f->gen_ok, f->watch.fd >= 0);
     bus_set_through(f->bus, f->cursor);
     return 0;
 }
@@ -321,6 +362,7 @@ static const struct source_ops sqlite_ops = {
     .thread_close = thread_close,
     .start_point = start_point,
     .health = health,
+    .commit_gen = commit_gen,
 };
 
 int source_sqlite_new(const struct source_sqlite_config *cfg, struct source **out)

@@ -15,6 +15,7 @@
 
 #include "auth.h"
 #include "cache.h"
+#include "freshness.h"
 #include "live.h"
 #include "log.h"
 #include "metrics.h"
@@ -113,7 +114,9 @@ void sweep_run(struct live *lt, int64_t now, int64_t wall)
 
     cut_off(lt, now);
     /* Also without sessions: REST takes the thread's secret from here. */
-    if (!store_data_version(lt->conf->store, &version)) {
+    /* The same version as the thread's requests use (freshness.h): two
+     * number spaces on one cache would empty it at every turn. */
+    if (!freshness_version(lt->conf->shared->source, lt->conf->store, now, &version)) {
         rotated = secret_rotated(lt, version);
         if (lt->sessions) {
             check_keys = version != lt->keys_version;

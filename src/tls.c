@@ -271,16 +271,22 @@ out:
  * for any peer that hung up. A client that reads what it is sent (every
  * real client gets more than it sends) never comes near the bound. */
 #define TLS_UNREAD_MAX (256 * 1024)
+/* The kernel is asked (two system calls) once per this many bytes of
+ * records received, not per record: per record it was two of the eight
+ * system calls of a small keep-alive request. The bound then holds within
+ * this much more. */
+#define TLS_UNREAD_CHECK (16 * 1024)
 
 static pthread_once_t unread_once = PTHREAD_ONCE_INIT;
-/* SSL ex_data, each a uintptr_t: the count, and the peer's acknowledged
- * bytes when it was last looked at. */
-static int unread_index = -1, acked_index = -1;
+/* SSL ex_data, each a uintptr_t: the count, the peer's acknowledged bytes
+ * when it was last looked at, and the record bytes received since. */
+static int unread_index = -1, acked_index = -1, pending_index = -1;
 
 static void unread_index_new(void)
 {
     unread_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
     acked_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+    pending_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 }
 
 /* On the service thread reading from ssl, for every message OpenSSL sees. */
@@ -296,8 +302,14 @@ static void on_record(int write_p, int version, int content_type, const void *bu
 
     (void)version;
     (void)arg;
-    if (write_p || content_type != SSL3_RT_HEADER || len < 5 || acked_index < 0)
+    if (write_p || content_type != SSL3_RT_HEADER || len < 5 || pending_index < 0)
         return;
+    rec = (uintptr_t)SSL_get_ex_data(ssl, pending_index) + 5u + ((size_t)h[3] << 8 | h[4]);
+    if (rec < TLS_UNREAD_CHECK) {
+        SSL_set_ex_data(ssl, pending_index, (void *)(uintptr_t)rec);
+        return;
+    }
+    SSL_set_ex_data(ssl, pending_index, NULL);
     fd = SSL_get_fd(ssl);
     if (fd < 0 || ioctl(fd, SIOCOUTQ, &queued))
         return;
@@ -305,7 +317,6 @@ static void on_record(int write_p, int version, int content_type, const void *bu
         memset(&ti, 0, sizeof(ti));
         if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tilen))
             return;
-        rec = 5u + ((size_t)h[3] << 8 | h[4]);
         acked = (uintptr_t)ti.tcpi_bytes_acked;
         was = (uintptr_t)SSL_get_ex_data(ssl, acked_index);
         unread = (uintptr_t)SSL_get_ex_data(ssl, unread_index) + rec;
@@ -341,7 +352,7 @@ int tls_server_setup(void *ssl_ctx)
              SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb) == 1;
 
     pthread_once(&unread_once, unread_index_new);
-    if (ok && (unread_index < 0 || acked_index < 0))
+    if (ok && (unread_index < 0 || acked_index < 0 || pending_index < 0))
         ok = 0;
     if (ok) {
         SSL_CTX_set_msg_callback(ctx, on_record);

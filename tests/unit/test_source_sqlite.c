@@ -20,6 +20,7 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "freshness.h"
 #include "msg.h"
 #include "source.h"
 #include "store.h"
@@ -235,6 +236,80 @@ static void test_health_reports_why(void **state)
     stop(s, bus);
 }
 
+/* Wait up to deadline_ms for the commit generation to differ from g. */
+static int gen_moves_from(struct source *s, int64_t g, int deadline_ms)
+{
+    int64_t now = g;
+
+    for (int waited = 0; waited < deadline_ms; waited += 10) {
+        if (s->ops->commit_gen(s, clock_mono_ms(), &now) == 0 && now != g)
+            return 1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* The commit generation (source.h) moves after a commit by another
+ * connection, and only then; freshness_version hands it out in its own
+ * number space (<= -2), apart from data_version (>= 0). */
+static void test_commit_gen_moves_after_a_commit(void **state)
+{
+    struct testdb *t = *state;
+    struct bus *bus;
+    struct source *s = start(t, &bus);
+    int64_t g0, g1, v;
+
+    assert_int_equal(s->ops->commit_gen(s, clock_mono_ms(), &g0), 0);
+    assert_false(gen_moves_from(s, g0, 1500)); /* nothing committed: it stays */
+    sql(t, "INSERT INTO dcs(id) VALUES ('d1')"); /* no change-log row: still a commit */
+    assert_true(gen_moves_from(s, g0, 5000));
+    assert_int_equal(s->ops->commit_gen(s, clock_mono_ms(), &g1), 0);
+    assert_int_equal(freshness_version(s, t->store, clock_mono_ms(), &v), 0);
+    assert_true(v <= -2);
+    assert_int_equal(v, -2 - g1);
+    assert_int_equal(freshness_version(NULL, t->store, clock_mono_ms(), &v), 0);
+    assert_true(v >= 0);
+    stop(s, bus);
+}
+
+/* The generation moves before the change is published: a change-log read
+ * that fails (and is retried) does not hold back the caches. */
+static void test_commit_gen_moves_before_publishing(void **state)
+{
+    struct testdb *t = *state;
+    struct bus *bus;
+    struct source *s = start(t, &bus);
+    int64_t g0, seqs[2];
+
+    sql(t, "INSERT INTO dcs(id) VALUES ('d1')");
+    assert_int_equal(take_within(bus, 2000, seqs, 2), 0);
+    assert_int_equal(s->ops->commit_gen(s, clock_mono_ms(), &g0), 0);
+    atomic_store(&reads_failed, 0);
+    atomic_store(&fail_reads, 1000000); /* every read fails until reset */
+    sql(t, "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status) VALUES ('d1', 'w1', 'c1', 'r', "
+           "'PENDING')");
+    assert_true(gen_moves_from(s, g0, 5000));
+    assert_true(atomic_load(&reads_failed) > 0);
+    atomic_store(&fail_reads, 0);
+    assert_int_equal(take_within(bus, 5000, seqs, 2), 1);
+    stop(s, bus);
+}
+
+/* A watcher that has not looked for SOURCE_GEN_STALE_MS is not trusted:
+ * the caller reads data_version itself. */
+static void test_commit_gen_refused_when_stale(void **state)
+{
+    struct testdb *t = *state;
+    struct bus *bus;
+    struct source *s = start(t, &bus);
+    int64_t later = clock_mono_ms() + SOURCE_GEN_STALE_MS + 2000, g, v;
+
+    assert_int_equal(s->ops->commit_gen(s, later, &g), -EAGAIN);
+    assert_int_equal(freshness_version(s, t->store, later, &v), 0);
+    assert_true(v >= 0);
+    stop(s, bus);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +319,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_sets_the_bus_through_before_returning, testdb_setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_health_reports_why, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_gen_moves_after_a_commit, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_gen_moves_before_publishing, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_commit_gen_refused_when_stale, testdb_setup, testdb_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
