@@ -172,6 +172,12 @@ class H2FlowControlTest(unittest.TestCase):
         sb.insert("dcs", [{"id": "big", "name": "DC big"}])
         sb.insert("customers", [{"dc_id": "big", "id": "cb", "name": "Big"}])
         sb.insert("waypoints", BIG_DC)
+        # ~200 KiB answers: a few streams' worth fills the socket buffers
+        sb.insert("customers", [{"dc_id": "dc1", "id": "cl", "name": "Long routes"}])
+        sb.sql("WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < %d) "
+               "INSERT INTO waypoints(dc_id, id, customer_id, route_id, status, estimated_time_of_arrival, "
+               "waypoints_ahead, waiting_time_seconds) SELECT 'dc1', 'w-cl-' || n, 'cl', printf('%%.*c', 20000, 'L'), "
+               "'PENDING', 1796000000000 + n, n, 60 FROM i" % (N_WAYPOINTS - 1))
         cls.key = sb.key_create("all", all_dcs=True)
         cls.server = sb.server(threads=1, extra=RATE_LIMITS_OFF)
 
@@ -345,6 +351,75 @@ class H2FlowControlTest(unittest.TestCase):
         self.assertGreater(len(json.dumps(msg)), 65535)
         self.assertGreater(len(frames), 1, "a message larger than the window came in one frame")
         self.assertLessEqual(c.max_frame, 16384)
+
+    def test_many_answers_to_a_client_that_stops_reading(self):
+        """An HTTP/2 connection's records are gathered and written once per
+        loop turn (src/tls_batch.c). A client with a 4 KiB receive buffer
+        asks for many answers and reads nothing for 2 s: the server's socket
+        fills, its flush is cut short, and the rest must follow once the
+        socket takes it again, in order, nothing lost or doubled; other
+        clients are served meanwhile."""
+        path = "/dcs/dc1/customers/cl/waypoints"
+        r = self.sb.curl(self.server, path, bearer=self.key, http="1.1")
+        self.assertEqual(r.code, 200, r)
+        expected = r.body
+        sock = rawws.tls_connect(self.server.port, self.sb.cert, alpn=("h2",), timeout=5.0, rcvbuf=4096)
+        self.addCleanup(sock.close)
+        self.assertEqual(sock.selected_alpn_protocol(), "h2")
+        cfg = h2.config.H2Configuration(client_side=True, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(cfg)
+        conn.local_settings = h2.settings.Settings(
+            client=True, initial_values={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20,
+                                         h2.settings.SettingCodes.ENABLE_PUSH: 0})
+        conn.initiate_connection()
+        conn.increment_flow_control_window(64 << 20)
+        sock.sendall(conn.data_to_send())
+        end = time.monotonic() + 5.0
+        while time.monotonic() < end and not any(isinstance(ev, h2.events.RemoteSettingsChanged)
+                                                for ev in conn.receive_data(sock.recv(65536))):
+            pass
+        sock.sendall(conn.data_to_send())
+        n = min(100, conn.remote_settings.max_concurrent_streams)
+        sids = []
+        for _ in range(n):
+            sid = conn.get_next_available_stream_id()
+            conn.send_headers(sid, [(":method", "GET"), (":scheme", "https"),
+                                    (":authority", "%s:%d" % (wpd.HOST, self.server.port)),
+                                    (":path", path),
+                                    ("authorization", "Bearer " + self.key)], end_stream=True)
+            sids.append(sid)
+        sock.sendall(conn.data_to_send())
+        time.sleep(2.0)  # read nothing: the answers (n x 200 KiB) pile up at the server
+        self.assertEqual(self.sb.curl(self.server, "/dcs/dc1/customers/c1", bearer=self.key, http="2").code, 200,
+                         "another client was not served while this one read nothing")
+        status, bodies, ended = {}, {sid: b"" for sid in sids}, set()
+        end = time.monotonic() + ANSWER_DEADLINE
+        while len(ended) < n and time.monotonic() < end:
+            sock.settimeout(max(0.01, min(1.0, end - time.monotonic())))
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                continue
+            self.assertTrue(data, "the server closed the connection after %d of %d answers" % (len(ended), n))
+            for ev in conn.receive_data(data):
+                if isinstance(ev, h2.events.ResponseReceived):
+                    status[ev.stream_id] = int(dict(ev.headers)[":status"])
+                elif isinstance(ev, h2.events.DataReceived):
+                    bodies[ev.stream_id] += ev.data
+                    if ev.flow_controlled_length:
+                        conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                elif isinstance(ev, h2.events.StreamEnded):
+                    ended.add(ev.stream_id)
+                elif isinstance(ev, (h2.events.StreamReset, h2.events.ConnectionTerminated)):
+                    self.fail("the server ended a stream or the connection: %r" % ev)
+            out = conn.data_to_send()
+            if out:
+                sock.sendall(out)
+        self.assertEqual(len(ended), n, "%d of %d answers complete within %.0f s" % (len(ended), n, ANSWER_DEADLINE))
+        self.assertEqual(set(status.values()), {200})
+        self.assertGreater(n * len(expected), 2 << 20, "too little to fill the socket buffers")
+        for sid in sids:
+            self.assertEqual(bodies[sid], expected, "stream %d" % sid)
 
 
 if __name__ == "__main__":
