@@ -30,16 +30,39 @@ struct batch_conn {
     size_t slot;               /* index in the thread's dirty list, or SIZE_MAX */
 };
 
+/* Emptied buffers a thread keeps for the next turn: malloc and free of
+ * 32 KiB per turn made glibc return the memory (madvise) every time. */
+#define TLS_BATCH_SPARES 64
+
 struct batch_thread {
     struct loop *loop;
     BIO **dirty; /* BIOs with bytes in their buffer */
     size_t n, cap;
+    char *spare[TLS_BATCH_SPARES];
+    size_t nspare;
 };
 
 static __thread struct batch_thread *self;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int decided_index = -1; /* SSL ex_data: non-NULL once looked at after the handshake */
 static BIO_METHOD *batch_method;
+
+static char *buf_get(void)
+{
+    struct batch_thread *t = self;
+
+    return t && t->nspare ? t->spare[--t->nspare] : malloc(TLS_BATCH_BYTES);
+}
+
+static void buf_put(char *buf)
+{
+    struct batch_thread *t = self;
+
+    if (buf && t && t->nspare < TLS_BATCH_SPARES)
+        t->spare[t->nspare++] = buf;
+    else
+        free(buf);
+}
 
 static int mark_dirty(BIO *b, struct batch_conn *c)
 {
@@ -90,7 +113,7 @@ static int drain(BIO *b, struct batch_conn *c)
         }
         c->off += (size_t)n;
     }
-    free(c->buf);
+    buf_put(c->buf);
     c->buf = NULL;
     c->off = c->used = 0;
     return 1;
@@ -158,7 +181,7 @@ static int batch_write(BIO *b, const char *data, int len)
     }
     /* Not on the dirty list means empty: a write that cannot be listed
      * may go straight out. */
-    if ((!c->buf && !(c->buf = malloc(TLS_BATCH_BYTES))) || mark_dirty(b, c))
+    if ((!c->buf && !(c->buf = buf_get())) || mark_dirty(b, c))
         return write_through(b, data, len);
     memcpy(c->buf + c->used, data, n);
     c->used += n;
@@ -209,7 +232,7 @@ static int batch_destroy(BIO *b)
         (void)drain(b, c);
     mark_clean(c);
     loop_writable_free(c->out);
-    free(c->buf);
+    buf_put(c->buf);
     free(c);
     BIO_set_data(b, NULL);
     return 1;
@@ -299,6 +322,8 @@ void tls_batch_thread_end(void)
         loop_writable_arm(c->out, 0);
     }
     self = NULL;
+    while (t->nspare)
+        free(t->spare[--t->nspare]);
     free(t->dirty);
     free(t);
 }
