@@ -78,14 +78,18 @@ static int write_one(struct live *lt, struct lws *wsi, const struct msg *m)
 
 /* From the fan-out, outside a writeable callback: only on HTTP/1.1 (an
  * HTTP/2 stream must wait for its flow-control turn) and when lws holds
- * nothing unsent and the socket takes more. lws_send_pipe_choked() is one
- * poll(), where the callback would cost two epoll_ctl calls and a turn of
- * the loop. */
+ * nothing unsent from an earlier write (lws_partial_buffered: no system
+ * call). A socket that turns out full takes nothing: lws keeps the message
+ * (ahead of anything later, which then queues here) and sends it when the
+ * socket is writable. Asking the kernel first (lws_send_pipe_choked, a
+ * poll()) cost a system call per delivered message for a case a broadcast
+ * seldom meets; the writeable callback would cost two epoll_ctl calls and
+ * a turn of the loop. */
 static int ws_write_now(struct session *s, const struct msg *m)
 {
     struct lws *wsi = wsi_of(s);
 
-    if (lws_get_network_wsi(wsi) != wsi || lws_send_pipe_choked(wsi))
+    if (lws_get_network_wsi(wsi) != wsi || lws_partial_buffered(wsi))
         return 0;
     return write_one(s->live, wsi, m) ? -1 : 1;
 }
