@@ -86,10 +86,11 @@ int auth_token_revoked(struct store *s, struct cache *cache, const struct auth_c
  * restart. Only its thread reads and writes it. */
 struct auth_secret {
     uint8_t key[STORE_SECRET_LEN];
-    int64_t version; /* the data_version it was read under; -1: read it again */
+    int64_t version; /* the version it was read under (freshness.h); -1: read it again */
 };
-/* Bring sec up to date with the database s, whose PRAGMA data_version is now
- * version; reads only when version differs from sec's. 1 when the key changed
+/* Bring sec up to date with the database s, whose version (freshness.h:
+ * any value but -1, which means unknown) is now version; reads only when
+ * version differs from sec's. 1 when the key changed
  * (tokens signed with the old one no longer verify), 0 when not, -EIO when
  * there is no secret to read (deleted, init not run yet) or the read failed:
  * then sec keeps its key and reads again at the next call. */

@@ -36,7 +36,7 @@ struct live {
     struct session *sessions; /* every linked session, for the sweep and draining */
     unsigned char *scratch;   /* the transports' write buffer: shared messages stay read-only */
     size_t scratch_cap;
-    int64_t keys_version;     /* the sweep's: data_version at its last key check; -1: never */
+    int64_t keys_version;     /* the sweep's: version (freshness.h) at its last key check; -1: never */
     int64_t through;          /* the bus has offered this thread every change up to this seq */
     int taking;               /* in live_take: no nested take */
     int subscribing;          /* a subscribe takes the bus first: no direct writes then */

@@ -346,7 +346,7 @@ int auth_secret_sync(struct auth_secret *sec, struct store *s, int64_t version)
     uint8_t fresh[STORE_SECRET_LEN];
     int changed;
 
-    if (version == sec->version && version >= 0)
+    if (version == sec->version && version != -1)
         return 0;
     /* A missing secret keeps the old one: between DELETE FROM secrets and
      * init, no token could be made or checked otherwise. */

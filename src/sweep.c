@@ -110,13 +110,14 @@ static void cut_off(struct live *lt, int64_t now)
 void sweep_run(struct live *lt, int64_t now, int64_t wall)
 {
     int64_t version = -1;
-    int check_keys = 1, rotated = 0;
+    int check_keys = 1, rotated = 0, known = 0;
 
     cut_off(lt, now);
     /* Also without sessions: REST takes the thread's secret from here. */
     /* The same version as the thread's requests use (freshness.h): two
      * number spaces on one cache would empty it at every turn. */
     if (!freshness_version(lt->conf->shared->source, lt->conf->store, now, &version)) {
+        known = 1; /* any value, negative too: a generation (freshness.h) */
         rotated = secret_rotated(lt, version);
         if (lt->sessions) {
             check_keys = version != lt->keys_version;
@@ -141,9 +142,9 @@ void sweep_run(struct live *lt, int64_t now, int64_t wall)
             live_end(lt, p, "Tracking token expired");
         else if (p->cred.kind == AUTH_TOKEN && rotated)
             live_end(lt, p, "Tracking token no longer valid: the token secret changed");
-        else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(lt, p, version >= 0) == 1)
+        else if (p->cred.kind == AUTH_TOKEN && check_keys && token_revoked(lt, p, known) == 1)
             live_end(lt, p, "Tracking token revoked");
-        else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(lt, p, version >= 0) == 1)
+        else if (p->cred.kind == AUTH_KEY && check_keys && key_revoked(lt, p, known) == 1)
             live_end(lt, p, "API key revoked");
     }
 }

@@ -832,6 +832,22 @@ static void test_secret_sync_follows_rotation(void **state)
     assert_int_equal(sec.version, v);
 }
 
+/* A version from the change watcher's generation is negative
+ * (freshness.h): it is a known version like any other, so an unchanged one
+ * reads nothing (here: the secret deleted meanwhile is not noticed), and
+ * only -1 means "unknown, read again". */
+static void test_secret_sync_takes_negative_versions(void **state)
+{
+    struct testdb *t = *state;
+    struct auth_secret sec = {.version = -1};
+
+    assert_int_equal(auth_secret_sync(&sec, t->store, -7), 1);
+    assert_int_equal(sqlite3_exec(t->db, "DELETE FROM secrets", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(auth_secret_sync(&sec, t->store, -7), 0); /* unchanged: not read */
+    assert_int_equal(auth_secret_sync(&sec, t->store, -8), -EIO); /* changed: read, and missing */
+    assert_int_equal(auth_secret_sync(&sec, t->store, -1), -EIO); /* unknown: always read */
+}
+
 /* A failed HMAC() fails closed: no token is made, and no token verifies. */
 static void test_issue_11_hmac_failure_fails_closed(void **state)
 {
@@ -875,6 +891,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_may_read_customer, env_setup, env_teardown),
         cmocka_unit_test(test_now_ms),
         cmocka_unit_test_setup_teardown(test_secret_sync_follows_rotation, testdb_setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_secret_sync_takes_negative_versions, testdb_setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_issue_11_hmac_failure_fails_closed, env_setup, env_teardown),
     };
 
