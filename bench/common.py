@@ -221,7 +221,7 @@ def ssl_context(cert):
 
 
 async def open_subscriber(port, cert_ctx, api_key, dc, customer, req_id, timeout=10.0, create_protocol=None,
-                          ping_interval=20):
+                          ping_interval=20, max_size=2 ** 20):
     """Connect to /live, subscribe (customer None: the whole DC), wait for "subscribed".
     Returns (websocket, subscribed message)."""
     import asyncio
@@ -233,7 +233,7 @@ async def open_subscriber(port, cert_ctx, api_key, dc, customer, req_id, timeout
     ws = await asyncio.wait_for(websockets.connect(
         "wss://127.0.0.1:%d/live" % port, ssl=cert_ctx, subprotocols=["waypoints.v1"],
         extra_headers={"Authorization": "Bearer " + api_key}, ping_interval=ping_interval,
-        open_timeout=timeout, close_timeout=2, max_queue=None, **kw), timeout)
+        open_timeout=timeout, close_timeout=2, max_queue=None, max_size=max_size, **kw), timeout)
     try:
         req = {"type": "subscribe", "id": req_id, "dc_id": dc}
         if customer is not None:

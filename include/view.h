@@ -41,6 +41,14 @@ unsigned char *view_live_removed(int64_t seq, const char *dc_id, const char *cus
                                  size_t pre, size_t *len);
 unsigned char *view_live_subscribed(const char *id_json, const char *dc_id, const char *customer_id, int64_t seq,
                                     int resumed, const struct waypoint *w, size_t n, size_t pre, size_t *len);
+/* A snapshot's waypoints as the JSON array view_live_subscribed puts under
+ * "waypoints" (no headroom; NUL-terminated, *len without it), to be shared
+ * by the subscribers of one DC at one seq (live.c). NULL: out of memory. */
+char *view_live_waypoints(const struct waypoint *w, size_t n, size_t *len);
+/* view_live_subscribed for a snapshot (not resumed) whose waypoints were
+ * rendered by view_live_waypoints: the same message, byte for byte. */
+unsigned char *view_live_subscribed_with(const char *id_json, const char *dc_id, const char *customer_id,
+                                         int64_t seq, const char *waypoints, size_t wlen, size_t pre, size_t *len);
 /* {"type":type,"id":id}: "pong" and "unsubscribed". */
 unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre, size_t *len);
 /* retry_after > 0 adds "retry_after" (seconds), for code 429. */

@@ -18,7 +18,10 @@
 #include "admission.h"
 #include "auth.h"
 #include "bus.h"
+#include "cache.h"
 #include "change_msg.h"
+#include "clock.h"
+#include "freshness.h"
 #include "live_notice.h"
 #include "log.h"
 #include "metrics.h"
@@ -290,6 +293,56 @@ static int snapshot_notices(struct session *s, const struct view_client_msg *m, 
     return rc || to.failed ? -ENOMEM : 0;
 }
 
+/* A DC snapshot this large is rendered once per DC and seq on a thread and
+ * shared by the dashboards that subscribe while the database is unchanged
+ * (three dispatchers opening a DC of 20,000 stops at once: one rendering,
+ * not three). Smaller ones, a tracking page's above all, are cheap to
+ * render and would only crowd the cache. */
+#define LIVE_SHARED_SNAPSHOT_MIN 256
+
+/* The subscribed message for a DC snapshot, its waypoints rendered once
+ * and kept in the thread's cache under the DC and seq: a commit (the
+ * cache's version, freshness.h) or another seq renders again. NULL: out
+ * of memory. */
+static unsigned char *shared_snapshot(struct live *lt, const struct view_client_msg *m,
+                                      const struct store_sub_state *st, size_t *len)
+{
+    struct cache *cache = lt->conf->cache;
+    size_t klen = 1 + strlen(m->dc_id), vlen = 0, alen = 0;
+    const unsigned char *hit = NULL;
+    unsigned char *buf = NULL, *key = malloc(klen);
+    char *arr = NULL, *val = NULL;
+    int64_t version, seq;
+
+    if (!key)
+        return NULL;
+    key[0] = 'P';
+    memcpy(key + 1, m->dc_id, klen - 1);
+    if (!freshness_version(lt->conf->shared->source, lt->conf->store, clock_mono_ms(), &version)) {
+        cache_sync(cache, version);
+        hit = cache_get(cache, key, klen, &vlen);
+    }
+    if (hit && vlen > sizeof(seq) && (memcpy(&seq, hit, sizeof(seq)), seq == st->seq)) {
+        buf = view_live_subscribed_with(m->id_json, m->dc_id, NULL, st->seq, (const char *)hit + sizeof(seq),
+                                        vlen - sizeof(seq), 0, len);
+        free(key);
+        return buf;
+    }
+    arr = view_live_waypoints(st->w, st->nw, &alen);
+    if (arr)
+        buf = view_live_subscribed_with(m->id_json, m->dc_id, NULL, st->seq, arr, alen, 0, len);
+    if (buf && hit == NULL && (val = malloc(sizeof(seq) + alen))) {
+        seq = st->seq;
+        memcpy(val, &seq, sizeof(seq));
+        memcpy(val + sizeof(seq), arr, alen);
+        (void)cache_put(cache, key, klen, val, sizeof(seq) + alen); /* no room: the next one renders again */
+    }
+    free(val);
+    free(arr);
+    free(key);
+    return buf;
+}
+
 void live_subscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
 {
     const struct source *source = lt->conf->shared->source;
@@ -317,8 +370,11 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
                  m->dc_id, m->customer_id ? m->customer_id : "*", (long long)m->since, (long long)st.seq);
     /* A resume answers with the since given; the stream continues after the
      * head the replay was read at (st.seq), so nothing comes twice. */
-    buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq, st.resumed,
-                               st.w, st.nw, 0, &len);
+    if (!st.resumed && !m->customer_id && st.nw >= LIVE_SHARED_SNAPSHOT_MIN && lt->conf->cache)
+        buf = shared_snapshot(lt, m, &st, &len);
+    else
+        buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq,
+                                   st.resumed, st.w, st.nw, 0, &len);
     if (!buf) {
         session_error(s, m->id_json, 500, "Out of memory", 0);
     } else {

@@ -102,6 +102,60 @@ unsigned char *view_live_subscribed(const char *id_json, const char *dc_id, cons
     return finish_pre(o, pre, len);
 }
 
+char *view_live_waypoints(const struct waypoint *w, size_t n, size_t *len)
+{
+    struct json_object *arr = json_object_new_array_ext((int)n);
+    const char *text;
+    char *out = NULL;
+    size_t k = 0;
+
+    for (size_t i = 0; arr && i < n; i++)
+        json_object_array_add(arr, view_waypoint_object(&w[i]));
+    text = arr ? json_object_to_json_string_length(arr, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &k)
+               : NULL;
+    if (text && (out = malloc(k + 1))) {
+        memcpy(out, text, k + 1);
+        *len = k;
+    }
+    json_object_put(arr);
+    return out;
+}
+
+/* json-c writes an object's members in the order they were added, with no
+ * spaces (PLAIN): the snapshot is spliced in where view_live_subscribed
+ * adds it last. */
+unsigned char *view_live_subscribed_with(const char *id_json, const char *dc_id, const char *customer_id,
+                                         int64_t seq, const char *waypoints, size_t wlen, size_t pre, size_t *len)
+{
+    static const char member[] = ",\"waypoints\":";
+    unsigned char *head, *out;
+    size_t hlen = 0, n;
+
+    head = view_live_subscribed(id_json, dc_id, customer_id, seq, 1, NULL, 0, pre, &hlen);
+    if (!head)
+        return NULL;
+    /* {"type":"subscribed",...,"resumed":true} -> ...,"resumed":false,"waypoints":[...]} */
+    n = hlen - strlen("true}");
+    out = malloc(pre + n + strlen("false") + sizeof(member) - 1 + wlen + 2);
+    if (out) {
+        unsigned char *p = out + pre;
+
+        memcpy(p, head + pre, n);
+        p += n;
+        memcpy(p, "false", 5);
+        p += 5;
+        memcpy(p, member, sizeof(member) - 1);
+        p += sizeof(member) - 1;
+        memcpy(p, waypoints, wlen);
+        p += wlen;
+        *p++ = '}';
+        *p = '\0';
+        *len = (size_t)(p - (out + pre));
+    }
+    free(head);
+    return out;
+}
+
 unsigned char *view_live_reply(const char *type, const char *id_json, size_t pre, size_t *len)
 {
     struct json_object *o = typed(type);

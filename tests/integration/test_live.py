@@ -604,6 +604,60 @@ class DcSubscriptionTest(LiveTestCase):
         self.assertSubscribed(await live.subscribe("dcw", "x", id="own"), "own", "dcw", "x")
 
 
+class SharedSnapshotTest(LiveTestCase):
+    """A large DC snapshot (>= 256 PENDING waypoints) is rendered once per
+    thread, DC and seq and shared by the dashboards that subscribe while the
+    database is unchanged (live.c): each still gets its own message (its own
+    id) with exactly the database's PENDING waypoints; a change gives the
+    next dashboard a new rendering."""
+
+    dcs = ("big",)
+    threads = 1
+    N = 300
+
+    @classmethod
+    def fixtures(cls, sb):
+        sb.sql(customers_sql("big", ["c%03d" % i for i in range(30)]))
+        cls.rows = [{"dc_id": "big", "id": "w%04d" % n, "customer_id": "c%03d" % (n % 30),
+                     "route_id": "r-%d" % (n % 7), "status": "PENDING", "estimated_time_of_arrival": 1796000000000 + n,
+                     "waypoints_ahead": n % 9, "waiting_time_seconds": n} for n in range(cls.N)]
+        sb.insert("waypoints", cls.rows)
+
+    def expected(self):
+        return [waypoint_json(r) for r in reversed(self.rows)]
+
+    async def dashboard(self, i):
+        live = await self.open()
+        reply = await live.subscribe("big", id="dash-%d" % i)
+        self.assertEqual((reply["type"], reply["id"], reply["resumed"]), ("subscribed", "dash-%d" % i, False), reply)
+        return live, reply
+
+    async def test_dashboards_share_one_rendering_and_see_every_change(self):
+        replies = [r for _, r in await asyncio.gather(*(self.dashboard(i) for i in range(3)))]
+        for r in replies:
+            self.assertEqual(r["waypoints"], self.expected())
+            self.assertEqual(r["seq"], replies[0]["seq"])
+        # A logged change (a new seq): the next snapshot has it.
+        row = self.rows[17]
+        await asyncio.to_thread(self.sb.sql, update_sql(row, estimated_time_of_arrival=1797000000000))
+        live, r = await self.dashboard(3)
+        self.assertGreater(r["seq"], replies[0]["seq"])
+        self.assertEqual(r["waypoints"], self.expected())
+        # Any change of the eight fields is logged (a new seq), so a rendering
+        # kept under the old seq is never handed out again.
+        seq = r["seq"]
+        row = self.rows[40]
+        await asyncio.to_thread(self.sb.sql, update_sql(row, route_id="moved"))
+        live, r = await self.dashboard(4)
+        self.assertGreater(r["seq"], seq)
+        self.assertEqual(r["waypoints"], self.expected())
+        seq = r["seq"]
+        # And what follows a shared snapshot arrives once, after it.
+        row = self.rows[3]
+        await asyncio.to_thread(self.sb.sql, update_sql(row, waypoints_ahead=42))
+        self.assertPush(await live.recv(), "big", row["customer_id"], row, seq)
+
+
 class ResumeTest(LiveTestCase):
     """Resuming with `since` on the same server."""
 

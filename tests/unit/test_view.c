@@ -908,6 +908,46 @@ static void test_notices_query(void **state)
     assert_int_equal(view_parse_notices_query(NULL, NULL, "0", &n), -EINVAL);
 }
 
+/* A snapshot rendered once and spliced into each subscriber's message
+ * (view_live_waypoints + view_live_subscribed_with) is the very message
+ * view_live_subscribed makes, byte for byte: for 0, 1 and many waypoints,
+ * hostile strings, NULL columns, request ids of every kind, and headroom. */
+static void test_live_subscribed_with_shared_snapshot(void **state)
+{
+    static char *hostile[] = {"w\"q", "back\\slash", "a/b</script>", "\x01\x1f ctl", "\xc3\xa9t\xc3\xa9",
+                              "\xe2\x80\xa8 sep", "", "x"};
+    static const char *ids[] = {"1", "\"s\"", "null", "{\"k\":[1,2]}", "not json"};
+    struct waypoint w[64];
+    size_t counts[] = {0, 1, 2, 64};
+
+    (void)state;
+    for (size_t i = 0; i < 64; i++)
+        w[i] = (struct waypoint){.dc_id = "dc\"1", .id = hostile[i % 8], .customer_id = hostile[(i + 3) % 8],
+                                 .route_id = i % 5 ? hostile[(i + 1) % 8] : NULL, .status = "PENDING",
+                                 .completed_timestamp = (int64_t)i, .estimated_time_of_arrival = INT64_MAX - (int64_t)i,
+                                 .waypoints_ahead = -(int64_t)i, .waiting_time_seconds = 7, .nulls = (unsigned)i % 16};
+    for (size_t c = 0; c < sizeof(counts) / sizeof(counts[0]); c++)
+        for (size_t k = 0; k < sizeof(ids) / sizeof(ids[0]); k++) {
+            size_t a_len = 0, b_len = 0, wlen = 0;
+            const char *cust = k % 2 ? NULL : "c/\u00e9";
+            unsigned char *a = view_live_subscribed(ids[k], "dc\"1", cust, 42 + (int64_t)c, 0, w, counts[c], 16,
+                                                    &a_len);
+            char *arr = view_live_waypoints(w, counts[c], &wlen);
+            unsigned char *b;
+
+            assert_non_null(a);
+            assert_non_null(arr);
+            assert_int_equal(strlen(arr), wlen);
+            b = view_live_subscribed_with(ids[k], "dc\"1", cust, 42 + (int64_t)c, arr, wlen, 16, &b_len);
+            assert_non_null(b);
+            assert_int_equal(a_len, b_len);
+            assert_memory_equal(a + 16, b + 16, a_len + 1); /* with its NUL */
+            free(a);
+            free(b);
+            free(arr);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -933,6 +973,7 @@ int main(void)
         cmocka_unit_test(test_client_msg_notices_rejects),
         cmocka_unit_test(test_live_notice_render),
         cmocka_unit_test(test_notices_query),
+        cmocka_unit_test(test_live_subscribed_with_shared_snapshot),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
