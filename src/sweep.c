@@ -69,7 +69,7 @@ static int64_t ping_phase_ms(const struct session *p, int64_t spread_ms)
     return spread_ms > 0 ? (int64_t)((h >> 32) % (uint64_t)spread_ms) : 0;
 }
 
-/* WebSocket liveness (docs/live.md, "Liveness"). A connection that carried
+/* WebSocket liveness (docs/live.md, "Flow control and liveness"). A connection that carried
  * anything in either direction within ping_secs needs no ping: what we
  * write proves the path (the kernel drops a peer that leaves it
  * unacknowledged: TCP_USER_TIMEOUT, listener.c), what it writes proves the
