@@ -41,6 +41,11 @@ struct session_ops {
      * own waits, the socket takes it): 1 written, 0 not now (the caller
      * queues it), -1 the transport failed. NULL: always queue. */
     int (*write_now)(struct session *s, const struct msg *m);
+    /* Write a liveness ping now, ahead of any turn, if the transport can
+     * (nothing of its own waits, the socket takes it): 1 written, 0 not
+     * now (the caller sets ping_due and wakes it), -1 the transport failed.
+     * NULL: always at a turn. */
+    int (*ping)(struct session *s);
     /* 1: the client never speaks (an event stream), so liveness is a
      * heartbeat the server sends rather than a ping the client answers. */
     int heartbeat;
@@ -60,7 +65,10 @@ struct session {
     struct msg *tx_msg;            /* a message partly written, out of the queue (a reference) */
     size_t tx_off;                 /* and how many of its bytes are out */
     int64_t last_rx_ms;            /* clock_mono_ms() when the peer last sent anything */
-    int64_t last_tx_ms;            /* when the transport last wrote (heartbeats) */
+    int64_t last_tx_ms;            /* when the transport last wrote (pings, heartbeats) */
+    int64_t ping_sent_ms;          /* when the last ping was sent (or asked for); 0: none */
+    int tx_mark;                   /* wrote since the last sweep without reading the clock (the
+                                    * fan-out's direct writes): the sweep makes it last_tx_ms */
     int64_t stalled_ms;            /* since when queued messages wait without progress; 0: none wait */
     int ping_due;                  /* a ping (or heartbeat) at the next writeable turn */
     int closing;                   /* 1: close once the queue is written; 2: closed, nothing more is queued */

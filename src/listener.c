@@ -189,6 +189,8 @@ static void shed_one(int lfd, int *spare_fd)
 
 void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
 {
+    const struct vhost_state *conf = lws_vhost_user(vh);
+    unsigned int user_timeout_ms = (unsigned int)conf->shared->ws_hangup_secs * 1000U;
     int one = 1;
 
     for (int i = 0; i < ACCEPT_BATCH; i++) {
@@ -207,13 +209,18 @@ void listener_accept(int lfd, int *spare_fd, struct lws_vhost *vh)
          * until the peer's delayed ACK, 40 ms later. */
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
             log_warn("%s: TCP_NODELAY: %s", __func__, strerror(errno));
+        /* A WebSocket that carries changes is not pinged (sweep.c): a dead
+         * peer there is found by the kernel, which drops a connection whose
+         * data stays unacknowledged this long (docs/live.md, "Liveness"). */
+        if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms)))
+            log_warn("%s: TCP_USER_TIMEOUT: %s", __func__, strerror(errno));
         /* lws closes fd itself when adoption fails. */
         /* A client that closed before its TLS handshake (a health check,
          * a port scan) fails adoption too: routine, so not a warning. */
         if (!lws_adopt_socket_vhost(vh, fd))
             log_debug("%s: could not adopt a connection", __func__);
         else /* http.c counts it down when lws destroys it */
-            metrics_gauge_add(((struct vhost_state *)lws_vhost_user(vh))->metrics, METRICS_CONNECTIONS, 1);
+            metrics_gauge_add(conf->metrics, METRICS_CONNECTIONS, 1);
     }
     /* More may be waiting: the loop reports the socket ready again. */
 }

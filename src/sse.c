@@ -40,7 +40,7 @@ static void sse_kill(struct session *s)
 }
 
 /* Never written from the fan-out: an HTTP answer is written in its turns. */
-static const struct session_ops sse_ops = {sse_wake, sse_kill, NULL, 1};
+static const struct session_ops sse_ops = {sse_wake, sse_kill, NULL, NULL, 1};
 
 /* Where the stream resumes: the Last-Event-ID header (HTTP/1.1; lws drops
  * unknown HTTP/2 headers) or ?since=N. -1: from a snapshot. */

@@ -11,6 +11,7 @@
 #include "sweep.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "auth.h"
@@ -56,12 +57,35 @@ static int token_revoked(struct live *lt, const struct session *p, int use_cache
     return auth_token_revoked(lt->conf->store, use_cache ? lt->conf->cache : NULL, &p->cred);
 }
 
-/* Ping a peer silent for ping_secs; drop one silent for hangup_secs (its
- * pongs count as life). */
+/* The session's own delay of its pings, fixed for its life, in [0, spread_ms):
+ * a multiplicative hash of its address (sessions are allocated apart, so
+ * neighbours land far apart). Sessions that went quiet in the same second
+ * (a reconnect wave, a benchmark) are pinged spread over spread_ms instead
+ * of all in one sweep, and as each repeats with its own period their pings
+ * drift further apart round after round. */
+static int64_t ping_phase_ms(const struct session *p, int64_t spread_ms)
+{
+    uint64_t h = (uint64_t)(uintptr_t)p * UINT64_C(0x9E3779B97F4A7C15);
+
+    return spread_ms > 0 ? (int64_t)((h >> 32) % (uint64_t)spread_ms) : 0;
+}
+
+/* WebSocket liveness (docs/live.md, "Flow control and liveness"). A connection that carried
+ * anything in either direction within ping_secs needs no ping: what we
+ * write proves the path (the kernel drops a peer that leaves it
+ * unacknowledged: TCP_USER_TIMEOUT, listener.c), what it writes proves the
+ * peer. A quiet one is pinged ping_secs plus its phase (< ping_secs / 4)
+ * after the last traffic; one that answers nothing for hangup_secs -
+ * ping_secs after that ping is dropped. A peer that only receives is never
+ * pinged while changes flow, so it is never dropped for not speaking. */
 static void liveness(const struct vhost_state *conf, struct session *p, int64_t now)
 {
-    int64_t silent = now - p->last_rx_ms;
+    int64_t ping_ms = (int64_t)conf->shared->ws_ping_secs * 1000, last;
 
+    if (p->tx_mark) { /* the fan-out wrote since the last sweep */
+        p->last_tx_ms = now;
+        p->tx_mark = 0;
+    }
     if (p->ops->heartbeat) { /* the client never speaks: send a heartbeat instead */
         if (now - p->last_tx_ms >= SWEEP_SSE_HEARTBEAT_SECS * 1000 && !p->ping_due) {
             p->ping_due = 1;
@@ -69,11 +93,27 @@ static void liveness(const struct vhost_state *conf, struct session *p, int64_t 
         }
         return;
     }
-    if (silent >= (int64_t)conf->shared->ws_hangup_secs * 1000) {
-        p->ops->kill(p);
-    } else if (silent >= (int64_t)conf->shared->ws_ping_secs * 1000 && !p->ping_due) {
+    if (p->ping_sent_ms && p->last_rx_ms < p->ping_sent_ms) { /* not answered yet: no other ping */
+        if (now - p->ping_sent_ms >= (int64_t)(conf->shared->ws_hangup_secs - conf->shared->ws_ping_secs) * 1000)
+            p->ops->kill(p);
+        return;
+    }
+    last = p->last_rx_ms > p->last_tx_ms ? p->last_rx_ms : p->last_tx_ms;
+    if (p->ping_due || now - last < ping_ms + ping_phase_ms(p, ping_ms / 4))
+        return;
+    /* The ping is traffic sent now: the next comes a period after it (or
+     * after the pong), and the hang-up counts from it. */
+    p->ping_sent_ms = p->last_tx_ms = now;
+    switch (p->ops->ping ? p->ops->ping(p) : 0) {
+    case 1:
+        break;
+    case 0: /* at the next writeable turn */
         p->ping_due = 1;
         p->ops->wake(p);
+        break;
+    default:
+        p->closing = 2; /* the transport failed: it closes */
+        p->ops->kill(p);
     }
 }
 

@@ -91,10 +91,35 @@ static int ws_write_now(struct session *s, const struct msg *m)
 
     if (lws_get_network_wsi(wsi) != wsi || lws_partial_buffered(wsi))
         return 0;
-    return write_one(s->live, wsi, m) ? -1 : 1;
+    if (write_one(s->live, wsi, m))
+        return -1;
+    s->tx_mark = 1; /* a broadcast writes to thousands: the sweep reads the clock for it */
+    return 1;
 }
 
-static const struct session_ops ws_ops = {ws_wake, ws_kill, ws_write_now, 0};
+/* A ping frame. With a payload: lws 4.1 reports only non-empty pongs to us. */
+static int write_ping_frame(struct lws *wsi)
+{
+    uint8_t ping[LWS_PRE + 2];
+
+    memcpy(ping + LWS_PRE, "wp", 2);
+    return lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0 ? -1 : 0;
+}
+
+/* From the sweep: a due ping at once when nothing of the session's waits
+ * and the socket takes it (HTTP/1.1 only, as ws_write_now), instead of a
+ * writeable turn: one poll() instead of two epoll_ctl calls and a turn of
+ * the loop, for each of the thousands of idle peers pinged every interval. */
+static int ws_ping(struct session *s)
+{
+    struct lws *wsi = wsi_of(s);
+
+    if (lws_get_network_wsi(wsi) != wsi || s->closing || session_tx_next(s) || lws_send_pipe_choked(wsi))
+        return 0;
+    return write_ping_frame(wsi) ? -1 : 1;
+}
+
+static const struct session_ops ws_ops = {ws_wake, ws_kill, ws_write_now, ws_ping, 0};
 
 /* The header lws puts before an unmasked frame of n payload bytes. */
 static size_t ws_header_len(size_t n)
@@ -139,14 +164,10 @@ static int write_within(struct lws *wsi, struct session *s, struct msg *m, size_
  * 1 written, 0 not now, -1 failed. */
 static int write_ping(struct lws *wsi, struct session *s, int64_t room)
 {
-    uint8_t ping[LWS_PRE + 2];
-
     if (!s->ping_due || (room >= 0 && room < 4))
         return 0;
-    s->ping_due = 0;
-    /* With a payload: lws 4.1 reports only non-empty pongs to us. */
-    memcpy(ping + LWS_PRE, "wp", 2);
-    if (lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0)
+    s->ping_due = 0; /* the sweep counted it as sent (last_tx_ms, ping_sent_ms) */
+    if (write_ping_frame(wsi))
         return -1;
     if (session_tx_next(s) || s->closing)
         lws_callback_on_writable(wsi);
@@ -155,7 +176,7 @@ static int write_ping(struct lws *wsi, struct session *s, int64_t room)
 
 static int on_writeable(struct lws *wsi, struct session *s)
 {
-    int64_t now = 0, room = h2_room(wsi);
+    int64_t now = 0, mono, room = h2_room(wsi);
     struct msg *m;
     int rc = write_ping(wsi, s, room), wrote = 0;
 
@@ -183,7 +204,10 @@ static int on_writeable(struct lws *wsi, struct session *s)
         if (session_tx_next(s) && lws_send_pipe_choked(wsi))
             break;
     }
-    session_tx_progress(s, wrote, clock_mono_ms());
+    mono = clock_mono_ms(); /* one clock read per burst: the send timeout's, and liveness's */
+    session_tx_progress(s, wrote, mono);
+    if (wrote)
+        s->last_tx_ms = mono;
     if (wrote)
         h2_keep_flushing(wsi);
     if (session_tx_next(s)) {
