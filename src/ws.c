@@ -106,15 +106,15 @@ static int write_ping_frame(struct lws *wsi)
     return lws_write(wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 0 ? -1 : 0;
 }
 
-/* From the sweep: a due ping at once when nothing of the session's waits
- * and the socket takes it (HTTP/1.1 only, as ws_write_now), instead of a
- * writeable turn: one poll() instead of two epoll_ctl calls and a turn of
- * the loop, for each of the thousands of idle peers pinged every interval. */
+/* From the sweep: a due ping at once when nothing of the session's waits,
+ * in lws or here (HTTP/1.1 only, as ws_write_now), instead of a writeable
+ * turn: no system call but the write, where the turn costs two epoll_ctl
+ * calls, for each of the thousands of idle peers pinged every interval. */
 static int ws_ping(struct session *s)
 {
     struct lws *wsi = wsi_of(s);
 
-    if (lws_get_network_wsi(wsi) != wsi || s->closing || session_tx_next(s) || lws_send_pipe_choked(wsi))
+    if (lws_get_network_wsi(wsi) != wsi || s->closing || session_tx_next(s) || lws_partial_buffered(wsi))
         return 0;
     return write_ping_frame(wsi) ? -1 : 1;
 }
