@@ -21,6 +21,9 @@
 #            idle subscribers
 #   push     bench/push_bench.sh: spread, broadcast and idle for N = 1000,
 #            10000, 15000 wss subscribers, and nchan's broadcast beside it
+#   snapshot bench/snapshot_bench.py: 3 dashboards open a DC of 20,000
+#            PENDING stops at once (--threads 1, 3 rounds) while a tracking
+#            client on the same thread pings: its round trips meanwhile
 #   profile  perf record -g of the server during a broadcast at N = 10000
 #            (waypointd and nchan) and during the h2load and wrk -c64 runs
 #            (waypointd and nginx), in separate runs whose figures are not used
@@ -61,9 +64,10 @@ KEEP=0
 INSTALL=1
 PUSH_EXTRA=
 REST_EXTRA=
+SNAP_EXTRA=
 
 usage() {
-    sed -n '3,37p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '3,40p' "$0" | sed 's/^# \{0,1\}//'
     cat <<EOF
 
 options (defaults in brackets; --quick's in braces):
@@ -75,7 +79,9 @@ options (defaults in brackets; --quick's in braces):
   --quiet-wait S          before each REST run, wait up to S s for the machine to be quiet [30] {5}
   --idle-subscribers ".." idle_cpu.sh runs: subscribers each ["0 100"] {"100"}
   --idle-seconds S        idle_cpu.sh measuring window [30] {10}
-  --phases "..."          any of: rest idle push profile ["rest idle push profile"] {"rest idle push"}
+  --phases "..."          any of: rest idle push snapshot profile ["rest idle push snapshot profile"]
+                          {"rest idle push snapshot"}
+  --snapshot-args "..."   options for snapshot_bench.py [""] {"--waypoints 5000 --rounds 1"}
   --profile               add the profile phase (with --quick)
   --no-profile            leave it out
   --profile-size N        subscribers of the profiled broadcast [10000]
@@ -111,6 +117,7 @@ while [ $# -gt 0 ]; do
     --perf-opts) PERF_RECORD_OPTS=$2; shift ;;
     --push-args) PUSH_EXTRA=$2; shift ;;
     --rest-args) REST_EXTRA=$2; shift ;;
+    --snapshot-args) SNAP_EXTRA=$2; shift ;;
     --quick) QUICK=1 ;;
     --doc) DOC=1; DOC_FILE=$2; shift ;;
     --no-doc) DOC=0 ;;
@@ -125,13 +132,14 @@ while [ $# -gt 0 ]; do
 done
 if ((QUICK)); then
     : "${SIZES:=1000}" "${REST_WORKERS:=2}" "${REST_DURATION:=3}" "${QUIET_WAIT:=5}" "${IDLE_SUBS:=100}"
-    : "${IDLE_SECS:=10}" "${PHASES:=rest idle push}" "${DOC:=0}"
+    : "${IDLE_SECS:=10}" "${PHASES:=rest idle push snapshot}" "${DOC:=0}"
     [ -n "$PUSH_EXTRA" ] || PUSH_EXTRA="--seconds 5 --rounds 3 --idle 5"
+    [ -n "$SNAP_EXTRA" ] || SNAP_EXTRA="--waypoints 5000 --rounds 1"
 fi
 : "${SIZES:=1000 10000 15000}" "${PUSH_SCENARIOS:=spread broadcast nchan}"
 : "${REST_TESTS:=h1-c64 h1-c256 h2-c64-m10 conn-resumed conn-full}" "${REST_WORKERS:=1 2}"
 : "${REST_DURATION:=10}" "${QUIET_WAIT:=30}" "${IDLE_SUBS:=0 100}" "${IDLE_SECS:=30}"
-: "${PHASES:=rest idle push profile}"
+: "${PHASES:=rest idle push snapshot profile}"
 if [ -z "$DOC" ]; then
     # A partial run does not replace a whole one on docs/performance.md unless asked (--doc FILE).
     DOC=1
@@ -142,7 +150,7 @@ if [ -n "${PROFILE_FLAG:-}" ]; then
     ((PROFILE_FLAG)) && PHASES="$PHASES profile"
 fi
 for p in $PHASES; do
-    case $p in rest | idle | push | profile) ;; *) echo "run.sh: unknown phase $p" >&2; exit 2 ;; esac
+    case $p in rest | idle | push | snapshot | profile) ;; *) echo "run.sh: unknown phase $p" >&2; exit 2 ;; esac
 done
 for v in REST_DURATION QUIET_WAIT IDLE_SECS PROFILE_N; do
     [[ ${!v} =~ ^[0-9]+$ ]] || { echo "run.sh: ${v,,} must be a whole number" >&2; exit 2; }
@@ -152,6 +160,8 @@ for n in $SIZES $IDLE_SUBS; do [[ $n =~ ^[0-9]+$ ]] || { echo "run.sh: bad numbe
 PUSH_EXTRA_A=($PUSH_EXTRA)
 # shellcheck disable=SC2206
 REST_EXTRA_A=($REST_EXTRA)
+# shellcheck disable=SC2206
+SNAP_EXTRA_A=($SNAP_EXTRA)
 NOINST=()
 ((INSTALL)) || NOINST=(--no-install)
 has_phase() { [[ " $PHASES " == *" $1 "* ]]; }
@@ -244,7 +254,7 @@ else
     cp "$BUILD_DIR/waypointd" "$TMP/waypointd"
     BUILD_NOTE="${BUILD_DIR#"$REPO"/}/ (Release, built by bench/run.sh"
 fi
-cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$HERE/wsload.c" -lssl -lcrypto >>"$TMP/build.log" 2>&1 ||
+cc -O2 -std=c11 -Wall -Wextra -o "$BUILD_DIR/wsload" "$HERE/wsload.c" -lssl -lcrypto -lm >>"$TMP/build.log" 2>&1 ||
     { tail -n 30 "$TMP/build.log" >&2; die "building wsload failed"; }
 cp "$BUILD_DIR/wsload" "$TMP/wsload"
 BIN_SHA=$(sha256sum "$TMP/waypointd" | cut -c1-12)
@@ -324,6 +334,11 @@ if has_phase push && ((!INVALID)); then
     ((rc == 0)) || ANOMALIES=1
 fi
 
+if has_phase snapshot && ((!INVALID)); then
+    run_phase snapshot 900 "$TMP/snapshot.txt" \
+        $PY "$HERE/snapshot_bench.py" --binary "$TMP/waypointd" "${SNAP_EXTRA_A[@]}" || ANOMALIES=1
+fi
+
 if has_phase profile && ((!INVALID)); then
     # Separate runs, after the measured ones: perf's own cost must not reach the figures.
     mkdir -p "$TMP/perf"
@@ -370,7 +385,7 @@ done
 M_DATE=$START_DATE M_COMMIT=$COMMIT M_HEAD=$HEAD_FULL M_HEAD_END=$NOW_HEAD M_CHANGED=$CHANGED M_SHA=$BIN_SHA \
 M_BUILD=$BENCH_BUILD_NOTE M_CMD=$CMD M_QUICK=$QUICK M_SIZES=$SIZES M_SCEN=$PUSH_SCENARIOS M_TESTS=$REST_TESTS \
 M_WORKERS=$REST_WORKERS M_DUR=$REST_DURATION M_QW=$QUIET_WAIT M_IDLE_SUBS=$IDLE_SUBS M_IDLE_SECS=$IDLE_SECS \
-M_PHASES=$PHASES M_PN=$PROFILE_N M_PE=$PUSH_EXTRA M_RE=$REST_EXTRA M_PERF=$PERF_RECORD_OPTS \
+M_PHASES=$PHASES M_PN=$PROFILE_N M_PE=$PUSH_EXTRA M_RE=$REST_EXTRA M_SE=$SNAP_EXTRA M_PERF=$PERF_RECORD_OPTS \
 M_LB=$LOAD_BEFORE M_LA=$LOAD_AFTER M_MIN=$((($(date +%s) - START_EPOCH + 30) / 60)) M_INVALID=$INVALID \
     $PY - "$TMP/meta.json" <<'EOF'
 import json, os, platform, sys
@@ -381,7 +396,7 @@ json.dump({"date": e["M_DATE"], "commit": e["M_COMMIT"], "head": e["M_HEAD"], "h
            "rest_tests": e["M_TESTS"], "rest_workers": e["M_WORKERS"], "rest_duration": int(e["M_DUR"]),
            "quiet_wait": int(e["M_QW"]), "idle_subs": e["M_IDLE_SUBS"], "idle_secs": int(e["M_IDLE_SECS"]),
            "phases": e["M_PHASES"].split(), "profile_n": int(e["M_PN"]), "push_extra": e["M_PE"],
-           "rest_extra": e["M_RE"], "perf_opts": e["M_PERF"], "load_before": e["M_LB"], "load_after": e["M_LA"],
+           "rest_extra": e["M_RE"], "snapshot_extra": e["M_SE"], "perf_opts": e["M_PERF"], "load_before": e["M_LB"], "load_after": e["M_LA"],
            "minutes": int(e["M_MIN"]), "cores": os.cpu_count(), "kernel": platform.release(),
            "invalid": int(e["M_INVALID"])}, open(sys.argv[1], "w"))
 EOF

@@ -265,6 +265,29 @@ def push_rows(s, d, meta):
                   MET if bi["idle_pct"] < 0.5 else NOT_MET)
 
 
+# ---------------------------------------------------------- snapshot_bench.py
+def snapshot_rows(s, d, meta):
+    if "snapshot" not in meta["phases"]:
+        return
+    text = read(os.path.join(d, "snapshot.txt"))
+    shape = re.search(r"^DC of (\d+) PENDING waypoints; (\d+) dashboards at once, (\d+) rounds", text, re.M)
+    during = re.search(r"while the snapshots were produced: p50 ([0-9.]+) ms, p99 ([0-9.]+) ms, max ([0-9.]+) ms",
+                       text)
+    quiet = re.search(r"quiet second before: p50 ([0-9.]+) ms", text)
+    dash = re.search(r"snapshot received after p50 (\d+) ms, max (\d+) ms", text)
+    target = ("A dispatcher opens a DC of %s pending stops (%s dashboards at once, `--threads 1`): ping round trip "
+              "of another client on that thread while the snapshots go out, max ≤ 20 ms"
+              % ((num(int(shape.group(1)), 0), shape.group(2)) if shape else ("?", "?")))
+    if not during:
+        s.add(target, "no result (see the snapshot phase's output)", "–", "–", NOT_MET)
+        return
+    mx = float(during.group(3))
+    s.add(target, "p50 %s ms, p99 %s ms, max %s ms (quiet: p50 %s ms); dashboards had their snapshot after p50 "
+                  "%s ms" % (during.group(1), during.group(2), during.group(3), quiet.group(1) if quiet else "?",
+                             dash.group(1) if dash else "?"),
+          "–", "–", MET if mx <= 20 else NOT_MET)
+
+
 def push_anomaly_row(s, d, meta):
     """Anomalies over every push run."""
     recs = [r for r in load_jsonl(os.path.join(d, "push.jsonl")) if r.get("kind") != "meta"]
@@ -360,6 +383,7 @@ def summary_md(meta, d):
     rest_rows(s, d, meta)
     push_rows(s, d, meta)
     idle_rows(s, d, meta)
+    snapshot_rows(s, d, meta)
     push_anomaly_row(s, d, meta)
     parts = [header(meta, d), "", s.table()]
     if s.notes:
@@ -390,6 +414,11 @@ def details_md(meta, d):
                   "`--binary` its build):" % (meta["sizes"], meta["scenarios"],
                                                (" " + meta["push_extra"]) if meta["push_extra"] else ""), "",
                   demote(read(os.path.join(d, "push.md")).strip(), 1), ""]
+    if "snapshot" in meta["phases"]:
+        parts += ["### A dispatcher's large DC (bench/snapshot_bench.py)", "",
+                  "`bench/snapshot_bench.py%s` (run by bench/run.sh with `--binary` its build):" % (
+                      (" " + meta["snapshot_extra"]) if meta.get("snapshot_extra") else ""), "", "```",
+                  read(os.path.join(d, "snapshot.txt")).strip(), "```", ""]
     return "\n".join(parts).rstrip() + "\n"
 
 
