@@ -331,7 +331,7 @@ static unsigned char *shared_snapshot(struct live *lt, const struct view_client_
     arr = view_live_waypoints(st->w, st->nw, &alen);
     if (arr)
         buf = view_live_subscribed_with(m->id_json, m->dc_id, NULL, st->seq, arr, alen, 0, len);
-    if (buf && hit == NULL && (val = malloc(sizeof(seq) + alen))) {
+    if (buf && (val = malloc(sizeof(seq) + alen))) { /* replaces one of another seq */
         seq = st->seq;
         memcpy(val, &seq, sizeof(seq));
         memcpy(val + sizeof(seq), arr, alen);
