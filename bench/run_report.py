@@ -256,13 +256,20 @@ def push_rows(s, d, meta):
               "nchan: %s KiB%s" % (num(ni.get("kib_per_conn"), 1), nnote) if ni else "–", r,
               (MET if bi.get("kib_per_conn") is not None and bi["kib_per_conn"] <= 32 else NOT_MET) if not note else NA)
         if bi.get("idle_pct") is not None:
+            # The server pings a connection only after 30 s (+ its phase, up to 7.5 s) with no
+            # traffic either way, and the window starts right after the broadcast: a window
+            # without a single ping says nothing about liveness's cost (bench/idle_cpu.sh
+            # with --duration 60 or more does).
+            pings = bi.get("idle_pings") or 0
             s.add("Idle server < 0.5%% of one core, with those %s subscribers (%s s, the server's 30-s pings "
                   "included; nchan sends none)" % (num(bi["n"], 0), pmeta.get("idle", "?")),
-                  "%.2f%% (%.2f%% in the %s s without a ping; %s pings)" % (
+                  "%.2f%% (%.2f%% in the %s s without a ping; %s pings)%s" % (
                       bi["idle_pct"], bi.get("idle_quiet_pct") or 0, num(bi.get("idle_quiet_s"), 0),
-                      num(bi.get("idle_pings"), 0)),
+                      num(pings, 0), "" if pings else ": no ping fell in this window, which began just after "
+                      "the broadcast (pings wait 30–37.5 s after the last traffic); see bench/idle_cpu.sh "
+                      "--subscribers 15000 --duration 60 in docs/performance.md"),
                   "nchan: %.2f%%" % ni["idle_pct"] if ni and ni.get("idle_pct") is not None else "–", "–",
-                  MET if bi["idle_pct"] < 0.5 else NOT_MET)
+                  (MET if bi["idle_pct"] < 0.5 else NOT_MET) if pings else NA)
 
 
 # ---------------------------------------------------------- snapshot_bench.py
