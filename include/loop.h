@@ -27,20 +27,6 @@ void loop_unwatch(struct loop *l, int fd);
 void loop_set_notify(struct loop *l, void (*cb)(void *arg), void *arg);
 /* Wake the loop's thread to run its notify callback. Any thread. */
 void loop_notify(struct loop *l);
-/* cb(arg) runs on the loop's thread each time the loop is about to wait
- * for events: after everything the last events caused has run. Set before
- * the loop runs; NULL removes it. */
-void loop_set_prepare(struct loop *l, void (*cb)(void *arg), void *arg);
-
-/* Write readiness of one fd, for a caller that holds bytes the kernel did
- * not take: cb(arg) on the loop's thread while armed and fd is writable. */
-struct loop_writable;
-/* NULL: out of memory. Starts disarmed. On the owning thread. */
-struct loop_writable *loop_writable_new(struct loop *l, int fd, void (*cb)(void *arg), void *arg);
-void loop_writable_arm(struct loop_writable *w, int on);
-/* Disarm and free; NULL does nothing. */
-void loop_writable_free(struct loop_writable *w);
-
 /* Run until loop_stop(). On the owning thread. */
 void loop_run(struct loop *l);
 /* Make loop_run() return. Any thread. */

@@ -19,18 +19,8 @@ struct watch {
     struct watch *next;
 };
 
-struct loop_writable {
-    ev_io io; /* first: the callback gets it */
-    struct ev_loop *ev;
-    void (*cb)(void *arg);
-    void *arg;
-};
-
 struct loop {
     struct ev_loop *ev;
-    ev_prepare prepare;
-    void (*prepare_cb)(void *arg);
-    void *prepare_arg;
     ev_async stop;   /* sent by loop_stop() from any thread */
     ev_async notify; /* sent by loop_notify() from any thread */
     void (*notify_cb)(void *arg);
@@ -90,68 +80,6 @@ void loop_notify(struct loop *l)
     ev_async_send(l->ev, &l->notify);
 }
 
-static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
-{
-    struct loop *l = (struct loop *)((char *)w - offsetof(struct loop, prepare));
-
-    (void)ev;
-    (void)revents;
-    l->prepare_cb(l->prepare_arg);
-}
-
-void loop_set_prepare(struct loop *l, void (*cb)(void *arg), void *arg)
-{
-    if (ev_is_active(&l->prepare)) {
-        ev_ref(l->ev);
-        ev_prepare_stop(l->ev, &l->prepare);
-    }
-    l->prepare_cb = cb;
-    l->prepare_arg = arg;
-    if (cb) {
-        ev_prepare_init(&l->prepare, on_prepare);
-        ev_prepare_start(l->ev, &l->prepare);
-        ev_unref(l->ev); /* it alone must not keep ev_run() going */
-    }
-}
-
-static void on_writable(struct ev_loop *ev, ev_io *io, int revents)
-{
-    struct loop_writable *w = (struct loop_writable *)io;
-
-    (void)ev;
-    (void)revents;
-    w->cb(w->arg);
-}
-
-struct loop_writable *loop_writable_new(struct loop *l, int fd, void (*cb)(void *arg), void *arg)
-{
-    struct loop_writable *w = calloc(1, sizeof(*w));
-
-    if (!w)
-        return NULL;
-    w->ev = l->ev;
-    w->cb = cb;
-    w->arg = arg;
-    ev_io_init(&w->io, on_writable, fd, EV_WRITE);
-    return w;
-}
-
-void loop_writable_arm(struct loop_writable *w, int on)
-{
-    if (on && !ev_is_active(&w->io))
-        ev_io_start(w->ev, &w->io);
-    else if (!on && ev_is_active(&w->io))
-        ev_io_stop(w->ev, &w->io);
-}
-
-void loop_writable_free(struct loop_writable *w)
-{
-    if (!w)
-        return;
-    loop_writable_arm(w, 0);
-    free(w);
-}
-
 void loop_unwatch(struct loop *l, int fd)
 {
     for (struct watch *w = l->watches; w; w = w->next)
@@ -193,7 +121,6 @@ void loop_free(struct loop *l)
         ev_io_stop(l->ev, &w->io);
         free(w);
     }
-    loop_set_prepare(l, NULL, NULL);
     ev_ref(l->ev);
     ev_ref(l->ev);
     ev_async_stop(l->ev, &l->stop);

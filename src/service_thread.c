@@ -20,7 +20,6 @@
 #include "http.h"
 #include "listener.h"
 #include "loop.h"
-#include "tls_batch.h"
 #include "store.h"
 #include "tls.h"
 
@@ -95,13 +94,8 @@ static void on_control(void *arg)
 void *service_thread_main(void *arg)
 {
     struct service_thread *t = arg;
-    /* Batching is per thread (its dirty list, its loop); without it (out
-     * of memory) HTTP/2 writes go straight to the socket, as before. */
-    int batching = tls_batch_thread_begin(t->loop) == 0;
 
     loop_run(t->loop);
-    if (batching)
-        tls_batch_thread_end();
     return NULL;
 }
 

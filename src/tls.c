@@ -33,7 +33,6 @@
 #include <openssl/x509.h>
 
 #include "log.h"
-#include "tls_batch.h"
 
 struct tls_material {
     X509 *cert;
@@ -305,7 +304,6 @@ static void on_record(int write_p, int version, int content_type, const void *bu
     (void)arg;
     if (write_p || content_type != SSL3_RT_HEADER || len < 5 || pending_index < 0)
         return;
-    tls_batch_attach(ssl); /* once the handshake has chosen HTTP/2 */
     rec = (uintptr_t)SSL_get_ex_data(ssl, pending_index) + 5u + ((size_t)h[3] << 8 | h[4]);
     if (rec < TLS_UNREAD_CHECK) {
         SSL_set_ex_data(ssl, pending_index, (void *)(uintptr_t)rec);

@@ -353,12 +353,11 @@ class H2FlowControlTest(unittest.TestCase):
         self.assertLessEqual(c.max_frame, 16384)
 
     def test_many_answers_to_a_client_that_stops_reading(self):
-        """An HTTP/2 connection's records are gathered and written once per
-        loop turn (src/tls_batch.c). A client with a 4 KiB receive buffer
-        asks for many answers and reads nothing for 2 s: the server's socket
-        fills, its flush is cut short, and the rest must follow once the
-        socket takes it again, in order, nothing lost or doubled; other
-        clients are served meanwhile."""
+        """A client with a 4 KiB receive buffer asks for many large answers
+        on one HTTP/2 connection and reads nothing for 2 s: the server's
+        socket fills, and the rest must follow once the socket takes it
+        again, in order, nothing lost or doubled; other clients are served
+        meanwhile."""
         path = "/dcs/dc1/customers/cl/waypoints"
         r = self.sb.curl(self.server, path, bearer=self.key, http="1.1")
         self.assertEqual(r.code, 200, r)
