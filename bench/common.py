@@ -177,6 +177,14 @@ class Server:
         return self.exit_code
 
 
+def percentile(sorted_vals, q):
+    """Nearest-rank percentile (q in 0..100) of an ascending list; None when empty."""
+    if not sorted_vals:
+        return None
+    i = max(0, min(len(sorted_vals) - 1, int(-(-q * len(sorted_vals) // 100)) - 1))
+    return sorted_vals[i]
+
+
 def cpu_seconds(pid):
     """utime + stime of the whole process (all threads), in seconds."""
     with open("/proc/%d/stat" % pid) as f:

@@ -84,7 +84,7 @@ def main():
     print("binary: %s" % a.binary)
     print("rounds: %d; threads: %d; exit code %s" % (a.rounds, a.threads, code))
     print("commit -> first fresh answer: p50 %.3f ms, p99 %.3f ms, max %.3f ms (includes one request's round trip)"
-          % (statistics.median(lags), lags[min(len(lags) - 1, int(len(lags) * 0.99))], lags[-1]))
+          % (statistics.median(lags), common.percentile(lags, 99), lags[-1]))
     print("rounds with a stale answer first: %d of %d; stale answers in all: %d, at most %d in one round"
           % (stale_rounds, a.rounds, sum(stales), max(stales)))
 

@@ -188,12 +188,7 @@ def all_caught_up(subs, last_value):
 
 
 # -------------------------------------------------------------------- figures
-def percentile(sorted_vals, q):
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_vals:
-        return None
-    i = max(0, min(len(sorted_vals) - 1, int(-(-q * len(sorted_vals) // 100)) - 1))
-    return sorted_vals[i]
+percentile = common.percentile
 
 
 def analyse(subs, changes, sent_first_ns):

@@ -102,10 +102,9 @@ async def dashboards(port, cert, key, d, n_expected):
 
 
 def pct(vals, q):
-    if not vals:
-        return float("nan")
-    s = sorted(vals)
-    return s[min(len(s) - 1, int(q * len(s)))]
+    """common.percentile of unsorted vals, q in 0..1; nan when empty (printed as such)."""
+    v = common.percentile(sorted(vals), q * 100)
+    return float("nan") if v is None else v
 
 
 def main():
