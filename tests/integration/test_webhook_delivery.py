@@ -329,6 +329,8 @@ class DeliveryTest(DeliveryBase):
         self.assertEqual(self.webhook("test", "--db", self.sb.db, "wh_000000000000", ok=False).returncode, 1)
         self.assertEqual(self.webhook("deliveries", "--db", self.sb.db, "wh_000000000000", ok=False).returncode, 1)
         self.assertEqual(self.webhook("deliveries", "--db", self.sb.db, wid, "--limit", "0", ok=False).returncode, 2)
+        # The receiver has the body before the server logs the attempt: wait for the log.
+        wpd.wait_until(lambda: len(self.deliveries(wid)) >= 2, what="the redelivery logged")
         self.assertEqual(len(self.deliveries(wid)), 2)
         self.assertEqual(len(self.webhook("deliveries", "--db", self.sb.db, wid, "--limit", "1").stdout.splitlines()), 1)
 
