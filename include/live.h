@@ -29,6 +29,9 @@ struct view_client_msg;
  * figure (serve --ws-ping-seconds, --ws-idle-seconds). */
 #define LIVE_PING_SECS 30
 #define LIVE_HANGUP_SECS 75
+/* What a client may send while its DC subscription is being started (its
+ * messages wait, in order, until it is answered). */
+#define LIVE_HELD_BYTES (256 * 1024)
 
 struct live {
     struct vhost_state *conf; /* the thread's (vhost.h) */
@@ -62,6 +65,9 @@ void live_end(struct live *lt, struct session *s, const char *why);
 /* Offer what the bus holds for this thread to the sessions that follow
  * it (at a wake-up, and before each subscribe). */
 void live_take(struct live *lt);
+/* Answer the DC subscriptions whose start the snapshot worker has made
+ * (snapmaker.h), at a wake-up. */
+void live_finish_snapshots(struct live *lt);
 /* The server is stopping: every session closes with 1001 (going away)
  * once its queue is written. Returns how many are still open. */
 int live_drain(struct live *lt);

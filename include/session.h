@@ -20,9 +20,11 @@
 #include "scopeset.h"
 
 struct live;
+struct live_held;
 struct metrics_thread;
 struct msg;
 struct session;
+struct snap_job;
 
 /* How a session ends (RFC 6455 close codes; an event stream just ends). */
 #define SESSION_CLOSE_GOING_AWAY 1001
@@ -49,6 +51,9 @@ struct session_ops {
     /* 1: the client never speaks (an event stream), so liveness is a
      * heartbeat the server sends rather than a ping the client answers. */
     int heartbeat;
+    /* 1: the session is its one subscription (an event stream): it ends
+     * when that cannot start. */
+    int one_subscription;
 };
 
 struct session {
@@ -74,6 +79,10 @@ struct session {
     int closing;                   /* 1: close once the queue is written; 2: closed, nothing more is queued */
     int close_code;                /* SESSION_CLOSE_* then */
     const char *close_reason;      /* static */
+    struct snap_job *snap_job;     /* its DC subscription being started off the thread (live.c) */
+    struct live_held *held;        /* client messages that came meanwhile, answered after it */
+    struct live_held **held_tail;
+    size_t held_bytes;
 };
 
 /* A fresh session of transport t, not yet linked into its thread; queues

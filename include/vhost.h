@@ -15,6 +15,7 @@ struct store;
 struct bus;
 struct source;
 struct source_thread;
+struct snapmaker;
 struct cache;
 struct live;
 struct ratelimit;
@@ -28,6 +29,7 @@ struct vhost_shared {
     const char *map_config; /* /map-config.json, see routes.h; NULL: no basemap */
     struct bus *bus;        /* the changes' per-thread inboxes; NULL: no live push */
     struct source *source;  /* where changes and start points come from (source.h) */
+    struct snapmaker *snapmaker; /* where DC subscriptions start (snapmaker.h); NULL: on the thread */
     int ws_ping_secs;       /* ping a WebSocket peer silent this long */
     int ws_hangup_secs;     /* and drop one silent this long */
     int ws_send_timeout_secs; /* drop one whose queue makes no progress this long */

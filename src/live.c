@@ -18,10 +18,7 @@
 #include "admission.h"
 #include "auth.h"
 #include "bus.h"
-#include "cache.h"
 #include "change_msg.h"
-#include "clock.h"
-#include "freshness.h"
 #include "live_notice.h"
 #include "log.h"
 #include "metrics.h"
@@ -29,6 +26,7 @@
 #include "path.h"
 #include "scopeset.h"
 #include "session.h"
+#include "snapmaker.h"
 #include "source.h"
 #include "store.h"
 #include "subs.h"
@@ -74,6 +72,65 @@ void live_link(struct live *lt, struct session *s)
     lt->sessions = s;
 }
 
+/* A client message that arrived while the session's DC subscription was
+ * being started: answered after it, in order. */
+struct live_held {
+    struct live_held *next;
+    size_t len;
+    char text[];
+};
+
+static void held_free(struct session *s)
+{
+    while (s->held) {
+        struct live_held *h = s->held;
+
+        s->held = h->next;
+        free(h);
+    }
+    s->held_tail = &s->held;
+    s->held_bytes = 0;
+}
+
+/* Keep text for later. A client that sends this much while waiting for a
+ * snapshot is closed (it resumes; nothing is lost). */
+static void held_add(struct session *s, const char *text, size_t len)
+{
+    struct live_held *h;
+
+    if (s->held_bytes + len > LIVE_HELD_BYTES || !(h = malloc(sizeof(*h) + len))) {
+        held_free(s);
+        session_close_after(s, SESSION_CLOSE_POLICY, "too many messages while a snapshot is being made");
+        return;
+    }
+    h->next = NULL;
+    h->len = len;
+    memcpy(h->text, text, len);
+    if (!s->held_tail)
+        s->held_tail = &s->held;
+    *s->held_tail = h;
+    s->held_tail = &h->next;
+    s->held_bytes += len;
+}
+
+/* Answer what was held, until one of the messages starts another DC
+ * subscription (the rest wait for that one). */
+static void held_release(struct live *lt, struct session *s)
+{
+    while (s->held && !s->snap_job && !s->closing) {
+        struct live_held *h = s->held;
+
+        s->held = h->next;
+        if (!s->held)
+            s->held_tail = &s->held;
+        s->held_bytes -= h->len;
+        live_on_message(lt, s, h->text, h->len);
+        free(h);
+    }
+    if (s->closing)
+        held_free(s);
+}
+
 static void scopes_drop(struct live *lt, struct session *s)
 {
     metrics_gauge_add(lt->conf->metrics, METRICS_SUBSCRIPTIONS, -s->scopes.n);
@@ -91,6 +148,10 @@ void live_unlink(struct live *lt, struct session *s)
     if (s->next)
         s->next->prevp = s->prevp;
     s->prevp = NULL;
+    if (s->snap_job)
+        s->snap_job->owner = NULL; /* it comes back to nobody */
+    s->snap_job = NULL;
+    held_free(s);
     scopes_drop(lt, s);
     session_drop_queue(s);
 }
@@ -232,9 +293,8 @@ static void emit_replayed(void *item, void *arg)
  * leaves the rest to the bus, so every scope sees each change once and
  * in order. */
 static int start_scope(struct live *lt, struct session *s, const struct view_client_msg *m,
-                       const struct store_sub_state *st)
+                       const struct store_sub_state *st, int64_t start)
 {
-    int64_t start = st->resumed ? m->since : st->seq;
     struct scopeset_change *replay = NULL;
     struct notice_to to = {s, 0};
     int added = scopeset_find(&s->scopes, m->dc_id, m->customer_id) < 0;
@@ -266,7 +326,8 @@ static int start_scope(struct live *lt, struct session *s, const struct view_cli
 /* A fresh subscription's notices about its snapshot, right after the
  * subscribed reply: a page opened when the driver is already 2 stops
  * away is told so. 0 or -ENOMEM. */
-static int snapshot_notices(struct session *s, const struct view_client_msg *m, const struct store_sub_state *st)
+static int snapshot_notices(struct session *s, const struct view_client_msg *m, const struct store_sub_state *st,
+                            int64_t seq)
 {
     struct notice_to to = {s, 0};
     struct live_notice_subs one;
@@ -286,73 +347,78 @@ static int snapshot_notices(struct session *s, const struct view_client_msg *m, 
     one = (struct live_notice_subs){&s->notices.v[i], 1};
     /* The snapshot is the scope's start, which changes at or before it do
      * not pass: let its rows through, this once. */
-    one.v->start = st->seq - 1;
+    one.v->start = seq - 1;
     for (size_t k = 0; k < st->nw && !rc && !to.failed; k++)
-        rc = live_notice_subs_change(&one, st->seq, 0, &st->w[k], auth_now_ms(), emit_notice, &to);
-    one.v->start = st->seq;
+        rc = live_notice_subs_change(&one, seq, 0, &st->w[k], auth_now_ms(), emit_notice, &to);
+    one.v->start = seq;
     return rc || to.failed ? -ENOMEM : 0;
 }
 
-/* A DC snapshot this large is rendered once per DC and seq on a thread and
- * shared by the dashboards that subscribe while the database is unchanged
- * (three dispatchers opening a DC of 20,000 stops at once: one rendering,
- * not three). Smaller ones, a tracking page's above all, are cheap to
- * render and would only crowd the cache. */
-#define LIVE_SHARED_SNAPSHOT_MIN 256
-
-/* The subscribed message for a DC snapshot, its waypoints rendered once
- * and kept in the thread's cache under the DC and seq: a commit (the
- * cache's version, freshness.h) or another seq renders again. NULL: out
- * of memory. */
-static unsigned char *shared_snapshot(struct live *lt, const struct view_client_msg *m,
-                                      const struct store_sub_state *st, size_t *len)
+static void log_cannot_resume(const struct view_client_msg *m, int64_t seq)
 {
-    struct cache *cache = lt->conf->cache;
-    size_t klen = 1 + strlen(m->dc_id), vlen = 0, alen = 0;
-    const unsigned char *hit = NULL;
-    unsigned char *buf = NULL, *key = malloc(klen);
-    char *arr = NULL, *val = NULL;
-    int64_t version, seq;
+    log_info("live: cannot resume %s/%s after seq %lld (no longer in the change log, or too far behind): "
+             "sent a snapshot at seq %lld",
+             m->dc_id, m->customer_id ? m->customer_id : "*", (long long)m->since, (long long)seq);
+}
 
-    if (!key)
-        return NULL;
-    key[0] = 'P';
-    memcpy(key + 1, m->dc_id, klen - 1);
-    if (!freshness_version(lt->conf->shared->source, lt->conf->store, clock_mono_ms(), &version)) {
-        cache_sync(cache, version);
-        hit = cache_get(cache, key, klen, &vlen);
-    }
-    if (hit && vlen > sizeof(seq) && (memcpy(&seq, hit, sizeof(seq)), seq == st->seq)) {
-        buf = view_live_subscribed_with(m->id_json, m->dc_id, NULL, st->seq, (const char *)hit + sizeof(seq),
-                                        vlen - sizeof(seq), 0, len);
-        free(key);
-        return buf;
-    }
-    arr = view_live_waypoints(st->w, st->nw, &alen);
+/* Answer a subscribe from its start point st: the reply, its notices,
+ * then the scope from start (the since it resumes, or the snapshot's
+ * seq). arr: the snapshot's waypoints already rendered (the worker's);
+ * NULL: rendered here. */
+static void answer(struct live *lt, struct session *s, const struct view_client_msg *m,
+                   const struct store_sub_state *st, int64_t start, const char *arr, size_t alen)
+{
+    unsigned char *buf;
+    size_t len = 0;
+
     if (arr)
-        buf = view_live_subscribed_with(m->id_json, m->dc_id, NULL, st->seq, arr, alen, 0, len);
-    if (buf && (val = malloc(sizeof(seq) + alen))) { /* replaces one of another seq */
-        seq = st->seq;
-        memcpy(val, &seq, sizeof(seq));
-        memcpy(val + sizeof(seq), arr, alen);
-        (void)cache_put(cache, key, klen, val, sizeof(seq) + alen); /* no room: the next one renders again */
+        buf = view_live_subscribed_with(m->id_json, m->dc_id, m->customer_id, start, arr, alen, 0, &len);
+    else
+        buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, start, st->resumed, st->w, st->nw, 0,
+                                   &len);
+    if (!buf) {
+        session_error(s, m->id_json, 500, "Out of memory", 0);
+        return;
     }
-    free(val);
-    free(arr);
-    free(key);
-    return buf;
+    session_reply(s, buf, len);
+    /* Notices start with the scope: from its snapshot (each waypoint as if
+     * it had just changed, seq the snapshot's) or from the changes its
+     * resume replays (docs/live.md "Notices"). */
+    if (live_notice_subs_set(&s->notices, m->dc_id, m->customer_id, start, &m->notices) ||
+        (!st->resumed && snapshot_notices(s, m, st, start)) || start_scope(lt, s, m, st, start))
+        end_for_resume(lt, s);
+}
+
+/* A DC subscription starts on the snapshot worker (snapmaker.h): its
+ * client's later messages wait until it is answered (live_on_message). */
+static void defer(struct live *lt, struct session *s, const struct view_client_msg *m)
+{
+    struct snap_job *j = snap_job_new(m, lt->conf->thread, s);
+
+    if (!j) {
+        session_error(s, m->id_json, 500, "Out of memory", 0);
+        return;
+    }
+    if (snapmaker_submit(lt->conf->shared->snapmaker, j)) {
+        snap_job_free(j);
+        session_db_error(s, m->id_json, -EBUSY); /* a full queue: "try again" */
+        return;
+    }
+    s->snap_job = j;
 }
 
 void live_subscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
 {
     const struct source *source = lt->conf->shared->source;
     struct store_sub_state st;
-    unsigned char *buf;
-    size_t len = 0;
     int rc;
 
     if (subscribe_allowed(lt, s, m))
         return;
+    if (!m->customer_id && lt->conf->shared->snapmaker) {
+        defer(lt, s, m);
+        return;
+    }
     /* Take what the bus holds for this thread first: the other scopes are then up to
      * date with lt->through when the replay meets them. */
     lt->subscribing = 1;
@@ -365,29 +431,94 @@ void live_subscribe(struct live *lt, struct session *s, const struct view_client
         return;
     }
     if (m->since >= 0 && !st.resumed)
-        log_info("live: cannot resume %s/%s after seq %lld (no longer in the change log, or too far behind): "
-                 "sent a snapshot at seq %lld",
-                 m->dc_id, m->customer_id ? m->customer_id : "*", (long long)m->since, (long long)st.seq);
+        log_cannot_resume(m, st.seq);
     /* A resume answers with the since given; the stream continues after the
      * head the replay was read at (st.seq), so nothing comes twice. */
-    if (!st.resumed && !m->customer_id && st.nw >= LIVE_SHARED_SNAPSHOT_MIN && lt->conf->cache)
-        buf = shared_snapshot(lt, m, &st, &len);
-    else
-        buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq,
-                                   st.resumed, st.w, st.nw, 0, &len);
-    if (!buf) {
-        session_error(s, m->id_json, 500, "Out of memory", 0);
-    } else {
-        session_reply(s, buf, len);
-        /* Notices start with the scope: from its snapshot (each waypoint
-         * as if it had just changed, seq the snapshot's) or from the
-         * changes its resume replays (docs/live.md "Notices"). */
-        if (live_notice_subs_set(&s->notices, m->dc_id, m->customer_id, st.resumed ? m->since : st.seq,
-                                 &m->notices) ||
-            (!st.resumed && snapshot_notices(s, m, &st)) || start_scope(lt, s, m, &st))
-            end_for_resume(lt, s);
-    }
+    answer(lt, s, m, &st, st.resumed ? m->since : st.seq, NULL, 0);
     store_sub_state_clear(&st);
+}
+
+/* The worker read at its own moment: if this thread has meanwhile been
+ * offered changes past what it read (through > j->st.seq), the scope would
+ * miss them, so they are read here, after the take, as a resume does.
+ * *start may change to a fresh snapshot's seq when they are no longer in
+ * the log. 0, or an errno from the read. */
+static int catch_up(struct live *lt, struct snap_job *j, int64_t *start)
+{
+    const struct source *source = lt->conf->shared->source;
+    struct store_sub_state more;
+    struct store_change *c;
+    int rc;
+
+    if (!lt->conf->shared->bus || lt->through <= j->st.seq)
+        return 0;
+    if ((rc = source->ops->start_point(lt->conf->source_thread, j->m.dc_id, NULL, j->st.seq, &more)))
+        return rc;
+    if (!more.resumed) { /* a fresh snapshot instead, rendered here (rare) */
+        store_sub_state_clear(&j->st);
+        free(j->arr);
+        j->arr = NULL;
+        j->st = more;
+        *start = more.seq;
+        return 0;
+    }
+    if (more.nchanges) {
+        c = realloc(j->st.changes, (j->st.nchanges + more.nchanges) * sizeof(*c));
+        if (!c) {
+            store_sub_state_clear(&more);
+            return -ENOMEM;
+        }
+        memcpy(c + j->st.nchanges, more.changes, more.nchanges * sizeof(*c));
+        j->st.changes = c;
+        j->st.nchanges += more.nchanges;
+        free(more.changes); /* its rows now belong to j->st */
+        more.changes = NULL;
+        more.nchanges = 0;
+    }
+    j->st.seq = more.seq;
+    store_sub_state_clear(&more);
+    return 0;
+}
+
+/* One job back from the worker, for a session that may have gone. */
+static void finish(struct live *lt, struct snap_job *j)
+{
+    struct session *s = j->owner;
+    int64_t start = j->st.resumed ? j->m.since : j->st.seq;
+    int rc = j->rc;
+
+    if (!s)
+        return;
+    s->snap_job = NULL;
+    if (!s->closing) {
+        if (!rc)
+            rc = catch_up(lt, j, &start);
+        if (rc) {
+            session_db_error(s, j->m.id_json, rc);
+            if (s->ops->one_subscription && !s->scopes.n)
+                session_close_after(s, SESSION_CLOSE_UNEXPECTED, "the subscription could not start");
+        } else {
+            if (j->m.since >= 0 && !j->st.resumed)
+                log_cannot_resume(&j->m, start);
+            answer(lt, s, &j->m, &j->st, start, j->arr, j->alen);
+        }
+    }
+    held_release(lt, s);
+}
+
+void live_finish_snapshots(struct live *lt)
+{
+    struct snap_job *j, *next;
+
+    if (!lt->conf->shared->snapmaker || !(j = snapmaker_done(lt->conf->shared->snapmaker, lt->conf->thread)))
+        return;
+    /* Up to date first: catch_up compares with what the thread was offered. */
+    live_take(lt);
+    for (; j; j = next) {
+        next = j->next;
+        finish(lt, j);
+        snap_job_free(j);
+    }
 }
 
 static void unsubscribe(struct live *lt, struct session *s, const struct view_client_msg *m)
@@ -416,6 +547,10 @@ void live_on_message(struct live *lt, struct session *s, const char *text, size_
     unsigned char *buf;
     size_t n = 0;
 
+    if (s->snap_job) {
+        held_add(s, text, len);
+        return;
+    }
     if (view_parse_client_msg(text, len, &m, &why)) {
         session_error(s, m.id_json ? m.id_json : "null", 400, why, 0);
         metrics_refused(lt->conf->metrics, METRICS_REFUSE_BAD_MESSAGE);

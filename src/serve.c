@@ -33,6 +33,7 @@
 #include "redis_url.h"
 #include "replica.h"
 #include "service_thread.h"
+#include "snapmaker.h"
 #include "source.h"
 #include "source_replica.h"
 #include "source_sqlite.h"
@@ -189,16 +190,23 @@ static int source_setup(struct service_thread *threads, int n, const struct serv
     for (int i = 0; i < n && !rc; i++)
         if (!(threads[i].conf.source_thread = shared->source->ops->thread_open(shared->source, i, threads[i].store)))
             rc = -ENOMEM;
-    if (rc)
+    if (rc) {
         fprintf(stderr, "waypointd: cannot start the change source: %s\n", strerror(-rc));
+        return rc;
+    }
+    /* Dispatchers' DC snapshots are read and rendered off the loops. */
+    rc = snapmaker_start(cfg->db_path, shared->source, n, wake_thread, contexts, &shared->snapmaker);
+    if (rc)
+        fprintf(stderr, "waypointd: cannot start the snapshot worker: %s\n", strerror(-rc));
     return rc;
 }
 
-/* After the service threads have stopped taking: their sides of the
- * source, the source (it publishes into the bus, which wakes their
- * contexts: those are destroyed after this), then the bus. */
+/* After the service threads have stopped taking: the snapshot worker,
+ * their sides of the source, the source (it publishes into the bus, which
+ * wakes their contexts: those are destroyed after this), then the bus. */
 static void source_teardown(struct service_thread *threads, int n, struct vhost_shared *shared)
 {
+    snapmaker_stop(shared->snapmaker);
     for (int i = 0; i < n; i++)
         if (threads[i].conf.source_thread)
             shared->source->ops->thread_close(threads[i].conf.source_thread);

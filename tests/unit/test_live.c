@@ -4,6 +4,7 @@
  * of a fake transport that records what it is asked (session_ops), on a
  * real database for the subscribe checks and snapshots.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include "live.h"
 #include "msg.h"
 #include "session.h"
+#include "snapmaker.h"
 #include "source.h"
 #include "store.h"
 #include "testdb.h"
@@ -52,7 +54,7 @@ static int fake_write_now(struct session *s, const struct msg *m)
     return f->direct;
 }
 
-static const struct session_ops fake_ops = {fake_wake, fake_kill, fake_write_now, NULL, 0};
+static const struct session_ops fake_ops = {fake_wake, fake_kill, fake_write_now, NULL, 0, 0};
 
 /* The source's side a thread gets: here, its connection. */
 struct source_thread {
@@ -67,7 +69,25 @@ static int test_start_point(struct source_thread *t, const char *dc_id, const ch
     return store_subscribe_read(t->db, dc_id, customer_id, since, out);
 }
 
-static const struct source_ops test_source_ops = {.name = "test", .start_point = test_start_point};
+static struct source_thread *test_thread_open(struct source *s, int thread, struct store *db)
+{
+    struct source_thread *t = calloc(1, sizeof(*t));
+
+    (void)s;
+    (void)thread;
+    if (t)
+        t->db = db;
+    return t;
+}
+
+static void test_thread_close(struct source_thread *t)
+{
+    free(t);
+}
+
+static const struct source_ops test_source_ops = {.name = "test", .start_point = test_start_point,
+                                                  .thread_open = test_thread_open,
+                                                  .thread_close = test_thread_close};
 
 struct env {
     struct testdb db;
@@ -76,6 +96,9 @@ struct env {
     struct vhost_shared shared;
     struct vhost_state conf;
     struct live live;
+    pthread_mutex_t mu; /* the snapshot worker's wake-ups (wake_test) */
+    pthread_cond_t cv;
+    int wakes;
 };
 
 static void sql(struct env *e, const char *q)
@@ -110,10 +133,55 @@ static int setup(void **state)
     return 0;
 }
 
+/* The snapshot worker's wake-up of thread 0 (serve.c: lws_cancel_service). */
+static void wake_test(void *context)
+{
+    struct env *e = context;
+
+    pthread_mutex_lock(&e->mu);
+    e->wakes++;
+    pthread_cond_signal(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* As setup, with DC subscriptions started by a snapshot worker. */
+static int setup_worker(void **state)
+{
+    struct env *e;
+    void *contexts[1];
+
+    setup(state);
+    e = *state;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    contexts[0] = e;
+    assert_int_equal(snapmaker_start(e->db.path, &e->source, 1, wake_test, contexts, &e->shared.snapmaker), 0);
+    return 0;
+}
+
+/* Until the worker has sent back n jobs in all (10 s at most). */
+static void wait_wakes(struct env *e, int n)
+{
+    struct timespec until;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&e->mu);
+    while (e->wakes < n && pthread_cond_timedwait(&e->cv, &e->mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&e->mu);
+    assert_true(e->wakes >= n);
+}
+
 static int teardown(void **state)
 {
     struct env *e = *state;
 
+    if (e->shared.snapmaker) {
+        snapmaker_stop(e->shared.snapmaker);
+        pthread_cond_destroy(&e->cv);
+        pthread_mutex_destroy(&e->mu);
+    }
     live_free(&e->live);
     bus_free(e->shared.bus);
     testdb_close(&e->db);
@@ -593,6 +661,103 @@ static void test_a_slow_session_keeps_each_notice_after_its_waypoint(void **stat
     live_unlink(&e->live, &f.s);
 }
 
+/* A dispatcher's DC subscription is read and rendered on the worker: until
+ * it comes back nothing is answered, and the client's next message (a
+ * ping) waits behind it, so replies keep the order of the requests. */
+static void test_a_dc_subscription_starts_off_the_thread_and_the_next_message_waits(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+
+    open_key_session(e, &f, 16);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    say(e, &f, "{\"type\":\"ping\",\"id\":2}");
+    assert_int_equal(f.s.q.count, 0);
+    assert_int_equal(f.s.scopes.n, 0);
+    wait_wakes(e, 1);
+    live_finish_snapshots(&e->live);
+    assert_int_equal(f.s.q.count, 2);
+    assert_non_null(strstr(queued(&f.s, 0), "\"type\":\"subscribed\""));
+    assert_non_null(strstr(queued(&f.s, 0), "\"seq\":1"));
+    assert_non_null(strstr(queued(&f.s, 0), "\"w1\""));
+    assert_non_null(strstr(queued(&f.s, 1), "\"type\":\"pong\""));
+    assert_int_equal(f.s.scopes.n, 1);
+    assert_null(f.s.snap_job);
+    live_unlink(&e->live, &f.s);
+}
+
+/* The worker read at seq 1; before its answer is made, the thread is
+ * offered change 2 (no scope of the session wanted it then). The change
+ * must still reach the new scope, once, after the snapshot. */
+static void test_a_change_offered_while_the_worker_read_follows_the_snapshot(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    int64_t seqs[8];
+
+    open_key_session(e, &f, 16);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    wait_wakes(e, 1);
+    sql(e, "UPDATE waypoints SET status = 'COMPLETED' WHERE id = 'w1'");
+    publish(e, 2);
+    live_finish_snapshots(&e->live);
+    assert_non_null(strstr(queued(&f.s, 0), "\"type\":\"subscribed\""));
+    assert_non_null(strstr(queued(&f.s, 0), "\"seq\":1"));
+    assert_int_equal(queued_seqs(&f.s, seqs, 8), 1);
+    assert_int_equal(seqs[0], 2);
+    publish(e, 2); /* the bus again: not twice */
+    live_take(&e->live);
+    assert_int_equal(queued_seqs(&f.s, seqs, 8), 1);
+    live_unlink(&e->live, &f.s);
+}
+
+/* A session that ends while its snapshot is being made: the job comes back
+ * to nobody and is freed (the sanitizers watch this one). */
+static void test_a_session_gone_before_its_snapshot(void **state)
+{
+    struct env *e = *state;
+    struct fake f, g;
+
+    open_key_session(e, &f, 16);
+    open_key_session(e, &g, 16);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    say(e, &f, "{\"type\":\"ping\",\"id\":2}");
+    live_unlink(&e->live, &f.s);
+    say(e, &g, "{\"type\":\"subscribe\",\"id\":3,\"dc_id\":\"d1\"}");
+    wait_wakes(e, 2);
+    live_finish_snapshots(&e->live);
+    assert_int_equal(f.s.q.count, 0);
+    assert_int_equal(g.s.q.count, 1);
+    assert_null(snapmaker_done(e->shared.snapmaker, 0));
+    live_unlink(&e->live, &g.s);
+}
+
+/* What a client sends while it waits is bounded: past LIVE_HELD_BYTES the
+ * session closes (it resumes, losing nothing). */
+static void test_too_much_sent_while_waiting_closes_the_session(void **state)
+{
+    struct env *e = *state;
+    struct fake f;
+    size_t big = LIVE_HELD_BYTES / 2 + 1;
+    char *junk = malloc(big);
+
+    assert_non_null(junk);
+    memset(junk, ' ', big);
+    open_key_session(e, &f, 16);
+    say(e, &f, "{\"type\":\"subscribe\",\"id\":1,\"dc_id\":\"d1\"}");
+    live_on_message(&e->live, &f.s, junk, big);
+    assert_int_equal(f.s.closing, 0);
+    live_on_message(&e->live, &f.s, junk, big);
+    assert_int_equal(f.s.closing, 1);
+    assert_int_equal(f.s.close_code, SESSION_CLOSE_POLICY);
+    wait_wakes(e, 1);
+    live_finish_snapshots(&e->live);
+    assert_int_equal(f.s.q.count, 0); /* closing: no answer, nothing held */
+    assert_null(f.s.held);
+    free(junk);
+    live_unlink(&e->live, &f.s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +778,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notice_written_directly_after_its_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_resume_tells_the_crossings_of_its_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_slow_session_keeps_each_notice_after_its_waypoint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_dc_subscription_starts_off_the_thread_and_the_next_message_waits,
+                                        setup_worker, teardown),
+        cmocka_unit_test_setup_teardown(test_a_change_offered_while_the_worker_read_follows_the_snapshot,
+                                        setup_worker, teardown),
+        cmocka_unit_test_setup_teardown(test_a_session_gone_before_its_snapshot, setup_worker, teardown),
+        cmocka_unit_test_setup_teardown(test_too_much_sent_while_waiting_closes_the_session, setup_worker,
+                                        teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
