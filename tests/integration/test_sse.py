@@ -823,7 +823,7 @@ class PrunedLogTest(unittest.TestCase):
 
         def pruned_past_since():
             return int(wpd.sql_value(sb.db, "SELECT pruned_through FROM change_log_state;") or 0) > since
-        wpd.wait_until(pruned_past_since, 5.0, 0.05, "the startup prune")
+        wpd.wait_until(pruned_past_since, 20.0, 0.05, "the startup prune")
         rest = wpd.curl(server.url("/dcs/dc1/customers/c/waypoints"), sb.cert, bearer=key)
         self.assertEqual(rest.code, 200, rest)
         self.assertEqual(rest.json()["waypoints"], [waypoint_json(r) for r in reversed(rows)])
