@@ -605,14 +605,15 @@ class DcSubscriptionTest(LiveTestCase):
 
 
 class SharedSnapshotTest(LiveTestCase):
-    """A large DC snapshot (>= 256 PENDING waypoints) is rendered once per
-    thread, DC and seq and shared by the dashboards that subscribe while the
-    database is unchanged (live.c): each still gets its own message (its own
-    id) with exactly the database's PENDING waypoints; a change gives the
-    next dashboard a new rendering."""
+    """A DC snapshot is read and rendered by the snapshot worker
+    (snapmaker.c); a large one (>= 256 PENDING waypoints) once per DC and
+    seq, shared by the dashboards that subscribe while the database is
+    unchanged, on either service thread: each still gets its own message
+    (its own id) with exactly the database's PENDING waypoints; a change
+    gives the next dashboard a new rendering."""
 
     dcs = ("big",)
-    threads = 1
+    threads = 2
     N = 300
 
     @classmethod
@@ -631,6 +632,24 @@ class SharedSnapshotTest(LiveTestCase):
         reply = await live.subscribe("big", id="dash-%d" % i)
         self.assertEqual((reply["type"], reply["id"], reply["resumed"]), ("subscribed", "dash-%d" % i, False), reply)
         return live, reply
+
+    async def test_replies_keep_the_order_of_the_requests(self):
+        """What a client sends while its DC snapshot is made off the thread
+        is answered after it, in order; a customer's subscription is
+        answered on the thread at once, yet not ahead of the DC's."""
+        live = await self.open()
+        await live.send({"type": "subscribe", "id": "dc", "dc_id": "big"})
+        await live.send({"type": "ping", "id": "p1"})
+        await live.send({"type": "subscribe", "id": "cust", "dc_id": "big", "customer_id": "c001"})
+        await live.send({"type": "subscribe", "id": "dc2", "dc_id": "big"})
+        await live.send({"type": "ping", "id": "p2"})
+        got = [await live.recv() for _ in range(5)]
+        self.assertEqual([(m["type"], m["id"]) for m in got],
+                         [("subscribed", "dc"), ("pong", "p1"), ("subscribed", "cust"), ("subscribed", "dc2"),
+                          ("pong", "p2")])
+        self.assertEqual(got[0]["waypoints"], self.expected())
+        self.assertEqual(got[3]["waypoints"], self.expected())
+        self.assertEqual(len(got[2]["waypoints"]), 10)
 
     async def test_dashboards_share_one_rendering_and_see_every_change(self):
         replies = [r for _, r in await asyncio.gather(*(self.dashboard(i) for i in range(3)))]
