@@ -130,7 +130,7 @@ static char *rendering(struct snapmaker *sm, const char *dc, int64_t version, in
  * the service thread is spared. */
 static void run(struct snapmaker *sm, struct snap_job *j)
 {
-    int64_t version = 0, seq;
+    int64_t version = 0;
     int have_version = !freshness_version(sm->src, sm->db, clock_mono_ms(), &version);
 
     j->rc = sm->src->ops->start_point(sm->src_thread, j->m.dc_id, NULL, j->m.since, &j->st);
@@ -140,17 +140,30 @@ static void run(struct snapmaker *sm, struct snap_job *j)
     if (!j->arr)
         j->rc = -ENOMEM;
     if (!j->m.notices.wanted) {
-        seq = j->st.seq;
+        int64_t seq = j->st.seq;
+
         store_sub_state_clear(&j->st);
         j->st.seq = seq;
     }
+}
+
+/* j goes back to its thread, which is then woken (outside the lock: the
+ * wake-up is a write to that context's pipe). */
+static void give_back(struct snapmaker *sm, struct snap_job *j)
+{
+    int t = j->thread;
+
+    pthread_mutex_lock(&sm->mu);
+    *sm->done[t].tail = j;
+    sm->done[t].tail = &j->next;
+    pthread_mutex_unlock(&sm->mu);
+    sm->wake(sm->contexts[t]);
 }
 
 static void *worker(void *arg)
 {
     struct snapmaker *sm = arg;
     struct snap_job *j;
-    int t;
 
     pthread_mutex_lock(&sm->mu);
     for (;;) {
@@ -167,13 +180,7 @@ static void *worker(void *arg)
 
         j->next = NULL;
         run(sm, j);
-
-        pthread_mutex_lock(&sm->mu);
-        t = j->thread;
-        *sm->done[t].tail = j;
-        sm->done[t].tail = &j->next;
-        pthread_mutex_unlock(&sm->mu);
-        sm->wake(sm->contexts[t]);
+        give_back(sm, j);
         pthread_mutex_lock(&sm->mu);
     }
     pthread_mutex_unlock(&sm->mu);
