@@ -45,6 +45,14 @@ enum metrics_gauge {
     METRICS_GAUGES
 };
 
+/* How the snapshot worker started a DC subscription (snapmaker.c). */
+enum metrics_snapshot {
+    METRICS_SNAPSHOT_MADE,   /* its waypoints rendered for it */
+    METRICS_SNAPSHOT_SHARED, /* a rendering kept for its DC and seq */
+    METRICS_SNAPSHOT_NONE,   /* no snapshot: a resume, or the read failed */
+    METRICS_SNAPSHOTS
+};
+
 /* For n service threads. NULL when out of memory. */
 struct metrics *metrics_new(int n);
 void metrics_free(struct metrics *m);
@@ -58,6 +66,11 @@ void metrics_gauge_add(struct metrics_thread *t, enum metrics_gauge g, int delta
 /* A change message was written to a subscriber: its commit time (epoch ms)
  * and now. */
 void metrics_pushed(struct metrics_thread *t, int64_t changed_ms, int64_t now_ms);
+
+/* The snapshot worker's: one DC subscription started; how many wait for it
+ * now (set by whoever changes it, under the worker's lock). NULL m: none. */
+void metrics_snapshot(struct metrics *m, enum metrics_snapshot how);
+void metrics_snapshot_queue(struct metrics *m, int waiting);
 
 /* The webhook delivery thread's block (metrics_webhook.h); NULL for NULL. */
 struct metrics_webhook *metrics_webhook(struct metrics *m);

@@ -23,6 +23,7 @@
 #include "store.h"
 #include "view.h"
 
+struct metrics;
 struct snapmaker;
 struct source;
 
@@ -51,11 +52,12 @@ struct snap_job *snap_job_new(const struct view_client_msg *m, int thread, void 
 void snap_job_free(struct snap_job *j);
 
 /* Start the worker on its own connection to db_path, with its side of src
- * (source.h thread_open, as thread number nthreads). wake(contexts[t])
- * tells service thread t that jobs came back; it must be safe from any
- * thread (contexts is copied). 0, or a negative errno (reason logged). */
-int snapmaker_start(const char *db_path, struct source *src, int nthreads, void (*wake)(void *),
-                    void *const *contexts, struct snapmaker **out);
+ * (source.h thread_open, as thread number nthreads), counting into metrics
+ * (NULL: none; it outlives the worker). wake(contexts[t]) tells service
+ * thread t that jobs came back; it must be safe from any thread (contexts
+ * is copied). 0, or a negative errno (reason logged). */
+int snapmaker_start(const char *db_path, struct source *src, struct metrics *metrics, int nthreads,
+                    void (*wake)(void *), void *const *contexts, struct snapmaker **out);
 /* Stop the worker (a job it is on is finished first) and free everything,
  * jobs not yet taken back included. After the service threads have stopped,
  * before the source stops. NULL: nothing. */

@@ -44,6 +44,8 @@ struct metrics {
     int n;
     struct metrics_thread *threads;
     struct metrics_webhook *webhook; /* the delivery thread's (metrics_webhook.c) */
+    _Atomic uint64_t snapshots[METRICS_SNAPSHOTS]; /* the snapshot worker's (its one writer) */
+    _Atomic int64_t snapshot_queue;
     const struct replica *replica;   /* an edge's applier; NULL elsewhere */
 };
 
@@ -139,6 +141,34 @@ void metrics_pushed(struct metrics_thread *t, int64_t changed_ms, int64_t now_ms
     BUMP(t->latency_sum_ms, (uint64_t)ms);
     if (changed_ms > READ(t->newest_changed_ms))
         atomic_store_explicit(&t->newest_changed_ms, changed_ms, memory_order_relaxed);
+}
+
+void metrics_snapshot(struct metrics *m, enum metrics_snapshot how)
+{
+    if (m && how < METRICS_SNAPSHOTS)
+        BUMP(m->snapshots[how], 1);
+}
+
+void metrics_snapshot_queue(struct metrics *m, int waiting)
+{
+    if (m)
+        atomic_store_explicit(&m->snapshot_queue, waiting, memory_order_relaxed);
+}
+
+static void render_snapshots(struct textbuf *out, const struct metrics *m)
+{
+    static const char *const names[METRICS_SNAPSHOTS] = {"made", "shared", "none"};
+
+    textbuf_put(out, "# HELP waypointd_dc_snapshots_total DC subscriptions started by the snapshot worker, by"
+             " whether their snapshot was rendered for them, shared, or not needed (a resume, a failed read).\n"
+             "# TYPE waypointd_dc_snapshots_total counter\n");
+    for (int i = 0; i < METRICS_SNAPSHOTS; i++)
+        textbuf_put(out, "waypointd_dc_snapshots_total{rendering=\"%s\"} %llu\n", names[i],
+            (unsigned long long)READ(m->snapshots[i]));
+    textbuf_put(out, "# HELP waypointd_dc_snapshots_waiting DC subscriptions waiting for the snapshot worker.\n"
+             "# TYPE waypointd_dc_snapshots_waiting gauge\n"
+             "waypointd_dc_snapshots_waiting %lld\n",
+        (long long)READ(m->snapshot_queue));
 }
 
 static void render_http(struct textbuf *out, const struct metrics *m)
@@ -246,6 +276,7 @@ char *metrics_render(struct metrics *m, int64_t now_ms, size_t *len)
     render_http(&out, m);
     render_refusals(&out, m);
     render_push(&out, m, now_ms);
+    render_snapshots(&out, m);
     metrics_webhook_render(m->webhook, now_ms, &out);
     if (m->replica)
         metrics_replica_render(m->replica, clock_mono_ms(), &out);

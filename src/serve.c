@@ -170,9 +170,10 @@ static void wake_thread(void *context)
 
 /* Once every context exists (the bus wakes them): the bus, the change
  * source started into it, each thread's side of the source: the database's
- * own watcher, or on an edge (rep) the replica's. */
+ * own watcher, or on an edge (rep) the replica's; then the snapshot worker
+ * (counting into metrics). */
 static int source_setup(struct service_thread *threads, int n, const struct serve_config *cfg,
-                        struct vhost_shared *shared, struct replica *rep)
+                        struct vhost_shared *shared, struct replica *rep, struct metrics *metrics)
 {
     struct source_sqlite_config sc = {cfg->db_path, cfg->log_keep_rows, cfg->log_keep_seconds};
     void *contexts[SERVE_MAX_THREADS];
@@ -195,7 +196,7 @@ static int source_setup(struct service_thread *threads, int n, const struct serv
         return rc;
     }
     /* Dispatchers' DC snapshots are read and rendered off the loops. */
-    rc = snapmaker_start(cfg->db_path, shared->source, n, wake_thread, contexts, &shared->snapmaker);
+    rc = snapmaker_start(cfg->db_path, shared->source, metrics, n, wake_thread, contexts, &shared->snapmaker);
     if (rc)
         fprintf(stderr, "waypointd: cannot start the snapshot worker: %s\n", strerror(-rc));
     return rc;
@@ -332,7 +333,7 @@ int serve_run(const struct serve_config *cfg)
     if (!rc && cfg->metrics_host)
         rc = admin_start(&threads[0], &admin, cfg);
     if (!rc)
-        rc = source_setup(threads, n, cfg, &shared, rep);
+        rc = source_setup(threads, n, cfg, &shared, rep, admin.metrics);
     if (!rc)
         admin.source = shared.source;
     if (!rc && !rep)

@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "freshness.h"
 #include "log.h"
+#include "metrics.h"
 #include "source.h"
 
 /* DCs whose last rendering is kept (each one's latest seq only). */
@@ -32,6 +33,7 @@ struct snapmaker {
     struct source *src;
     struct source_thread *src_thread; /* the worker's side of src */
     struct cache *cache;             /* renderings, the worker's alone */
+    struct metrics *metrics;         /* NULL: none */
     void (*wake)(void *);
     void **contexts;                 /* a copy of the caller's */
     int nthreads;
@@ -83,12 +85,12 @@ static void jobs_free(struct snap_job *j)
     }
 }
 
-/* The rendering of st for dc: the kept one when it was made at the same
- * seq and nothing was committed since version (read before st was), else
- * made now and kept. Returns a malloc'd copy the job owns; NULL: out of
- * memory. */
+/* The rendering of st for dc: the kept one (*shared set) when it was made
+ * at the same seq and nothing was committed since version (read before st
+ * was), else made now and kept. Returns a malloc'd copy the job owns;
+ * NULL: out of memory. */
 static char *rendering(struct snapmaker *sm, const char *dc, int64_t version, int have_version,
-                       const struct store_sub_state *st, size_t *len)
+                       const struct store_sub_state *st, size_t *len, int *shared)
 {
     size_t klen = 1 + strlen(dc), vlen = 0;
     const unsigned char *hit = NULL;
@@ -106,6 +108,7 @@ static char *rendering(struct snapmaker *sm, const char *dc, int64_t version, in
     hit = cache_get(sm->cache, key, klen, &vlen);
     if (hit && vlen > sizeof(seq) && (memcpy(&seq, hit, sizeof(seq)), seq == st->seq)) {
         *len = vlen - sizeof(seq);
+        *shared = 1;
         if ((arr = malloc(*len + 1))) {
             memcpy(arr, hit + sizeof(seq), *len);
             arr[*len] = '\0';
@@ -131,14 +134,18 @@ static char *rendering(struct snapmaker *sm, const char *dc, int64_t version, in
 static void run(struct snapmaker *sm, struct snap_job *j)
 {
     int64_t version = 0;
-    int have_version = !freshness_version(sm->src, sm->db, clock_mono_ms(), &version);
+    int have_version = !freshness_version(sm->src, sm->db, clock_mono_ms(), &version), shared = 0;
 
     j->rc = sm->src->ops->start_point(sm->src_thread, j->m.dc_id, NULL, j->m.since, &j->st);
-    if (j->rc || j->st.resumed)
+    if (j->rc || j->st.resumed) {
+        metrics_snapshot(sm->metrics, METRICS_SNAPSHOT_NONE);
         return;
-    j->arr = rendering(sm, j->m.dc_id, version, have_version, &j->st, &j->alen);
+    }
+    j->arr = rendering(sm, j->m.dc_id, version, have_version, &j->st, &j->alen, &shared);
     if (!j->arr)
         j->rc = -ENOMEM;
+    metrics_snapshot(sm->metrics, !j->arr ? METRICS_SNAPSHOT_NONE : shared ? METRICS_SNAPSHOT_SHARED
+                                                                            : METRICS_SNAPSHOT_MADE);
     if (!j->m.notices.wanted) {
         int64_t seq = j->st.seq;
 
@@ -176,6 +183,7 @@ static void *worker(void *arg)
         if (!sm->q)
             sm->q_tail = &sm->q;
         sm->queued--;
+        metrics_snapshot_queue(sm->metrics, sm->queued);
         pthread_mutex_unlock(&sm->mu);
 
         j->next = NULL;
@@ -187,8 +195,8 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int snapmaker_start(const char *db_path, struct source *src, int nthreads, void (*wake)(void *),
-                    void *const *contexts, struct snapmaker **out)
+int snapmaker_start(const char *db_path, struct source *src, struct metrics *metrics, int nthreads,
+                    void (*wake)(void *), void *const *contexts, struct snapmaker **out)
 {
     struct snapmaker *sm = calloc(1, sizeof(*sm));
     char err[512];
@@ -201,6 +209,7 @@ int snapmaker_start(const char *db_path, struct source *src, int nthreads, void 
     pthread_cond_init(&sm->cv, NULL);
     sm->q_tail = &sm->q;
     sm->src = src;
+    sm->metrics = metrics;
     sm->wake = wake;
     sm->nthreads = nthreads;
     if (!(sm->done = calloc((size_t)nthreads, sizeof(*sm->done))) ||
@@ -265,6 +274,7 @@ int snapmaker_submit(struct snapmaker *sm, struct snap_job *j)
     *sm->q_tail = j;
     sm->q_tail = &j->next;
     sm->queued++;
+    metrics_snapshot_queue(sm->metrics, sm->queued);
     pthread_cond_signal(&sm->cv);
     pthread_mutex_unlock(&sm->mu);
     return 0;

@@ -143,6 +143,28 @@ class MetricsTest(MetricsCase):
                             m[("waypointd_subscriptions", "")] == 0, "the close")
 
 
+    async def test_dc_snapshots_counted(self):
+        """A DC subscription starts on the snapshot worker: counted as made
+        (a small DC is rendered for each dashboard), a resume as none; the
+        queue is empty once both are answered."""
+        made = ("waypointd_dc_snapshots_total", '{rendering="made"}')
+        none = ("waypointd_dc_snapshots_total", '{rendering="none"}')
+        waiting = ("waypointd_dc_snapshots_waiting", "")
+        before = self.metrics()
+        lv = await Live.open(self.server, self.sb.cert, key=self.key)
+        try:
+            reply = await lv.subscribe("d1", None, id=1)
+            self.assertEqual(reply["type"], "subscribed", reply)
+            again = await lv.subscribe("d1", None, id=2, since=reply["seq"])
+            self.assertTrue(again.get("resumed"), again)
+        finally:
+            await lv.close()
+        m = self.metrics()
+        self.assertEqual(m[made], before[made] + 1)
+        self.assertEqual(m[none], before[none] + 1)
+        self.assertEqual(m[waiting], 0)
+
+
 class RateLimitMetricsTest(MetricsCase):
     """429s are counted: on a server of its own, limited to 1 request a
     second per key (bursts of 10)."""

@@ -155,7 +155,7 @@ static int setup_worker(void **state)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
     contexts[0] = e;
-    assert_int_equal(snapmaker_start(e->db.path, &e->source, 1, wake_test, contexts, &e->shared.snapmaker), 0);
+    assert_int_equal(snapmaker_start(e->db.path, &e->source, NULL, 1, wake_test, contexts, &e->shared.snapmaker), 0);
     return 0;
 }
 
