@@ -20,7 +20,6 @@
 #include "scopeset.h"
 
 struct live;
-struct live_held;
 struct metrics_thread;
 struct msg;
 struct session;
@@ -80,8 +79,8 @@ struct session {
     int close_code;                /* SESSION_CLOSE_* then */
     const char *close_reason;      /* static */
     struct snap_job *snap_job;     /* its DC subscription being started off the thread (live.c) */
-    struct live_held *held;        /* client messages that came meanwhile, answered after it */
-    struct live_held **held_tail;
+    struct session_held *held;     /* client messages that came meanwhile, answered after it */
+    struct session_held **held_tail;
     size_t held_bytes;
 };
 
@@ -114,5 +113,20 @@ void session_tx_advance(struct session *s, struct msg *m, int done);
 void session_tx_progress(struct session *s, int progress, int64_t now_ms);
 /* Drop what is queued or partly written (the session is ending). */
 void session_drop_queue(struct session *s);
+
+/* A client message kept while the session waits (its DC subscription is
+ * being started, live.c), to be answered later in order. */
+struct session_held {
+    struct session_held *next;
+    size_t len;
+    char text[];
+};
+/* Keep a copy of text. 0, or -ENOSPC (more than max_bytes would be held)
+ * or -ENOMEM: then nothing is held any more. */
+int session_hold(struct session *s, const char *text, size_t len, size_t max_bytes);
+/* The oldest message held (the caller frees it), or NULL. */
+struct session_held *session_held_take(struct session *s);
+/* Drop what is held. */
+void session_held_clear(struct session *s);
 
 #endif

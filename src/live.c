@@ -72,63 +72,18 @@ void live_link(struct live *lt, struct session *s)
     lt->sessions = s;
 }
 
-/* A client message that arrived while the session's DC subscription was
- * being started: answered after it, in order. */
-struct live_held {
-    struct live_held *next;
-    size_t len;
-    char text[];
-};
-
-static void held_free(struct session *s)
-{
-    while (s->held) {
-        struct live_held *h = s->held;
-
-        s->held = h->next;
-        free(h);
-    }
-    s->held_tail = &s->held;
-    s->held_bytes = 0;
-}
-
-/* Keep text for later. A client that sends this much while waiting for a
- * snapshot is closed (it resumes; nothing is lost). */
-static void held_add(struct session *s, const char *text, size_t len)
-{
-    struct live_held *h;
-
-    if (s->held_bytes + len > LIVE_HELD_BYTES || !(h = malloc(sizeof(*h) + len))) {
-        held_free(s);
-        session_close_after(s, SESSION_CLOSE_POLICY, "too many messages while a snapshot is being made");
-        return;
-    }
-    h->next = NULL;
-    h->len = len;
-    memcpy(h->text, text, len);
-    if (!s->held_tail)
-        s->held_tail = &s->held;
-    *s->held_tail = h;
-    s->held_tail = &h->next;
-    s->held_bytes += len;
-}
-
 /* Answer what was held, until one of the messages starts another DC
  * subscription (the rest wait for that one). */
 static void held_release(struct live *lt, struct session *s)
 {
-    while (s->held && !s->snap_job && !s->closing) {
-        struct live_held *h = s->held;
+    struct session_held *h;
 
-        s->held = h->next;
-        if (!s->held)
-            s->held_tail = &s->held;
-        s->held_bytes -= h->len;
+    while (!s->snap_job && !s->closing && (h = session_held_take(s))) {
         live_on_message(lt, s, h->text, h->len);
         free(h);
     }
     if (s->closing)
-        held_free(s);
+        session_held_clear(s);
 }
 
 static void scopes_drop(struct live *lt, struct session *s)
@@ -151,7 +106,7 @@ void live_unlink(struct live *lt, struct session *s)
     if (s->snap_job)
         s->snap_job->owner = NULL; /* it comes back to nobody */
     s->snap_job = NULL;
-    held_free(s);
+    session_held_clear(s);
     scopes_drop(lt, s);
     session_drop_queue(s);
 }
@@ -548,7 +503,10 @@ void live_on_message(struct live *lt, struct session *s, const char *text, size_
     size_t n = 0;
 
     if (s->snap_job) {
-        held_add(s, text, len);
+        /* A client that sends this much while it waits is closed (it
+         * resumes; nothing is lost). */
+        if (session_hold(s, text, len, LIVE_HELD_BYTES))
+            session_close_after(s, SESSION_CLOSE_POLICY, "too many messages while a snapshot is being made");
         return;
     }
     if (view_parse_client_msg(text, len, &m, &why)) {

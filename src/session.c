@@ -7,6 +7,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
@@ -24,6 +25,7 @@ void session_init(struct session *s, struct live *live, const struct session_ops
     s->transport = transport;
     s->metrics = metrics;
     s->last_rx_ms = s->last_tx_ms = now_ms;
+    s->held_tail = &s->held;
     outq_init(&s->q, queue_max);
 }
 
@@ -113,4 +115,44 @@ void session_drop_queue(struct session *s)
     msg_unref(s->tx_msg);
     s->tx_msg = NULL;
     s->tx_off = 0;
+}
+
+int session_hold(struct session *s, const char *text, size_t len, size_t max_bytes)
+{
+    struct session_held *h;
+
+    if (s->held_bytes + len > max_bytes) {
+        session_held_clear(s);
+        return -ENOSPC;
+    }
+    if (!(h = malloc(sizeof(*h) + len))) {
+        session_held_clear(s);
+        return -ENOMEM;
+    }
+    h->next = NULL;
+    h->len = len;
+    memcpy(h->text, text, len);
+    *s->held_tail = h;
+    s->held_tail = &h->next;
+    s->held_bytes += len;
+    return 0;
+}
+
+struct session_held *session_held_take(struct session *s)
+{
+    struct session_held *h = s->held;
+
+    if (!h)
+        return NULL;
+    s->held = h->next;
+    if (!s->held)
+        s->held_tail = &s->held;
+    s->held_bytes -= h->len;
+    return h;
+}
+
+void session_held_clear(struct session *s)
+{
+    while (s->held)
+        free(session_held_take(s));
 }
