@@ -41,8 +41,8 @@ struct snap_job {
     /* Filled in by the worker. */
     int rc;                   /* 0, or what start_point returned (source.h) */
     struct store_sub_state st; /* w kept only when m.notices.wanted */
-    char *arr;                /* not resumed: st's snapshot as a JSON array (view_live_waypoints) */
-    size_t alen;
+    unsigned char *reply;     /* not resumed: the whole subscribed message (view_live_subscribed_with) */
+    size_t reply_len;
     struct snap_job *next;
 };
 

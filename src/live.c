@@ -318,17 +318,12 @@ static void log_cannot_resume(const struct view_client_msg *m, int64_t seq)
 
 /* Answer a subscribe from its start point st: the reply, its notices,
  * then the scope from start (the since it resumes, or the snapshot's
- * seq). arr: the snapshot's waypoints already rendered (the worker's);
- * NULL: rendered here. */
+ * seq). buf: the reply already made (the worker's, of len bytes; taken
+ * over); NULL: made here. */
 static void answer(struct live *lt, struct session *s, const struct view_client_msg *m,
-                   const struct store_sub_state *st, int64_t start, const char *arr, size_t alen)
+                   const struct store_sub_state *st, int64_t start, unsigned char *buf, size_t len)
 {
-    unsigned char *buf;
-    size_t len = 0;
-
-    if (arr)
-        buf = view_live_subscribed_with(m->id_json, m->dc_id, m->customer_id, start, arr, alen, 0, &len);
-    else
+    if (!buf)
         buf = view_live_subscribed(m->id_json, m->dc_id, m->customer_id, start, st->resumed, st->w, st->nw, 0,
                                    &len);
     if (!buf) {
@@ -411,8 +406,8 @@ static int catch_up(struct live *lt, struct snap_job *j, int64_t *start)
         return rc;
     if (!more.resumed) { /* a fresh snapshot instead, rendered here (rare) */
         store_sub_state_clear(&j->st);
-        free(j->arr);
-        j->arr = NULL;
+        free(j->reply);
+        j->reply = NULL;
         j->st = more;
         *start = more.seq;
         return 0;
@@ -455,7 +450,8 @@ static void finish(struct live *lt, struct snap_job *j)
         } else {
             if (j->m.since >= 0 && !j->st.resumed)
                 log_cannot_resume(&j->m, start);
-            answer(lt, s, &j->m, &j->st, start, j->arr, j->alen);
+            answer(lt, s, &j->m, &j->st, start, j->reply, j->reply_len);
+            j->reply = NULL; /* answer took it */
         }
     }
     held_release(lt, s);

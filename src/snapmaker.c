@@ -71,7 +71,7 @@ void snap_job_free(struct snap_job *j)
         return;
     view_client_msg_clear(&j->m);
     store_sub_state_clear(&j->st);
-    free(j->arr);
+    free(j->reply);
     free(j);
 }
 
@@ -85,21 +85,23 @@ static void jobs_free(struct snap_job *j)
     }
 }
 
-/* The rendering of st for dc: the kept one (*shared set) when it was made
- * at the same seq and nothing was committed since version (read before st
- * was), else made now and kept. Returns a malloc'd copy the job owns;
- * NULL: out of memory. */
-static char *rendering(struct snapmaker *sm, const char *dc, int64_t version, int have_version,
-                       const struct store_sub_state *st, size_t *len, int *shared)
+/* The subscribed reply to j (not resumed), its waypoints spliced in from
+ * the rendering kept for the DC (*shared set) when that was made at the
+ * same seq and nothing was committed since version (read before j->st
+ * was), else rendered now and kept. NULL: out of memory. */
+static unsigned char *reply(struct snapmaker *sm, const struct snap_job *j, int64_t version, int have_version,
+                            size_t *len, int *shared)
 {
-    size_t klen = 1 + strlen(dc), vlen = 0;
+    const struct store_sub_state *st = &j->st;
+    const char *dc = j->m.dc_id;
+    size_t klen = 1 + strlen(dc), vlen = 0, alen = 0;
     const unsigned char *hit = NULL;
-    unsigned char *key;
+    unsigned char *key, *buf = NULL;
     char *arr, *val;
     int64_t seq;
 
     if (st->nw < SNAPMAKER_SHARE_MIN || !have_version)
-        return view_live_waypoints(st->w, st->nw, len);
+        return view_live_subscribed(j->m.id_json, dc, NULL, st->seq, 0, st->w, st->nw, 0, len);
     if (!(key = malloc(klen)))
         return NULL;
     key[0] = 'P';
@@ -107,30 +109,31 @@ static char *rendering(struct snapmaker *sm, const char *dc, int64_t version, in
     cache_sync(sm->cache, version);
     hit = cache_get(sm->cache, key, klen, &vlen);
     if (hit && vlen > sizeof(seq) && (memcpy(&seq, hit, sizeof(seq)), seq == st->seq)) {
-        *len = vlen - sizeof(seq);
         *shared = 1;
-        if ((arr = malloc(*len + 1))) {
-            memcpy(arr, hit + sizeof(seq), *len);
-            arr[*len] = '\0';
-        }
+        buf = view_live_subscribed_with(j->m.id_json, dc, NULL, st->seq, (const char *)hit + sizeof(seq),
+                                        vlen - sizeof(seq), 0, len);
         free(key);
-        return arr;
+        return buf;
     }
-    arr = view_live_waypoints(st->w, st->nw, len);
-    if (arr && (val = malloc(sizeof(seq) + *len))) { /* replaces the DC's one of another seq */
+    arr = view_live_waypoints(st->w, st->nw, &alen);
+    if (arr)
+        buf = view_live_subscribed_with(j->m.id_json, dc, NULL, st->seq, arr, alen, 0, len);
+    if (buf && (val = malloc(sizeof(seq) + alen))) { /* replaces the DC's one of another seq */
         seq = st->seq;
         memcpy(val, &seq, sizeof(seq));
-        memcpy(val + sizeof(seq), arr, *len);
-        (void)cache_put(sm->cache, key, klen, val, sizeof(seq) + *len); /* no room: the next renders again */
+        memcpy(val + sizeof(seq), arr, alen);
+        (void)cache_put(sm->cache, key, klen, val, sizeof(seq) + alen); /* no room: the next renders again */
         free(val);
     }
+    free(arr);
     free(key);
-    return arr;
+    return buf;
 }
 
-/* Read and render j's start point. The waypoints themselves go back only
- * when the session wants notices about them: freeing 20,000 rows is work
- * the service thread is spared. */
+/* Read j's start point and make its reply. The waypoints themselves go
+ * back only when the session wants notices about them: freeing 20,000 rows
+ * is work the service thread is spared, as is copying 4 MB into the
+ * message. */
 static void run(struct snapmaker *sm, struct snap_job *j)
 {
     int64_t version = 0;
@@ -141,11 +144,11 @@ static void run(struct snapmaker *sm, struct snap_job *j)
         metrics_snapshot(sm->metrics, METRICS_SNAPSHOT_NONE);
         return;
     }
-    j->arr = rendering(sm, j->m.dc_id, version, have_version, &j->st, &j->alen, &shared);
-    if (!j->arr)
+    j->reply = reply(sm, j, version, have_version, &j->reply_len, &shared);
+    if (!j->reply)
         j->rc = -ENOMEM;
-    metrics_snapshot(sm->metrics, !j->arr ? METRICS_SNAPSHOT_NONE : shared ? METRICS_SNAPSHOT_SHARED
-                                                                            : METRICS_SNAPSHOT_MADE);
+    metrics_snapshot(sm->metrics, !j->reply ? METRICS_SNAPSHOT_NONE : shared ? METRICS_SNAPSHOT_SHARED
+                                                                              : METRICS_SNAPSHOT_MADE);
     if (!j->m.notices.wanted) {
         int64_t seq = j->st.seq;
 
