@@ -50,9 +50,6 @@ struct session_ops {
     /* 1: the client never speaks (an event stream), so liveness is a
      * heartbeat the server sends rather than a ping the client answers. */
     int heartbeat;
-    /* 1: the session is its one subscription (an event stream): it ends
-     * when that cannot start. */
-    int one_subscription;
 };
 
 struct session {

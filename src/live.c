@@ -445,8 +445,6 @@ static void finish(struct live *lt, struct snap_job *j)
             rc = catch_up(lt, j, &start);
         if (rc) {
             session_db_error(s, j->m.id_json, rc);
-            if (s->ops->one_subscription && !s->scopes.n)
-                session_close_after(s, SESSION_CLOSE_UNEXPECTED, "the subscription could not start");
         } else {
             if (j->m.since >= 0 && !j->st.resumed)
                 log_cannot_resume(&j->m, start);

@@ -40,7 +40,7 @@ static void sse_kill(struct session *s)
 }
 
 /* Never written from the fan-out: an HTTP answer is written in its turns. */
-static const struct session_ops sse_ops = {sse_wake, sse_kill, NULL, NULL, 1, 1};
+static const struct session_ops sse_ops = {sse_wake, sse_kill, NULL, NULL, 1};
 
 /* Where the stream resumes: the Last-Event-ID header (HTTP/1.1; lws drops
  * unknown HTTP/2 headers) or ?since=N. -1: from a snapshot. */
@@ -131,7 +131,9 @@ struct sse_stream *sse_open(struct lws *wsi, const char *bearer, const char *dc_
      * checked it). A refusal or a failure (the database) becomes an error
      * event, and the stream then ends. */
     live_subscribe(conf->live, &st->s, &m);
-    if (!st->s.scopes.n && !st->s.snap_job) /* a DC's starts off the thread (live.c) */
+    /* A stream follows one customer, whose subscription is answered at
+     * once (only a DC's starts on the snapshot worker, live.c). */
+    if (!st->s.scopes.n)
         st->s.closing = 1;
     return st;
 }

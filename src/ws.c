@@ -119,7 +119,7 @@ static int ws_ping(struct session *s)
     return write_ping_frame(wsi) ? -1 : 1;
 }
 
-static const struct session_ops ws_ops = {ws_wake, ws_kill, ws_write_now, ws_ping, 0, 0};
+static const struct session_ops ws_ops = {ws_wake, ws_kill, ws_write_now, ws_ping, 0};
 
 /* The header lws puts before an unmasked frame of n payload bytes. */
 static size_t ws_header_len(size_t n)

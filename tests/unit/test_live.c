@@ -54,7 +54,7 @@ static int fake_write_now(struct session *s, const struct msg *m)
     return f->direct;
 }
 
-static const struct session_ops fake_ops = {fake_wake, fake_kill, fake_write_now, NULL, 0, 0};
+static const struct session_ops fake_ops = {fake_wake, fake_kill, fake_write_now, NULL, 0};
 
 /* The source's side a thread gets: here, its connection. */
 struct source_thread {

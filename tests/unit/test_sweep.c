@@ -50,7 +50,7 @@ static int fake_ping(struct session *s)
     return f->direct;
 }
 
-static const struct session_ops fake_ops = {fake_wake, fake_kill, NULL, fake_ping, 0, 0};
+static const struct session_ops fake_ops = {fake_wake, fake_kill, NULL, fake_ping, 0};
 
 static const struct source_ops test_source_ops = {.name = "test"};
 
